@@ -1,0 +1,36 @@
+"""Task layer: how dataset rows become model inputs, task metrics, and user-facing pipelines.
+
+    from pipelines import pipeline
+    translate = pipeline("translation", model="runs/translation/model")
+    translate("three hundred forty-two")  # [{"translation_text": "dreihundertzweiundvierzig"}]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pipelines.translation import TranslationPipeline, TranslationTask
+from seq2seq.model import read_model_config
+
+TASKS = {"translation": TranslationTask}
+PIPELINES = {"translation": TranslationPipeline}
+
+
+def get_task(name: str):
+    """The task object the training loop plugs in (``make_to_example``, ``compute_metrics``)."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; available: {', '.join(sorted(TASKS))}")
+    return TASKS[name]()
+
+
+def pipeline(task: str | None = None, *, model: str | Path, **kwargs: Any):
+    """A ready-to-call pipeline for a trained model directory; ``task`` defaults to the saved one."""
+    if task is None:
+        task = read_model_config(model).get("task", "translation")
+    if task not in PIPELINES:
+        raise ValueError(f"unknown task {task!r}; available: {', '.join(sorted(PIPELINES))}")
+    return PIPELINES[task](model, **kwargs)
+
+
+__all__ = ["TranslationPipeline", "get_task", "pipeline"]

@@ -1,0 +1,66 @@
+"""Score a trained model on a dataset split, with greedy search and/or beam search.
+
+    python scripts/evaluate.py --model runs/multi30k_de_en/model --config configs/multi30k_de_en.yaml \
+        --split validation --num-beams 1 5 [section.key=value ...]
+
+The config's data section says where the data is (overrides work as in train.py); metrics are the
+task's own (BLEU and chrF with sacreBLEU's defaults for translation). Prints one JSON line per beam size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from pipelines import get_task  # noqa: E402
+from seq2seq.config import load_config  # noqa: E402
+from seq2seq.data import get_split, load_raw_dataset, tokenize_dataset  # noqa: E402
+from seq2seq.model import Seq2SeqModel, read_model_config  # noqa: E402
+from seq2seq.tokenization import Tokenizer  # noqa: E402
+from seq2seq.training import translate_dataset  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="model directory written by training")
+    parser.add_argument("--config", required=True, help="YAML whose data section names the dataset")
+    parser.add_argument("--split", default="validation")
+    parser.add_argument("--num-beams", type=int, nargs="+", default=[1, 5])
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--output", help="write the best-beam hypotheses here, one per line")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args(argv)
+    config = load_config(args.config, args.overrides)
+    task = get_task(read_model_config(args.model).get("task", config.task))
+    to_example = task.make_to_example(config.data)
+    rows = get_split(load_raw_dataset(config.data), args.split)
+    references = [to_example(row)["target_text"] for row in rows]
+    tokenizer = Tokenizer.from_pretrained(args.model)
+    model = Seq2SeqModel.from_pretrained(args.model, device=args.device)
+    data = tokenize_dataset(rows, tokenizer, to_example=lambda row: {"source_text": to_example(row)["source_text"]})
+    for num_beams in args.num_beams:
+        started = time.perf_counter()
+        predictions = translate_dataset(
+            model, data, tokenizer, batch_size=args.batch_size, num_beams=num_beams,
+            max_length=config.generation.max_length, length_penalty=config.generation.length_penalty,
+            device=torch.device(args.device),
+        )
+        seconds = time.perf_counter() - started
+        metrics = task.compute_metrics(predictions, references)
+        print(json.dumps({"split": args.split, "num_beams": num_beams, "examples": len(predictions),
+                          "sentences_per_second": round(len(predictions) / seconds, 1),
+                          **{k: round(v, 2) for k, v in metrics.items()}}), flush=True)
+        if args.output:
+            Path(args.output).write_text("\n".join(predictions) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Translate text with a trained model: sentences as arguments, from --input FILE, or stdin.
+
+    python scripts/predict.py --model runs/translation/model "three hundred forty-two"
+    python scripts/predict.py --model runs/multi30k/model --input val.de --num-beams 5 > hyp.en
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipelines import pipeline  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="model directory written by training")
+    parser.add_argument("--input", help="text file, one sentence per line (default: stdin)")
+    parser.add_argument("--num-beams", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--max-length", type=int)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("sentences", nargs="*", help="sentences to translate")
+    args = parser.parse_args(argv)
+    if args.sentences:
+        lines = args.sentences
+    elif args.input:
+        lines = Path(args.input).read_text(encoding="utf-8").splitlines()
+    else:
+        lines = [line.rstrip("\n") for line in sys.stdin]
+    translate = pipeline(model=args.model, device=args.device, num_beams=args.num_beams,
+                         batch_size=args.batch_size, max_length=args.max_length)
+    # Blank lines stay blank so output lines match input lines.
+    texts = [line for line in lines if line.strip()]
+    results = iter(translate(texts)) if texts else iter(())
+    for line in lines:
+        print(next(results)["translation_text"] if line.strip() else "")
+
+
+if __name__ == "__main__":
+    main()

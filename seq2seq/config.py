@@ -1,0 +1,249 @@
+"""Typed experiment configuration, loaded strictly from YAML.
+
+Every section is a dataclass; an unknown key or a value of the wrong type is an error that names
+the dotted key. Command-line overrides (``training.learning_rate=3e-4``) are coerced by the field's
+declared type, so ``1e-3`` (which PyYAML reads as a string) becomes a float.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, missing or of the wrong type."""
+
+
+@dataclass
+class DataConfig:
+    # generated: a corpus made by seq2seq.synthetic (path = generator name)
+    # hub: datasets.load_dataset(path)            disk: datasets.load_from_disk(path)
+    # files: datasets.load_dataset(path, data_files=data_files), path = "json" | "csv" | ...
+    # parallel_text: line-aligned plain text files, one per side and split
+    kind: str = "generated"
+    path: str = "numbers_en_de"
+    data_files: dict[str, str] = field(default_factory=dict)
+    source_files: dict[str, str] = field(default_factory=dict)
+    target_files: dict[str, str] = field(default_factory=dict)
+    train_split: str = "train"
+    valid_split: str = "validation"
+    test_split: str = "test"
+    # A plain column, or a key of the Hugging Face `translation` column ({"de": ..., "en": ...}).
+    source_column: str = "source"
+    target_column: str = "target"
+    # Training pairs longer than this (in tokens) are dropped, not truncated.
+    max_source_length: int = 100
+    max_target_length: int = 100
+    max_train_examples: int = 0  # 0 = all
+    max_valid_examples: int = 0  # 0 = all
+    # Sizes for generated corpora.
+    generated_sizes: dict[str, int] = field(
+        default_factory=lambda: {"train": 20000, "validation": 500, "test": 500}
+    )
+    generated_seed: int = 1234
+
+
+@dataclass
+class TokenizerConfig:
+    model_type: str = "unigram"  # unigram | bpe
+    vocab_size: int = 8000  # per side, or in all when joint
+    joint: bool = False
+    character_coverage: float = 1.0
+    max_sentences: int = 1_000_000  # sentences sampled to train SentencePiece
+
+
+@dataclass
+class EncoderConfig:
+    rnn_type: str = "gru"  # elman | gru | lstm
+    hidden_size: int = 256  # per direction
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.2
+
+
+@dataclass
+class DecoderConfig:
+    rnn_type: str = "gru"
+    hidden_size: int = 512
+    num_layers: int = 1
+    attention: str = "bahdanau"  # bahdanau | luong_dot | luong_general
+    attention_size: int = 512  # Bahdanau's hidden layer
+    input_feeding: bool = False
+    dropout: float = 0.2
+    tie_embeddings: bool = False  # output layer shares the target embedding matrix
+
+
+@dataclass
+class ModelConfig:
+    embedding_size: int = 256
+    embedding_dropout: float = 0.2
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+
+
+@dataclass
+class TrainingConfig:
+    output_dir: str = "runs/translation"
+    seed: int = 42
+    max_epochs: int = 10
+    max_steps: int = 0  # 0 = no limit
+    max_time_minutes: float = 0.0  # 0 = no limit
+    batch_size: int = 64
+    batch_type: str = "sentences"  # sentences | tokens
+    optimizer: str = "adam"  # adam | adamw | rmsprop
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"  # constant | linear | cosine | inverse_sqrt
+    warmup_steps: int = 0
+    clip_grad_norm: float = 1.0  # 0 = off
+    label_smoothing: float = 0.0
+    gradient_accumulation_steps: int = 1
+    mixed_precision: str = "no"  # no | fp16 | bf16
+    eval_every_steps: int = 0  # 0 = after every epoch
+    eval_metric: str = "bleu"
+    eval_num_beams: int = 1
+    max_eval_examples: int = 0  # 0 = the whole validation split
+    early_stopping_patience: int = 0  # evaluations without improvement; 0 = off
+    log_every_steps: int = 50
+    checkpoint_every_steps: int = 0  # 0 = after every evaluation
+    keep_checkpoints: int = 2
+    num_workers: int = 0
+    log_with: str = ""  # "" | tensorboard
+
+
+@dataclass
+class GenerationConfig:
+    num_beams: int = 5
+    max_length: int = 100
+    length_penalty: float = 1.0
+    batch_size: int = 64
+
+
+@dataclass
+class Config:
+    task: str = "translation"
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+
+
+# ---------------------------------------------------------------------------------------------
+# strict conversion
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a field type, converting strings where the type is clear."""
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return _from_dict(annotation, value, key + ".")
+    if origin is dict:
+        key_type, value_type = typing.get_args(annotation)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return {
+            _coerce(k, key_type, f"{key}.{k}"): _coerce(v, value_type, f"{key}.{k}")
+            for k, v in value.items()
+        }
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(annotation):
+            if option is type(None) and value is None:
+                return None
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError("; ".join(errors))
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"{key}: expected true/false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    raise ConfigError(f"{key}: unsupported field type {annotation!r}")
+
+
+def _from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key '{prefix}{unknown[0]}' (known keys in this section: "
+            f"{', '.join(sorted(known))})"
+        )
+    kwargs = {name: _coerce(value, hints[name], prefix + name) for name, value in values.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(values: dict[str, Any], cls: type = Config) -> Any:
+    """Build a config dataclass from nested dicts; unknown keys and bad types raise ConfigError."""
+    return _from_dict(cls, values or {})
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def _set_dotted(values: dict[str, Any], dotted_key: str, raw: str) -> None:
+    parts = dotted_key.split(".")
+    node = values
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{dotted_key}: '{part}' is not a section")
+    # YAML parsing gives lists/dicts/bools/ints; type coercion later fixes the rest.
+    node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML experiment file and apply ``section.key=value`` overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        with open(path, encoding="utf-8") as handle:
+            loaded = yaml.safe_load(handle)
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        values = loaded or {}
+    for override in overrides or []:
+        if "=" not in override:
+            raise ConfigError(f"override '{override}' must look like section.key=value")
+        dotted_key, raw = override.split("=", 1)
+        _set_dotted(values, dotted_key.strip(), raw.strip())
+    return config_from_dict(values)

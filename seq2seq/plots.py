@@ -1,0 +1,54 @@
+"""Pictures people would rather see than read: learning curves and attention maps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_learning_curve(metrics_path: str | Path, output_path: str | Path) -> Path | None:
+    """Training loss and validation metrics from a metrics.jsonl, side by side."""
+    metrics_path = Path(metrics_path)
+    if not metrics_path.is_file():
+        return None
+    records = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    series: dict[str, tuple[list[int], list[float]]] = {}
+    for record in records:
+        for key, value in record.items():
+            if key != "step" and key != "train/lr":
+                steps, values = series.setdefault(key, ([], []))
+                steps.append(record["step"])
+                values.append(value)
+    loss = series.get("train/loss")
+    valid = {k: v for k, v in series.items() if k.startswith("valid/")}
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    if loss:
+        left.plot(*loss)
+    left.set(title="training loss", xlabel="update")
+    for key, (steps, values) in valid.items():
+        right.plot(steps, values, marker="o", label=key.removeprefix("valid/"))
+    right.set(title="validation", xlabel="update")
+    if valid:
+        right.legend()
+    figure.tight_layout()
+    figure.savefig(output_path, dpi=100)
+    plt.close(figure)
+    return Path(output_path)
+
+
+def plot_attention(weights, source_pieces: list[str], target_pieces: list[str],
+                   output_path: str | Path) -> Path:
+    """Heat map of attention weights (T, S): target pieces down, source pieces across."""
+    figure, axes = plt.subplots(figsize=(max(4, 0.4 * len(source_pieces)), max(3, 0.4 * len(target_pieces))))
+    axes.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
+    axes.set_xticks(range(len(source_pieces)), source_pieces, rotation=90)
+    axes.set_yticks(range(len(target_pieces)), target_pieces)
+    figure.tight_layout()
+    figure.savefig(output_path, dpi=100)
+    plt.close(figure)
+    return Path(output_path)

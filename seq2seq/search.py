@@ -1,0 +1,159 @@
+"""Batched greedy and beam search.
+
+Search needs one protocol from the decoder: ``step(prev_tokens, state, memory) -> (logits, state,
+weights)``, with ``state.index_select`` and ``memory.index_select`` to reorder beams. Beam search
+runs sentences x beams as one batch; hypotheses are tensors, never Python objects.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+import torch
+
+
+class StepDecoder(Protocol):
+    def step(self, prev_tokens, state, memory): ...
+
+
+class SearchOutput(NamedTuple):
+    """tokens (B, N, L) padded, ending with eos when finished; scores (B, N); attention (B, N, L, S).
+
+    N is the number of hypotheses per input (1 for greedy, n_best for beam search), best first.
+    Greedy scores are summed log-probabilities; beam scores are divided by the length penalty.
+    """
+
+    tokens: torch.Tensor
+    scores: torch.Tensor
+    attention: torch.Tensor
+
+
+def length_penalty(length: int | torch.Tensor, alpha: float) -> float | torch.Tensor:
+    """GNMT length penalty ``((5 + |Y|) / 6) ** alpha`` (Wu et al., 2016)."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def _log_probs(logits: torch.Tensor, pad_id: int, bos_id: int) -> torch.Tensor:
+    """Log-probabilities (B, V) in fp32; pad and bos are never generated.
+
+    They are excluded after normalising, so scores stay the model's own log-probabilities.
+    """
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    log_probs[:, [pad_id, bos_id]] = float("-inf")
+    return log_probs
+
+
+@torch.no_grad()
+def greedy_search(
+    decoder: StepDecoder, state, memory, *, max_length: int, bos_id: int, eos_id: int, pad_id: int
+) -> SearchOutput:
+    batch_size = memory.states.size(0)
+    prev = memory.states.new_full((batch_size,), bos_id, dtype=torch.long)
+    finished = torch.zeros(batch_size, dtype=torch.bool, device=prev.device)
+    scores = memory.states.new_zeros(batch_size, dtype=torch.float)
+    tokens, attention = [], []
+    for _ in range(max_length):
+        logits, state, weights = decoder.step(prev, state, memory)
+        best_log_probs, prev = _log_probs(logits, pad_id, bos_id).max(dim=-1)
+        prev = prev.masked_fill(finished, pad_id)
+        scores += best_log_probs.masked_fill(finished, 0.0)
+        tokens.append(prev)
+        attention.append(weights.masked_fill(finished.unsqueeze(1), 0.0))
+        finished |= prev == eos_id
+        if finished.all():
+            break
+    return SearchOutput(
+        torch.stack(tokens, dim=1).unsqueeze(1),
+        scores.unsqueeze(1),
+        torch.stack(attention, dim=1).unsqueeze(1),
+    )
+
+
+@torch.no_grad()
+def beam_search(
+    decoder: StepDecoder,
+    state,
+    memory,
+    *,
+    num_beams: int,
+    max_length: int,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    alpha: float = 1.0,
+    n_best: int = 1,
+) -> SearchOutput:
+    """Beam search with fairseq's bookkeeping: of the 2K best continuations, those ending in eos
+    among the top K are finished; the K best others stay alive. A sentence is done once it has K
+    finished hypotheses, so beam size 1 is exactly greedy search.
+    """
+    if not 1 <= n_best <= num_beams:
+        raise ValueError(f"n_best must be between 1 and num_beams={num_beams}, got {n_best}")
+    beams = num_beams
+    batch_size, source_length = memory.mask.shape
+    device = memory.states.device
+    # Every sentence is repeated K times: row b * K + k is beam k of sentence b.
+    expand = torch.arange(batch_size, device=device).repeat_interleave(beams)
+    memory = memory.index_select(expand)
+    state = state.index_select(expand)
+    row_offset = (torch.arange(batch_size, device=device) * beams).unsqueeze(1)  # (B, 1)
+
+    beam_scores = torch.full((batch_size, beams), float("-inf"), device=device)
+    beam_scores[:, 0] = 0.0  # all beams start identical: keep one alive
+    alive_tokens = torch.empty(batch_size * beams, 0, dtype=torch.long, device=device)
+    alive_attention = memory.states.new_zeros(batch_size * beams, 0, source_length)
+    prev = torch.full((batch_size * beams,), bos_id, dtype=torch.long, device=device)
+
+    finished_scores = torch.full((batch_size, beams), float("-inf"), device=device)
+    finished_tokens = torch.full((batch_size, beams, max_length), pad_id, dtype=torch.long, device=device)
+    finished_attention = memory.states.new_zeros(batch_size, beams, max_length, source_length)
+    num_finished = torch.zeros(batch_size, dtype=torch.long, device=device)
+
+    for t in range(max_length):
+        logits, state, weights = decoder.step(prev, state, memory)
+        log_probs = _log_probs(logits, pad_id, bos_id)  # (B*K, V)
+        vocab_size = log_probs.size(-1)
+        candidates = (beam_scores.unsqueeze(-1) + log_probs.view(batch_size, beams, -1)).view(batch_size, -1)
+        top_scores, top_index = candidates.topk(2 * beams, dim=-1)  # (B, 2K)
+        top_rows = (row_offset + top_index // vocab_size).view(-1)  # rows of B*K, (B*2K,)
+        top_tokens = top_index % vocab_size
+        candidate_tokens = torch.cat([alive_tokens[top_rows], top_tokens.view(-1, 1)], dim=1)
+        candidate_attention = torch.cat([alive_attention[top_rows], weights[top_rows].unsqueeze(1)], dim=1)
+
+        # Finish: eos among the top K (every top-K candidate at the last step).
+        ends = top_tokens == eos_id
+        if t == max_length - 1:
+            ends = torch.ones_like(ends)
+        ends[:, beams:] = False
+        done = num_finished >= beams
+        ends &= ~done.unsqueeze(1)
+        num_finished += ends.sum(dim=1)
+        new_scores = (top_scores / length_penalty(t + 1, alpha)).masked_fill(~ends, float("-inf"))
+        finished_scores, keep = torch.cat([finished_scores, new_scores], dim=1).topk(beams, dim=1)
+        padded_tokens = torch.nn.functional.pad(candidate_tokens, (0, max_length - t - 1), value=pad_id)
+        all_tokens = torch.cat([finished_tokens, padded_tokens.view(batch_size, 2 * beams, -1)], dim=1)
+        finished_tokens = all_tokens.gather(1, keep.unsqueeze(-1).expand(-1, -1, max_length))
+        padded_attention = torch.nn.functional.pad(candidate_attention, (0, 0, 0, max_length - t - 1))
+        all_attention = torch.cat(
+            [finished_attention, padded_attention.view(batch_size, 2 * beams, max_length, -1)], dim=1
+        )
+        finished_attention = all_attention.gather(
+            1, keep.view(batch_size, beams, 1, 1).expand(-1, -1, max_length, source_length)
+        )
+        if bool((num_finished >= beams).all()) or t == max_length - 1:
+            break
+
+        # Continue: the K best candidates that did not end in eos.
+        beam_scores, position = top_scores.masked_fill(top_tokens == eos_id, float("-inf")).topk(beams, dim=1)
+        chosen = (torch.arange(batch_size, device=device).unsqueeze(1) * 2 * beams + position).view(-1)
+        alive_tokens = candidate_tokens[chosen]
+        alive_attention = candidate_attention[chosen]
+        state = state.index_select(top_rows[chosen])
+        prev = alive_tokens[:, -1]
+
+    length = int((finished_tokens != pad_id).sum(dim=-1).max().clamp(min=1))
+    return SearchOutput(
+        finished_tokens[:, :n_best, :length],
+        finished_scores[:, :n_best],
+        finished_attention[:, :n_best, :length],
+    )

@@ -1,0 +1,163 @@
+"""SentencePiece tokenizers for the source and target sides, saved next to the model.
+
+Ids are fixed for every model: pad 0, unk 1, bos 2, eos 3. Source sequences end with eos; target
+sequences are stored bare and the collator adds bos/eos, so one tokenizer serves training and
+decoding alike.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import sentencepiece as spm
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+SPECIAL_IDS = (PAD_ID, UNK_ID, BOS_ID, EOS_ID)
+TOKENIZER_CONFIG = "tokenizer_config.json"
+
+
+def train_sentencepiece(
+    sentences: Iterable[str],
+    *,
+    vocab_size: int,
+    model_type: str = "unigram",
+    character_coverage: float = 1.0,
+    max_sentences: int = 1_000_000,
+) -> spm.SentencePieceProcessor:
+    """Train a SentencePiece model in memory on ``sentences``."""
+    if model_type not in ("unigram", "bpe"):
+        raise ValueError(f"tokenizer.model_type must be 'unigram' or 'bpe', got {model_type!r}")
+    sentences = [s for s in sentences if s.strip()]
+    if not sentences:
+        raise ValueError("cannot train a tokenizer: the training text is empty")
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences),
+        model_writer=model,
+        vocab_size=vocab_size,
+        model_type=model_type,
+        character_coverage=character_coverage,
+        input_sentence_size=max_sentences,
+        shuffle_input_sentence=True,
+        # Small corpora cannot always fill the requested vocabulary; take what they give.
+        hard_vocab_limit=False,
+        pad_id=PAD_ID,
+        unk_id=UNK_ID,
+        bos_id=BOS_ID,
+        eos_id=EOS_ID,
+        num_threads=2,
+        minloglevel=2,
+    )
+    return spm.SentencePieceProcessor(model_proto=model.getvalue())
+
+
+class Tokenizer:
+    """A source and a target SentencePiece model (the same object when the vocabulary is joint)."""
+
+    pad_id, unk_id, bos_id, eos_id = PAD_ID, UNK_ID, BOS_ID, EOS_ID
+
+    def __init__(self, source: spm.SentencePieceProcessor, target: spm.SentencePieceProcessor):
+        self.source = source
+        self.target = target
+
+    @property
+    def joint(self) -> bool:
+        return self.source is self.target
+
+    @property
+    def source_vocab_size(self) -> int:
+        return self.source.get_piece_size()
+
+    @property
+    def target_vocab_size(self) -> int:
+        return self.target.get_piece_size()
+
+    @classmethod
+    def train(
+        cls,
+        source_texts: Iterable[str],
+        target_texts: Iterable[str],
+        *,
+        vocab_size: int,
+        model_type: str = "unigram",
+        joint: bool = False,
+        character_coverage: float = 1.0,
+        max_sentences: int = 1_000_000,
+    ) -> Tokenizer:
+        options = dict(
+            vocab_size=vocab_size,
+            model_type=model_type,
+            character_coverage=character_coverage,
+            max_sentences=max_sentences,
+        )
+        if joint:
+            shared = train_sentencepiece(_chain(source_texts, target_texts), **options)
+            return cls(shared, shared)
+        return cls(train_sentencepiece(source_texts, **options), train_sentencepiece(target_texts, **options))
+
+    # -- encoding ------------------------------------------------------------------------------
+
+    def encode_source(self, texts: list[str]) -> list[list[int]]:
+        """Source ids, each sequence ending with eos."""
+        return [ids + [EOS_ID] for ids in self.source.encode(texts)]
+
+    def encode_target(self, texts: list[str]) -> list[list[int]]:
+        """Bare target ids (no bos/eos)."""
+        return self.target.encode(texts)
+
+    def decode_target(self, sequences: Iterable[Iterable[int]]) -> list[str]:
+        """Text for each id sequence, cut at the first eos; special ids are dropped."""
+        texts = []
+        for sequence in sequences:
+            ids = []
+            for token in sequence:
+                token = int(token)
+                if token == EOS_ID:
+                    break
+                if token not in (PAD_ID, BOS_ID):
+                    ids.append(token)
+            texts.append(self.target.decode(ids))
+        return texts
+
+    def target_pieces(self, ids: Iterable[int]) -> list[str]:
+        return [self.target.id_to_piece(int(i)) for i in ids]
+
+    def source_pieces(self, text: str) -> list[str]:
+        return self.source.encode(text, out_type=str) + ["</s>"]
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        files = {"source": "source.spm"} if self.joint else {"source": "source.spm", "target": "target.spm"}
+        (directory / files["source"]).write_bytes(self.source.serialized_model_proto())
+        if not self.joint:
+            (directory / files["target"]).write_bytes(self.target.serialized_model_proto())
+        meta = {"joint": self.joint, "files": files, "pad_id": PAD_ID, "unk_id": UNK_ID,
+                "bos_id": BOS_ID, "eos_id": EOS_ID}
+        (directory / TOKENIZER_CONFIG).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> Tokenizer:
+        directory = Path(directory)
+        meta_path = directory / TOKENIZER_CONFIG
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{directory} has no {TOKENIZER_CONFIG}: not a saved tokenizer")
+        meta = json.loads(meta_path.read_text())
+        processors = {}
+        for side, name in meta["files"].items():
+            path = directory / name
+            if not path.is_file():
+                raise FileNotFoundError(f"tokenizer file missing: {path}")
+            processors[side] = spm.SentencePieceProcessor(model_proto=path.read_bytes())
+        source = processors["source"]
+        return cls(source, source if meta["joint"] else processors["target"])
+
+
+def _chain(*iterables: Iterable[str]) -> Iterator[str]:
+    for iterable in iterables:
+        yield from iterable

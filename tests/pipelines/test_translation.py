@@ -1,0 +1,76 @@
+import shutil
+
+import pytest
+import torch
+
+from pipelines import TranslationPipeline, get_task, pipeline
+from pipelines.translation import TranslationTask
+from seq2seq.config import DataConfig
+
+
+@pytest.fixture(scope="module")
+def translate(trained_reverse_model):
+    return pipeline("translation", model=trained_reverse_model / "model")
+
+
+def test_to_example_reads_plain_and_translation_columns():
+    to_example = TranslationTask().make_to_example(DataConfig(source_column="de", target_column="en"))
+    assert to_example({"de": "Hallo", "en": "Hello"}) == {"source_text": "Hallo", "target_text": "Hello"}
+    assert to_example({"translation": {"de": "Hallo", "en": "Hello"}}) == {
+        "source_text": "Hallo", "target_text": "Hello"}
+    with pytest.raises(KeyError, match="'de' not found.*available: fr"):
+        to_example({"fr": "Bonjour"})
+    with pytest.raises(TypeError, match="'de' must hold text"):
+        to_example({"de": 3, "en": "x"})
+
+
+def test_task_metrics():
+    metrics = get_task("translation").compute_metrics(["a b c d"], ["a b c d"])
+    assert metrics["bleu"] == pytest.approx(100) and metrics["exact_match"] == 100
+
+
+@pytest.mark.slow
+def test_pipeline_translates_string_and_list(translate):
+    assert translate("a b c d e") == [{"translation_text": "e d c b a"}]
+    inputs = ["p o n m", "a b c", "c a f e b a b e"]
+    assert translate(inputs) == [{"translation_text": " ".join(reversed(s.split()))} for s in inputs]
+    assert translate(inputs, num_beams=1, batch_size=1) == translate(inputs)
+
+
+@pytest.mark.slow
+def test_pipeline_scores_and_attention(translate):
+    [result] = translate("a b c d", return_scores=True, return_attention=True, num_beams=1)
+    assert result["translation_text"] == "d c b a"
+    assert result["score"] <= 0
+    attention = result["attention"]
+    assert attention.shape == (len(result["target_tokens"]), len(result["source_tokens"]))
+    torch.testing.assert_close(attention.sum(-1), torch.ones(attention.size(0)))
+    # Reversal: the first output letter attends most to the last input letter.
+    assert result["source_tokens"][int(attention[0].argmax())].strip("▁") == "d"
+
+
+@pytest.mark.slow
+def test_pipeline_input_errors(translate):
+    with pytest.raises(ValueError, match="empty"):
+        translate([])
+    with pytest.raises(ValueError, match="input 1 is an empty string"):
+        translate(["a b", "  "])
+    with pytest.raises(TypeError, match="input 0 is int"):
+        translate([3])
+    with pytest.raises(TypeError, match="string or a list of strings"):
+        translate(None)
+    with pytest.raises(TypeError, match="unknown generation setting.*beams"):
+        translate("a b", beams=3)
+
+
+@pytest.mark.slow
+def test_pipeline_model_directory_errors(trained_reverse_model, tmp_path):
+    with pytest.raises(FileNotFoundError, match="model directory not found"):
+        pipeline("translation", model=tmp_path / "nothing")
+    incomplete = tmp_path / "incomplete"
+    shutil.copytree(trained_reverse_model / "model", incomplete)
+    (incomplete / "source.spm").unlink()
+    with pytest.raises(FileNotFoundError, match="source.spm"):
+        TranslationPipeline(incomplete)
+    with pytest.raises(ValueError, match="unknown task 'summarization'"):
+        pipeline("summarization", model=trained_reverse_model / "model")

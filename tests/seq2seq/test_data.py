@@ -1,0 +1,92 @@
+import datasets
+import pytest
+
+from seq2seq.config import DataConfig
+from seq2seq.data import BucketBatchSampler, collate, get_split, load_raw_dataset, tokenize_dataset
+from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
+
+
+def test_collate_pads_and_shifts_targets():
+    batch = collate([{"src_ids": [5, 6, 3], "tgt_ids": [7, 8]}, {"src_ids": [9, 3], "tgt_ids": [10]}])
+    assert batch.src_ids.tolist() == [[5, 6, 3], [9, 3, PAD_ID]]
+    assert batch.src_mask.tolist() == [[True, True, True], [True, True, False]]
+    assert batch.tgt_in.tolist() == [[BOS_ID, 7, 8], [BOS_ID, 10, PAD_ID]]
+    assert batch.tgt_out.tolist() == [[7, 8, EOS_ID], [10, EOS_ID, PAD_ID]]
+    assert batch.num_target_tokens == 5 and len(batch) == 2
+
+
+@pytest.mark.parametrize("batch_type,batch_size", [("sentences", 7), ("tokens", 60)])
+def test_bucket_sampler_yields_every_example_once_in_similar_length_batches(batch_type, batch_size):
+    lengths = [(i * 7919) % 23 + 1 for i in range(500)]
+    sampler = BucketBatchSampler(lengths, batch_size=batch_size, batch_type=batch_type, seed=3)
+    batches = list(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(500))
+    for batch in batches:
+        if batch_type == "sentences":
+            assert len(batch) <= batch_size
+        else:
+            assert max(lengths[i] for i in batch) * len(batch) <= batch_size or len(batch) == 1
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    assert spread < 3  # sorted pools: little padding
+
+
+def test_bucket_sampler_is_reproducible_per_epoch():
+    lengths = list(range(1, 200))
+    first = BucketBatchSampler(lengths, batch_size=8, seed=1)
+    second = BucketBatchSampler(lengths, batch_size=8, seed=1)
+    assert list(first) == list(second)
+    epoch0 = list(first)
+    first.set_epoch(1)
+    assert list(first) != epoch0
+
+
+def test_parallel_text_files(tmp_path):
+    (tmp_path / "a.de").write_text("ein hund\nzwei katzen\n")
+    (tmp_path / "a.en").write_text("a dog\ntwo cats\n")
+    config = DataConfig(kind="parallel_text", source_files={"train": str(tmp_path / "a.de")},
+                        target_files={"train": str(tmp_path / "a.en")}, source_column="de", target_column="en")
+    data = load_raw_dataset(config)
+    assert data["train"][1] == {"de": "zwei katzen", "en": "two cats"}
+
+
+def test_data_errors_name_the_file_split_or_kind(tmp_path):
+    (tmp_path / "a.de").write_text("x\ny\n")
+    (tmp_path / "a.en").write_text("x\n")
+    with pytest.raises(FileNotFoundError, match="missing.de"):
+        load_raw_dataset(DataConfig(kind="parallel_text", source_files={"train": str(tmp_path / "missing.de")},
+                                    target_files={"train": str(tmp_path / "a.en")}))
+    with pytest.raises(ValueError, match="line-aligned"):
+        load_raw_dataset(DataConfig(kind="parallel_text", source_files={"train": str(tmp_path / "a.de")},
+                                    target_files={"train": str(tmp_path / "a.en")}))
+    with pytest.raises(ValueError, match="'ftp'"):
+        load_raw_dataset(DataConfig(kind="ftp"))
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        load_raw_dataset(DataConfig(kind="disk", path=str(tmp_path / "nowhere")))
+    with pytest.raises(FileNotFoundError, match="nothing.json"):
+        load_raw_dataset(DataConfig(kind="files", path="json", data_files={"train": str(tmp_path / "nothing.json")}))
+    data = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"source": []})})
+    with pytest.raises(KeyError, match="'validation'"):
+        get_split(data, "validation")
+    with pytest.raises(ValueError, match="'train' is empty"):
+        get_split(data, "train")
+
+
+def test_disk_and_json_sources_load(tmp_path):
+    rows = {"source": ["a b", "c"], "target": ["b a", "c"]}
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows)}).save_to_disk(tmp_path / "saved")
+    assert load_raw_dataset(DataConfig(kind="disk", path=str(tmp_path / "saved")))["train"]["source"] == ["a b", "c"]
+    (tmp_path / "train.jsonl").write_text('{"source": "a b", "target": "b a"}\n')
+    files = {"train": str(tmp_path / "train.jsonl")}
+    loaded = load_raw_dataset(DataConfig(kind="files", path="json", data_files=files))
+    assert loaded["train"][0] == {"source": "a b", "target": "b a"}
+
+
+def test_tokenize_dataset_filters_long_pairs_and_reports_emptiness():
+    rows = datasets.Dataset.from_dict({"source": ["a b c", "a " * 40], "target": ["c b a", "a"]})
+    tokenizer = Tokenizer.train(["a b c d"] * 20, ["c b a d"] * 20, vocab_size=12)
+    to_example = lambda row: {"source_text": row["source"], "target_text": row["target"]}  # noqa: E731
+    tokenized = tokenize_dataset(rows, tokenizer, to_example=to_example, max_source_length=10)
+    assert len(tokenized) == 1
+    assert tokenized[0]["src_ids"] == tokenizer.encode_source(["a b c"])[0]
+    with pytest.raises(ValueError, match="no examples left"):
+        tokenize_dataset(rows, tokenizer, to_example=to_example, max_source_length=1)

@@ -1,0 +1,85 @@
+import json
+
+import pytest
+import torch
+from conftest import make_model
+
+from seq2seq.data import collate
+from seq2seq.model import Seq2SeqModel
+
+
+def pairs():
+    return [{"src_ids": [5, 6, 7, 8, 3], "tgt_ids": [9, 10, 11]},
+            {"src_ids": [12, 3], "tgt_ids": [13, 14, 15, 16, 17]},
+            {"src_ids": [20, 21, 22, 3], "tgt_ids": [18]}]
+
+
+@pytest.mark.parametrize("input_feeding", [False, True])
+def test_batch_loss_is_the_sum_of_per_example_losses(input_feeding):
+    model = make_model(input_feeding=input_feeding)
+    together = model(collate(pairs()))
+    alone = [model(collate([pair])) for pair in pairs()]
+    torch.testing.assert_close(together.loss_sum, sum(o.loss_sum for o in alone))
+    assert int(together.num_tokens) == sum(len(p["tgt_ids"]) + 1 for p in pairs())
+    torch.testing.assert_close(together.loss, together.loss_sum / together.num_tokens)
+
+
+def test_score_matches_the_training_loss():
+    model = make_model()
+    data = collate(pairs())
+    torch.testing.assert_close(-model.score(data).sum(), model(data).loss_sum)
+
+
+def test_label_smoothing_raises_the_loss_of_a_confident_model():
+    model = make_model()
+    data = collate(pairs())
+    plain = model(data).loss
+    model.label_smoothing = 0.1
+    assert model(data).loss != plain
+
+
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm", "elman"])
+def test_save_and_load_round_trip_exactly(tmp_path, rnn_type):
+    model = make_model(rnn_type=rnn_type, input_feeding=True, attention="luong_general")
+    model.save_pretrained(tmp_path / "model", extra={"task": "translation"})
+    loaded = Seq2SeqModel.from_pretrained(tmp_path / "model")
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    data = collate(pairs())
+    torch.testing.assert_close(loaded(data).loss, model(data).loss, rtol=0, atol=0)
+    assert torch.equal(loaded.generate(data, num_beams=3).tokens, model.generate(data, num_beams=3).tokens)
+    saved = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert saved["task"] == "translation" and saved["format_version"] == 1
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "model.safetensors"]
+
+
+def test_saving_twice_replaces_the_directory(tmp_path):
+    first, second = make_model(seed=1), make_model(seed=2)
+    first.save_pretrained(tmp_path / "model")
+    second.save_pretrained(tmp_path / "model")
+    loaded = Seq2SeqModel.from_pretrained(tmp_path / "model")
+    assert torch.equal(loaded.decoder.bridge.weight, second.decoder.bridge.weight)
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging leftovers
+
+
+def test_loading_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model directory not found"):
+        Seq2SeqModel.from_pretrained(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+        Seq2SeqModel.from_pretrained(tmp_path / "empty")
+    make_model().save_pretrained(tmp_path / "model")
+    (tmp_path / "model" / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="model.safetensors is missing"):
+        Seq2SeqModel.from_pretrained(tmp_path / "model")
+    (tmp_path / "model" / "config.json").write_text(json.dumps({"format_version": 99}))
+    with pytest.raises(ValueError, match="format_version 99"):
+        Seq2SeqModel.from_pretrained(tmp_path / "model")
+
+
+def test_truncated_weights_are_an_error_not_a_crash(tmp_path):
+    make_model().save_pretrained(tmp_path / "model")
+    weights = tmp_path / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(Exception, match="(?i)safetensor|header|invalid|incomplete"):
+        Seq2SeqModel.from_pretrained(tmp_path / "model")
