@@ -1,7 +1,7 @@
 """Score a trained model on a dataset split, with greedy search and/or beam search.
 
     python scripts/evaluate.py --model runs/multi30k_de_en/model --config configs/multi30k_de_en.yaml \
-        --split validation --num-beams 1 5 [section.key=value ...]
+        --split validation --num-beams 1,5 [section.key=value ...]
 
 The config's data section says where the data is (overrides work as in train.py); metrics are the
 task's own (BLEU and chrF with sacreBLEU's defaults for translation). Prints one JSON line per beam size.
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", required=True, help="model directory written by training")
     parser.add_argument("--config", required=True, help="YAML whose data section names the dataset")
     parser.add_argument("--split", default="validation")
-    parser.add_argument("--num-beams", type=int, nargs="+", default=[1, 5])
+    parser.add_argument("--num-beams", default="1,5", help="comma-separated beam sizes; 1 is greedy search")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--output", help="write the best-beam hypotheses here, one per line")
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer = Tokenizer.from_pretrained(args.model)
     model = Seq2SeqModel.from_pretrained(args.model, device=args.device)
     data = tokenize_dataset(rows, tokenizer, to_example=lambda row: {"source_text": to_example(row)["source_text"]})
-    for num_beams in args.num_beams:
+    for num_beams in (int(size) for size in args.num_beams.split(",")):
         started = time.perf_counter()
         predictions = translate_dataset(
             model, data, tokenizer, batch_size=args.batch_size, num_beams=num_beams,

@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="section.key=value settings that replace the file's")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("accelerate").setLevel(logging.WARNING)  # one line per saved file is noise
     config = load_config(args.config, args.overrides)
     train(config, get_task(config.task), resume=args.resume)
 

@@ -288,7 +288,7 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
                                                         if isinstance(v, (int, float, str, bool))})
     log = MetricsLog(accelerator, run_dir / "metrics.jsonl")
     progress = tqdm(total=total_steps, initial=state.step, disable=not accelerator.is_local_main_process,
-                    desc="training", dynamic_ncols=True)
+                    desc="training", dynamic_ncols=True, mininterval=2.0)
 
     def evaluate_and_save() -> None:
         state.last_eval_step = state.step
