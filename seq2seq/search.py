@@ -85,7 +85,8 @@ def beam_search(
 ) -> SearchOutput:
     """Beam search with fairseq's bookkeeping: of the 2K best continuations, those ending in eos
     among the top K are finished; the K best others stay alive. A sentence is done once it has K
-    finished hypotheses, so beam size 1 is exactly greedy search.
+    finished hypotheses and its best alive hypothesis, normalised at its current length, scores no
+    better than the worst of them. Beam size 1 is therefore exactly greedy search.
     """
     if not 1 <= n_best <= num_beams:
         raise ValueError(f"n_best must be between 1 and num_beams={num_beams}, got {n_best}")
@@ -108,6 +109,7 @@ def beam_search(
     finished_tokens = torch.full((batch_size, beams, max_length), pad_id, dtype=torch.long, device=device)
     finished_attention = memory.states.new_zeros(batch_size, beams, max_length, source_length)
     num_finished = torch.zeros(batch_size, dtype=torch.long, device=device)
+    done = torch.zeros(batch_size, dtype=torch.bool, device=device)
 
     for t in range(max_length):
         logits, state, weights = decoder.step(prev, state, memory)
@@ -125,7 +127,6 @@ def beam_search(
         if t == max_length - 1:
             ends = torch.ones_like(ends)
         ends[:, beams:] = False
-        done = num_finished >= beams
         ends &= ~done.unsqueeze(1)
         num_finished += ends.sum(dim=1)
         new_scores = (top_scores / length_penalty(t + 1, alpha)).masked_fill(~ends, float("-inf"))
@@ -140,7 +141,7 @@ def beam_search(
         finished_attention = all_attention.gather(
             1, keep.view(batch_size, beams, 1, 1).expand(-1, -1, max_length, source_length)
         )
-        if bool((num_finished >= beams).all()) or t == max_length - 1:
+        if t == max_length - 1:
             break
 
         # Continue: the K best candidates that did not end in eos.
@@ -150,6 +151,12 @@ def beam_search(
         alive_attention = candidate_attention[chosen]
         state = state.index_select(top_rows[chosen])
         prev = alive_tokens[:, -1]
+
+        # Done: K finished, and none of them beaten by the best alive hypothesis as it stands.
+        best_alive = beam_scores.max(dim=1).values / length_penalty(t + 1, alpha)
+        done |= (num_finished >= beams) & (finished_scores[:, beams - 1] >= best_alive)
+        if bool(done.all()):
+            break
 
     length = int((finished_tokens != pad_id).sum(dim=-1).max().clamp(min=1))
     return SearchOutput(

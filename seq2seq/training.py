@@ -282,6 +282,7 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
     if checkpoints:
         accelerator.load_state(str(checkpoints[-1]))
         state = TrainerState(**json.loads((checkpoints[-1] / STATE_FILE).read_text()))
+        state.stop_reason = ""  # the limits may have been raised for this run
         accelerator.print(f"resumed from {checkpoints[-1]} (step {state.step}, epoch {state.epoch})")
     if tc.log_with:
         accelerator.init_trackers(run_dir.name, config={k: v for k, v in _flatten(config_to_dict(config)).items()

@@ -13,14 +13,14 @@ def tiny_config(output_dir: str, **sections) -> Config:
     """A config small enough to train in seconds on two CPU cores."""
     values = {
         "data": {"kind": "generated", "path": "reverse", "source_column": "source", "target_column": "target",
-                 "generated_sizes": {"train": 4000, "validation": 100, "test": 100}},
-        "tokenizer": {"vocab_size": 24, "model_type": "unigram"},
+                 "generated_sizes": {"train": 6000, "validation": 200, "test": 100}},
+        "tokenizer": {"vocab_size": 40, "model_type": "unigram"},
         "model": {"embedding_size": 32, "embedding_dropout": 0.0,
                   "encoder": {"hidden_size": 64, "dropout": 0.0},
                   "decoder": {"hidden_size": 128, "attention": "luong_general", "dropout": 0.0}},
-        "training": {"output_dir": output_dir, "max_epochs": 12, "batch_size": 32, "learning_rate": 3e-3,
-                     "eval_every_steps": 250, "eval_metric": "exact_match", "early_stopping_patience": 2,
-                     "log_every_steps": 50},
+        "training": {"output_dir": output_dir, "max_epochs": 20, "batch_size": 32, "learning_rate": 3e-3,
+                     "lr_schedule": "cosine", "eval_every_steps": 250, "eval_metric": "exact_match",
+                     "early_stopping_patience": 2, "log_every_steps": 50},
         "generation": {"num_beams": 3, "max_length": 30},
     }
     for section, overrides in sections.items():

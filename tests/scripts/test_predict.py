@@ -14,8 +14,8 @@ def test_predict_script_translates_arguments_and_stdin(trained_reverse_model):
                          capture_output=True, text=True, check=True).stdout
     assert out == "c b a\n"
     out = subprocess.run([sys.executable, str(SCRIPTS / "predict.py"), "--model", model, "--num-beams", "1"],
-                         input="a b\n\nk l m\n", capture_output=True, text=True, check=True).stdout
-    assert out == "b a\n\nm l k\n"
+                         input="a b c\n\nk l m n\n", capture_output=True, text=True, check=True).stdout
+    assert out == "c b a\n\nn m l k\n"
 
 
 def test_train_script_reports_unknown_config_key(tmp_path):

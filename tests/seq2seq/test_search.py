@@ -66,12 +66,15 @@ def test_greedy_scores_are_the_model_log_probabilities():
     torch.testing.assert_close(output.scores[:, 0], log_probs)
 
 
-def test_wider_beam_finds_at_least_as_probable_output_without_length_penalty():
-    model = make_model(seed=5, target_vocab_size=8)
-    data = sources(seed=5)
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_wider_beam_scores_at_least_as_well_as_greedy(alpha, seed):
+    model = make_model(seed=seed, target_vocab_size=8)
+    data = sources(seed=seed, count=12)
     greedy = model.generate(data, num_beams=1, max_length=40)
-    beam = model.generate(data, num_beams=5, max_length=40, length_penalty=0.0)
-    assert torch.all(beam.scores[:, 0] >= greedy.scores[:, 0] - 1e-5)
+    lengths = ((greedy.tokens[:, 0] != PAD_ID).sum(dim=1)).float()
+    beam = model.generate(data, num_beams=5, max_length=40, length_penalty=alpha)
+    assert torch.all(beam.scores[:, 0] >= greedy.scores[:, 0] / length_penalty(lengths, alpha) - 1e-5)
 
 
 def test_attention_rows_cover_source_only_and_batching_does_not_change_results():
