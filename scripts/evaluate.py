@@ -22,9 +22,9 @@ import torch  # noqa: E402
 from pipelines import get_task  # noqa: E402
 from seq2seq.config import load_config  # noqa: E402
 from seq2seq.data import get_split, load_raw_dataset, tokenize_dataset  # noqa: E402
+from seq2seq.evaluation import translate_dataset  # noqa: E402
 from seq2seq.model import Seq2SeqModel, read_model_config  # noqa: E402
 from seq2seq.tokenization import Tokenizer  # noqa: E402
-from seq2seq.training import translate_dataset  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

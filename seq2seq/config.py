@@ -95,6 +95,8 @@ class TrainingConfig:
     max_epochs: int = 10
     max_steps: int = 0  # 0 = no limit
     max_time_minutes: float = 0.0  # 0 = no limit
+    # Examples (or padded tokens) per optimizer update, whatever the number of processes and
+    # accumulation steps: those only change how an update batch is split.
     batch_size: int = 64
     batch_type: str = "sentences"  # sentences | tokens
     optimizer: str = "adam"  # adam | adamw | rmsprop
@@ -104,7 +106,8 @@ class TrainingConfig:
     warmup_steps: int = 0
     clip_grad_norm: float = 1.0  # 0 = off
     label_smoothing: float = 0.0
-    gradient_accumulation_steps: int = 1
+    gradient_accumulation_steps: int = 1  # micro-batches per update and process
+    max_bad_steps: int = 5  # consecutive updates with a non-finite loss or gradient before stopping
     mixed_precision: str = "no"  # no | fp16 | bf16
     eval_every_steps: int = 0  # 0 = after every epoch
     eval_metric: str = "bleu"

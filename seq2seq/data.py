@@ -211,6 +211,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         shuffle: bool = True,
         seed: int = 0,
         pool_batches: int = 100,
+        min_batch_size: int = 1,
     ):
         if batch_type not in ("sentences", "tokens"):
             raise ValueError(f"batch_type must be 'sentences' or 'tokens', got {batch_type!r}")
@@ -220,6 +221,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.shuffle = shuffle
         self.seed = seed
         self.pool_batches = pool_batches
+        self.min_batch_size = min_batch_size
         self.epoch = 0
         self._batches = self._make_batches()
 
@@ -241,6 +243,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         for start in range(0, len(order), pool_size):
             pool = sorted(order[start : start + pool_size], key=self.lengths.__getitem__)
             batches.extend(self._cut(pool))
+        # Every process and accumulation step needs at least one example of each batch.
+        for index in range(len(batches) - 1, 0, -1):
+            if len(batches[index]) < self.min_batch_size:
+                batches[index - 1].extend(batches.pop(index))
         if self.shuffle:
             rng.shuffle(batches)
         return batches
@@ -265,3 +271,44 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return len(self._batches)
+
+
+class MicroBatchSampler(Sampler[list[int]]):
+    """This process's share of every update batch: ``micro_batches`` index lists per update.
+
+    Each batch of ``batches`` is one optimizer update. It is cut into ``num_shards *
+    micro_batches`` contiguous parts of near-equal size (the batch is length-sorted, so each part
+    stays tight); shard ``r`` gets parts ``r*k`` to ``r*k + k - 1``. The optimizer thus sees the
+    same examples per update whatever the number of processes and accumulation steps.
+    """
+
+    def __init__(self, batches: BucketBatchSampler, *, num_shards: int = 1, shard_index: int = 0,
+                 micro_batches: int = 1):
+        self.batches = batches
+        self.num_shards = num_shards
+        self.shard_index = shard_index
+        self.micro_batches = micro_batches
+        self.start_update = 0
+
+    def set_epoch(self, epoch: int, start_update: int = 0) -> None:
+        """Order for ``epoch``, skipping the updates a resumed run has already made."""
+        self.batches.set_epoch(epoch)
+        self.start_update = start_update
+
+    @property
+    def num_updates(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        parts_per_batch = self.num_shards * self.micro_batches
+        first = self.shard_index * self.micro_batches
+        for batch in list(self.batches)[self.start_update :]:
+            if len(batch) < parts_per_batch:
+                raise ValueError(f"a batch of {len(batch)} examples cannot feed {parts_per_batch} micro-batches")
+            size, extra = divmod(len(batch), parts_per_batch)
+            bounds = [part * size + min(part, extra) for part in range(parts_per_batch + 1)]
+            for part in range(first, first + self.micro_batches):
+                yield batch[bounds[part] : bounds[part + 1]]
+
+    def __len__(self) -> int:
+        return (len(self.batches) - self.start_update) * self.micro_batches

@@ -1,22 +1,26 @@
 """The Accelerate training loop: data, model, optimizer, schedule, evaluation, checkpoints.
 
 A run directory holds ``tokenizer/``, ``model/`` (best by the validation metric), ``last/``,
-``checkpoints/step_N/`` (``accelerator.save_state`` plus ``trainer_state.json``), and
-``metrics.jsonl``. The task layer plugs in through :class:`Task`: how a dataset row becomes
-``source_text``/``target_text``, and how predictions are scored.
+``checkpoints/step_N/`` (see ``checkpoints.py``), and ``metrics.jsonl``. One update sees the
+configured batch whatever the number of processes and accumulation steps, and its loss is the
+sum over the batch's target tokens divided by their global count, so runs on 1 or P processes, with
+or without accumulation, follow the same curve. Only the main process writes files. The task
+layer plugs in through :class:`Task`: how a dataset row becomes ``source_text``/``target_text``,
+and how predictions are scored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import math
-import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,21 +32,24 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from seq2seq.checkpoints import find_resume_checkpoint, load_checkpoint, save_checkpoint
 from seq2seq.config import Config, DataConfig, TrainingConfig, config_to_dict
 from seq2seq.data import (
+    Batch,
     BucketBatchSampler,
+    MicroBatchSampler,
     collate,
     example_lengths,
     get_split,
     load_raw_dataset,
     tokenize_dataset,
 )
+from seq2seq.evaluation import generate_distributed
 from seq2seq.model import Seq2SeqModel, build_model
 from seq2seq.plots import plot_learning_curve
 from seq2seq.tokenization import Tokenizer
 
 logger = logging.getLogger(__name__)
-STATE_FILE = "trainer_state.json"
 
 
 class Task(Protocol):
@@ -65,6 +72,7 @@ class TrainerState:
     evals_without_improvement: int = 0
     elapsed_seconds: float = 0.0
     last_eval_step: int = -1
+    bad_steps: int = 0
     stop_reason: str = ""
 
 
@@ -158,83 +166,75 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
 
 
 # ---------------------------------------------------------------------------------------------
-# evaluation
+# one update
 
 
-@torch.no_grad()
-def translate_dataset(model: Seq2SeqModel, data: datasets.Dataset, tokenizer: Tokenizer, *,
-                      batch_size: int, num_beams: int, max_length: int, length_penalty: float,
-                      device: torch.device) -> list[str]:
-    """Decode every example of a tokenized dataset, returned in dataset order."""
-    model.eval()
-    sampler = BucketBatchSampler(
-        [len(ids) for ids in data["src_ids"]], batch_size=batch_size, shuffle=False
-    )
-    predictions: list[str] = [""] * len(data)
-    for indices in sampler:
-        batch = collate([{"src_ids": data[i]["src_ids"]} for i in indices]).to(device)
-        output = model.generate(batch, num_beams=num_beams, max_length=max_length,
-                                length_penalty=length_penalty)
-        for index, text in zip(indices, tokenizer.decode_target(output.tokens[:, 0].tolist()), strict=True):
-            predictions[index] = text
-    return predictions
+@dataclass
+class StepResult:
+    loss_sum: float  # over the whole update, all processes
+    num_tokens: int
+    num_examples: int
+    finite: bool
+
+
+def train_step(model, optimizer, micro_batches: list[Batch], accelerator: Accelerator,
+               clip_grad_norm: float) -> StepResult:
+    """One optimizer update from this process's micro-batches.
+
+    Each micro-batch's summed loss is scaled by ``P / global_tokens``: DDP averages gradients over
+    the P processes, so the update follows the gradient of (sum of token losses) / (global tokens).
+    Gradients are synchronised once, on the last micro-batch.
+    """
+    device = accelerator.device
+    counts = torch.tensor([sum(b.num_target_tokens for b in micro_batches), sum(len(b) for b in micro_batches)],
+                          device=device)
+    global_tokens, global_examples = accelerator.reduce(counts, reduction="sum").tolist()
+    scale = accelerator.num_processes / max(global_tokens, 1)
+    loss_sum = torch.zeros((), device=device)
+    for index, batch in enumerate(micro_batches):
+        last = index == len(micro_batches) - 1
+        with contextlib.nullcontext() if last else accelerator.no_sync(model):
+            output = model(batch.to(device))
+            accelerator.backward(output.loss_sum * scale)
+        loss_sum += output.loss_sum.detach().float()
+    loss_sum = accelerator.reduce(loss_sum, reduction="sum")
+    grad_norm = accelerator.clip_grad_norm_(model.parameters(), clip_grad_norm if clip_grad_norm > 0 else math.inf)
+    finite = bool(torch.isfinite(loss_sum)) and bool(torch.isfinite(torch.as_tensor(grad_norm)))
+    if finite:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return StepResult(float(loss_sum), int(global_tokens), int(global_examples), finite)
+
+
+def make_train_sampler(data: datasets.Dataset, config: TrainingConfig, accelerator: Accelerator) -> MicroBatchSampler:
+    parts = accelerator.num_processes * config.gradient_accumulation_steps
+    updates = BucketBatchSampler(example_lengths(data), batch_size=config.batch_size, batch_type=config.batch_type,
+                                 shuffle=True, seed=config.seed, min_batch_size=parts)
+    return MicroBatchSampler(updates, num_shards=accelerator.num_processes, shard_index=accelerator.process_index,
+                             micro_batches=config.gradient_accumulation_steps)
+
+
+def _updates(loader: DataLoader, micro_batches: int) -> Iterable[list[Batch]]:
+    iterator = iter(loader)
+    while group := list(itertools.islice(iterator, micro_batches)):
+        yield group
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation and logging
 
 
 def evaluate(model, data, references, tokenizer, task: Task, config: Config,
-             device: torch.device) -> tuple[dict[str, float], list[str]]:
+             accelerator: Accelerator) -> tuple[dict[str, float], list[str]]:
     limit = config.training.max_eval_examples
     if limit and len(data) > limit:
         data, references = data.select(range(limit)), references[:limit]
-    predictions = translate_dataset(
-        model, data, tokenizer, batch_size=config.generation.batch_size,
-        num_beams=config.training.eval_num_beams, max_length=config.generation.max_length,
-        length_penalty=config.generation.length_penalty, device=device,
+    ids = generate_distributed(
+        model, data, accelerator, batch_size=config.generation.batch_size, num_beams=config.training.eval_num_beams,
+        max_length=config.generation.max_length, length_penalty=config.generation.length_penalty,
     )
+    predictions = tokenizer.decode_target(ids)
     return task.compute_metrics(predictions, references), predictions
-
-
-# ---------------------------------------------------------------------------------------------
-# checkpoints
-
-
-def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: TrainerState, keep: int) -> None:
-    """``save_state`` into a temporary directory, then rename: a crash never leaves half a checkpoint."""
-    checkpoints = run_dir / "checkpoints"
-    final = checkpoints / f"step_{state.step}"
-    staging = checkpoints / f".tmp_step_{state.step}"
-    if accelerator.is_main_process:
-        shutil.rmtree(staging, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(staging))
-    if accelerator.is_main_process:
-        (staging / STATE_FILE).write_text(json.dumps(dataclasses.asdict(state), indent=2))
-        shutil.rmtree(final, ignore_errors=True)
-        staging.rename(final)
-        for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-
-def list_checkpoints(run_dir: Path) -> list[Path]:
-    """Complete checkpoints (those with a trainer state), oldest first."""
-    checkpoints = run_dir / "checkpoints"
-    if not checkpoints.is_dir():
-        return []
-    complete = [p for p in checkpoints.glob("step_*") if (p / STATE_FILE).is_file()]
-    return sorted(complete, key=lambda p: int(p.name.split("_")[1]))
-
-
-# ---------------------------------------------------------------------------------------------
-# the loop
-
-
-def make_train_loader(data: datasets.Dataset, config: TrainingConfig) -> tuple[DataLoader, BucketBatchSampler]:
-    sampler = BucketBatchSampler(
-        example_lengths(data), batch_size=config.batch_size, batch_type=config.batch_type,
-        shuffle=True, seed=config.seed,
-    )
-    loader = DataLoader(data, batch_sampler=sampler, collate_fn=collate, num_workers=config.num_workers)
-    return loader, sampler
 
 
 class MetricsLog:
@@ -249,20 +249,27 @@ class MetricsLog:
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"step": step, **values}) + "\n")
 
+    def truncate_after(self, step: int) -> None:
+        """Drop records a killed run wrote after its last checkpoint; the resumed run rewrites them."""
+        if self.accelerator.is_main_process and self.path.is_file():
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+            kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+            self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+
 
 def train(config: Config, task: Task, *, resume: bool = False) -> Path:
     """Train a model as ``config`` says; returns the run directory."""
     tc = config.training
     run_dir = Path(tc.output_dir)
     tune_cpu_allocator()
-    accelerator = Accelerator(
-        mixed_precision=tc.mixed_precision, gradient_accumulation_steps=tc.gradient_accumulation_steps,
-        log_with=tc.log_with or None, project_dir=str(run_dir),
-    )
+    accelerator = Accelerator(mixed_precision=tc.mixed_precision, log_with=tc.log_with or None,
+                              project_dir=str(run_dir))
     set_seed(tc.seed)
-    checkpoints = list_checkpoints(run_dir) if resume else []
-    if resume and not checkpoints:
-        raise FileNotFoundError(f"--resume: no complete checkpoint under {run_dir / 'checkpoints'}")
+    checkpoint = find_resume_checkpoint(run_dir, logger.warning) if resume else None
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
@@ -272,30 +279,38 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
         target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing,
     )
     optimizer = build_optimizer(model, tc)
-    train_loader, sampler = make_train_loader(train_data, tc)
-    total_steps = tc.max_steps or tc.max_epochs * math.ceil(len(sampler) / tc.gradient_accumulation_steps)
+    sampler = make_train_sampler(train_data, tc, accelerator)
+    # A private generator: the loader must not draw from the global RNG, or a resumed run's
+    # dropout masks would drift from an uninterrupted run's.
+    loader = DataLoader(train_data, batch_sampler=sampler, collate_fn=collate, num_workers=tc.num_workers,
+                        generator=torch.Generator())
+    total_steps = tc.max_steps or tc.max_epochs * sampler.num_updates
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(
         step, schedule=tc.lr_schedule, warmup_steps=tc.warmup_steps, total_steps=total_steps))
-    model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    accelerator.register_for_checkpointing(scheduler)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    log = MetricsLog(accelerator, run_dir / "metrics.jsonl")
     state = TrainerState()
-    if checkpoints:
-        accelerator.load_state(str(checkpoints[-1]))
-        state = TrainerState(**json.loads((checkpoints[-1] / STATE_FILE).read_text()))
+    if checkpoint is not None:
+        saved = load_checkpoint(accelerator, checkpoint)
+        scheduler.load_state_dict(saved.pop("scheduler"))
+        state = TrainerState(**saved)
         state.stop_reason = ""  # the limits may have been raised for this run
-        accelerator.print(f"resumed from {checkpoints[-1]} (step {state.step}, epoch {state.epoch})")
+        log.truncate_after(state.step)
+        accelerator.print(f"resumed from {checkpoint} (update {state.step}, epoch {state.epoch})")
     if tc.log_with:
         accelerator.init_trackers(run_dir.name, config={k: v for k, v in _flatten(config_to_dict(config)).items()
                                                         if isinstance(v, (int, float, str, bool))})
-    log = MetricsLog(accelerator, run_dir / "metrics.jsonl")
     progress = tqdm(total=total_steps, initial=state.step, disable=not accelerator.is_local_main_process,
                     desc="training", dynamic_ncols=True, mininterval=2.0)
+
+    def checkpoint_now() -> None:
+        save_checkpoint(accelerator, run_dir, {**dataclasses.asdict(state), "scheduler": scheduler.state_dict()},
+                        step=state.step, keep=tc.keep_checkpoints, protect={state.best_step})
 
     def evaluate_and_save() -> None:
         state.last_eval_step = state.step
         unwrapped = accelerator.unwrap_model(model)
-        metrics, predictions = evaluate(unwrapped, valid_data, references, tokenizer, task, config,
-                                        accelerator.device)
+        metrics, predictions = evaluate(unwrapped, valid_data, references, tokenizer, task, config, accelerator)
         model.train()
         log(state.step, **{f"valid/{k}": v for k, v in metrics.items()})
         score = metrics[tc.eval_metric]
@@ -312,54 +327,54 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
             state.stop_reason = f"early stopping: no {tc.eval_metric} gain in {tc.early_stopping_patience} evaluations"
 
     started = time.monotonic() - state.elapsed_seconds
-    window = {"loss": 0.0, "tokens": 0, "examples": 0, "updates": 0, "time": time.monotonic()}
+    window = {"loss": 0.0, "tokens": 0, "examples": 0, "time": time.monotonic()}
     model.train()
     while not state.stop_reason:
         if state.epoch >= tc.max_epochs:
             state.stop_reason = f"reached max_epochs={tc.max_epochs}"
             break
-        sampler.set_epoch(state.epoch)
-        batches = accelerator.skip_first_batches(train_loader, state.batches_in_epoch) \
-            if state.batches_in_epoch else train_loader
-        for batch in batches:
-            with accelerator.accumulate(model):
-                output = model(batch)
-                accelerator.backward(output.loss)
-                if accelerator.sync_gradients and tc.clip_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), tc.clip_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad()
-            state.batches_in_epoch += 1
-            window["loss"] += output.loss.item()
-            window["tokens"] += int(output.num_tokens)
-            window["examples"] += len(batch)
-            if not accelerator.sync_gradients:
-                continue
+        sampler.set_epoch(state.epoch, start_update=state.batches_in_epoch)
+        for micro_batches in _updates(loader, tc.gradient_accumulation_steps):
+            result = train_step(model, optimizer, micro_batches, accelerator, tc.clip_grad_norm)
             scheduler.step()
             state.step += 1
-            window["updates"] += 1
+            state.batches_in_epoch += 1
             progress.update(1)
+            if result.finite:
+                state.bad_steps = 0
+                window["loss"] += result.loss_sum
+                window["tokens"] += result.num_tokens
+                window["examples"] += result.num_examples
+            else:
+                state.bad_steps += 1
+                logger.warning("update %d skipped: non-finite loss or gradient (%d in a row)", state.step,
+                               state.bad_steps)
+                if state.bad_steps >= tc.max_bad_steps:
+                    state.stop_reason = (f"{state.bad_steps} consecutive updates had a non-finite loss or gradient "
+                                         f"(training.max_bad_steps={tc.max_bad_steps}); lower the learning rate "
+                                         "or check the data")
             if state.step % tc.log_every_steps == 0:
                 seconds = time.monotonic() - window["time"]
-                values = {"train/loss": window["loss"] / max(1, window["updates"] * tc.gradient_accumulation_steps),
+                values = {"train/loss": window["loss"] / max(1, window["tokens"]),
                           "train/lr": scheduler.get_last_lr()[0],
                           "train/target_tokens_per_second": window["tokens"] / seconds,
                           "train/examples_per_second": window["examples"] / seconds}
                 log(state.step, **values)
                 progress.set_postfix(loss=f"{values['train/loss']:.3f}",
                                      tok_s=f"{values['train/target_tokens_per_second']:.0f}")
-                window.update(loss=0.0, tokens=0, examples=0, updates=0, time=time.monotonic())
+                window.update(loss=0.0, tokens=0, examples=0, time=time.monotonic())
             state.elapsed_seconds = time.monotonic() - started
             if tc.max_steps and state.step >= tc.max_steps:
                 state.stop_reason = f"reached max_steps={tc.max_steps}"
             if tc.max_time_minutes and state.elapsed_seconds >= 60 * tc.max_time_minutes:
                 state.stop_reason = f"reached max_time_minutes={tc.max_time_minutes}"
+            evaluated = False
             if tc.eval_every_steps and state.step % tc.eval_every_steps == 0 or state.stop_reason:
                 evaluate_and_save()
-                if not tc.checkpoint_every_steps:
-                    save_checkpoint(accelerator, run_dir, state, tc.keep_checkpoints)
-            if tc.checkpoint_every_steps and state.step % tc.checkpoint_every_steps == 0:
-                save_checkpoint(accelerator, run_dir, state, tc.keep_checkpoints)
+                evaluated = True
+            if (tc.checkpoint_every_steps and state.step % tc.checkpoint_every_steps == 0) or \
+                    (evaluated and not tc.checkpoint_every_steps):
+                checkpoint_now()
             if state.stop_reason:
                 break
         else:
@@ -367,7 +382,7 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
             state.batches_in_epoch = 0
             if not tc.eval_every_steps:
                 evaluate_and_save()
-                save_checkpoint(accelerator, run_dir, state, tc.keep_checkpoints)
+                checkpoint_now()
     progress.close()
     if state.last_eval_step != state.step:  # the final weights have not been validated yet
         evaluate_and_save()

@@ -5,9 +5,11 @@ import torch
 from conftest import tiny_config
 
 from pipelines import get_task
+from seq2seq.checkpoints import list_checkpoints
+from seq2seq.evaluation import translate_dataset
 from seq2seq.model import Seq2SeqModel
 from seq2seq.tokenization import Tokenizer
-from seq2seq.training import list_checkpoints, lr_factor, train, translate_dataset
+from seq2seq.training import lr_factor, train
 
 
 def test_lr_schedules():
@@ -59,7 +61,7 @@ def test_resume_continues_from_the_newest_checkpoint(tmp_path):
     steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert max(steps) == 60 and 50 in steps  # logging continued from step 40, not from 0
     state = json.loads((list_checkpoints(tmp_path)[-1] / "trainer_state.json").read_text())
-    assert state["step"] == 60
+    assert state["trainer"]["step"] == 60
 
 
 def test_resume_without_checkpoint_is_an_error(tmp_path):

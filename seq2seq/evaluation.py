@@ -1,0 +1,66 @@
+"""Decode a tokenized dataset, on one process or shared across several."""
+
+from __future__ import annotations
+
+import datasets
+import torch
+from accelerate import Accelerator
+
+from seq2seq.data import BucketBatchSampler, collate
+from seq2seq.model import Seq2SeqModel
+from seq2seq.tokenization import PAD_ID, Tokenizer
+
+
+@torch.no_grad()
+def generate_dataset(model: Seq2SeqModel, data: datasets.Dataset, *, batch_size: int, num_beams: int,
+                     max_length: int, length_penalty: float, device: torch.device) -> list[list[int]]:
+    """Best output ids for every example of a tokenized dataset, in dataset order."""
+    model.eval()
+    sources = data["src_ids"]
+    sampler = BucketBatchSampler([len(ids) for ids in sources], batch_size=batch_size, shuffle=False)
+    outputs: list[list[int]] = [[] for _ in sources]
+    for indices in sampler:
+        batch = collate([{"src_ids": sources[i]} for i in indices]).to(device)
+        generated = model.generate(batch, num_beams=num_beams, max_length=max_length, length_penalty=length_penalty)
+        for index, ids in zip(indices, generated.tokens[:, 0].tolist(), strict=True):
+            outputs[index] = ids
+    return outputs
+
+
+def translate_dataset(model: Seq2SeqModel, data: datasets.Dataset, tokenizer: Tokenizer, **options) -> list[str]:
+    """Decoded best outputs for every example, in dataset order (``options`` as ``generate_dataset``)."""
+    return tokenizer.decode_target(generate_dataset(model, data, **options))
+
+
+def generate_distributed(model: Seq2SeqModel, data: datasets.Dataset, accelerator: Accelerator,
+                         **options) -> list[list[int]]:
+    """Each process decodes every P-th example; the results are gathered back in dataset order.
+
+    Processes hold different numbers of examples (when P does not divide N) and outputs of
+    different lengths, so ids are padded across processes in both dimensions, each row carries
+    its dataset index (-1 on padding rows), and the gathered rows are placed by index: every
+    example is counted exactly once.
+    """
+    if accelerator.num_processes == 1:
+        return generate_dataset(model, data, device=accelerator.device, **options)
+    indices = list(range(accelerator.process_index, len(data), accelerator.num_processes))
+    local = generate_dataset(model, data.select(indices), device=accelerator.device, **options) if indices else []
+    width = max([len(ids) for ids in local] + [1])
+    ids = torch.full((len(local), width), PAD_ID, dtype=torch.long, device=accelerator.device)
+    for row, sequence in enumerate(local):
+        ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+    positions = torch.tensor(indices, dtype=torch.long, device=accelerator.device)
+    ids = accelerator.pad_across_processes(ids, dim=1, pad_index=PAD_ID)
+    ids = accelerator.pad_across_processes(ids, dim=0, pad_index=PAD_ID)
+    positions = accelerator.pad_across_processes(positions, dim=0, pad_index=-1)
+    all_ids, all_positions = accelerator.gather((ids, positions))
+    outputs: list[list[int] | None] = [None] * len(data)
+    for position, row in zip(all_positions.tolist(), all_ids.tolist(), strict=True):
+        if position >= 0:
+            if outputs[position] is not None:
+                raise RuntimeError(f"example {position} was decoded twice")
+            outputs[position] = row
+    missing = [i for i, row in enumerate(outputs) if row is None]
+    if missing:
+        raise RuntimeError(f"{len(missing)} examples were not decoded (first: {missing[0]})")
+    return outputs
