@@ -73,6 +73,10 @@ class TrainerState:
     elapsed_seconds: float = 0.0
     last_eval_step: int = -1
     bad_steps: int = 0
+    # Sums since the last log line, so a resumed run logs the same averages.
+    window_loss: float = 0.0
+    window_tokens: int = 0
+    window_examples: int = 0
     stop_reason: str = ""
 
 
@@ -296,7 +300,8 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
         state = TrainerState(**saved)
         state.stop_reason = ""  # the limits may have been raised for this run
         log.truncate_after(state.step)
-        accelerator.print(f"resumed from {checkpoint} (update {state.step}, epoch {state.epoch})")
+        accelerator.print(f"resumed from {checkpoint} (update {state.step}, epoch {state.epoch}, "
+                          f"batch {state.batches_in_epoch})")
     if tc.log_with:
         accelerator.init_trackers(run_dir.name, config={k: v for k, v in _flatten(config_to_dict(config)).items()
                                                         if isinstance(v, (int, float, str, bool))})
@@ -327,7 +332,7 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
             state.stop_reason = f"early stopping: no {tc.eval_metric} gain in {tc.early_stopping_patience} evaluations"
 
     started = time.monotonic() - state.elapsed_seconds
-    window = {"loss": 0.0, "tokens": 0, "examples": 0, "time": time.monotonic()}
+    window_started = time.monotonic()
     model.train()
     while not state.stop_reason:
         if state.epoch >= tc.max_epochs:
@@ -342,9 +347,9 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
             progress.update(1)
             if result.finite:
                 state.bad_steps = 0
-                window["loss"] += result.loss_sum
-                window["tokens"] += result.num_tokens
-                window["examples"] += result.num_examples
+                state.window_loss += result.loss_sum
+                state.window_tokens += result.num_tokens
+                state.window_examples += result.num_examples
             else:
                 state.bad_steps += 1
                 logger.warning("update %d skipped: non-finite loss or gradient (%d in a row)", state.step,
@@ -354,15 +359,16 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
                                          f"(training.max_bad_steps={tc.max_bad_steps}); lower the learning rate "
                                          "or check the data")
             if state.step % tc.log_every_steps == 0:
-                seconds = time.monotonic() - window["time"]
-                values = {"train/loss": window["loss"] / max(1, window["tokens"]),
+                seconds = time.monotonic() - window_started
+                values = {"train/loss": state.window_loss / max(1, state.window_tokens),
                           "train/lr": scheduler.get_last_lr()[0],
-                          "train/target_tokens_per_second": window["tokens"] / seconds,
-                          "train/examples_per_second": window["examples"] / seconds}
+                          "train/target_tokens_per_second": state.window_tokens / seconds,
+                          "train/examples_per_second": state.window_examples / seconds}
                 log(state.step, **values)
                 progress.set_postfix(loss=f"{values['train/loss']:.3f}",
                                      tok_s=f"{values['train/target_tokens_per_second']:.0f}")
-                window.update(loss=0.0, tokens=0, examples=0, time=time.monotonic())
+                state.window_loss, state.window_tokens, state.window_examples = 0.0, 0, 0
+                window_started = time.monotonic()
             state.elapsed_seconds = time.monotonic() - started
             if tc.max_steps and state.step >= tc.max_steps:
                 state.stop_reason = f"reached max_steps={tc.max_steps}"

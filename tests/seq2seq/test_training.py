@@ -5,7 +5,7 @@ import torch
 from conftest import tiny_config
 
 from pipelines import get_task
-from seq2seq.checkpoints import list_checkpoints
+from seq2seq.checkpoints import CheckpointError, list_checkpoints
 from seq2seq.evaluation import translate_dataset
 from seq2seq.model import Seq2SeqModel
 from seq2seq.tokenization import Tokenizer
@@ -65,7 +65,7 @@ def test_resume_continues_from_the_newest_checkpoint(tmp_path):
 
 
 def test_resume_without_checkpoint_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
+    with pytest.raises(CheckpointError, match="no complete checkpoint"):
         train(tiny_config(str(tmp_path)), get_task("translation"), resume=True)
 
 

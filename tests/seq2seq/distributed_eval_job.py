@@ -1,0 +1,30 @@
+"""Run under `accelerate launch --num_processes 2 --cpu`: decode N sources shared across processes."""
+
+import json
+import sys
+from pathlib import Path
+
+import datasets
+import torch
+from accelerate import Accelerator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for conftest
+from conftest import make_model  # noqa: E402
+
+from seq2seq.evaluation import generate_distributed  # noqa: E402
+
+
+def sources(count: int) -> datasets.Dataset:
+    generator = torch.Generator().manual_seed(0)
+    rows = [torch.randint(4, 30, (int(torch.randint(2, 9, (1,), generator=generator)),), generator=generator).tolist()
+            + [3] for _ in range(count)]
+    return datasets.Dataset.from_dict({"src_ids": rows})
+
+
+if __name__ == "__main__":
+    count, output = int(sys.argv[1]), sys.argv[2]
+    accelerator = Accelerator(cpu=True)
+    ids = generate_distributed(make_model(target_vocab_size=8), sources(count), accelerator, batch_size=8,
+                               num_beams=2, max_length=12, length_penalty=1.0)
+    if accelerator.is_main_process:
+        Path(output).write_text(json.dumps({"processes": accelerator.num_processes, "ids": ids}))

@@ -1,0 +1,152 @@
+"""Guarantees of the training loop across processes, accumulation, crashes and bad numbers.
+
+Multi-process runs use `accelerate launch --num_processes 2 --cpu` (gloo), as a user would.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from conftest import make_model, tiny_config
+from distributed_eval_job import sources
+from safetensors.torch import load_file
+
+from pipelines import get_task
+from seq2seq.config import config_to_dict
+from seq2seq.evaluation import generate_dataset
+from seq2seq.training import train
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def write_config(path: Path, output_dir: Path, **sections) -> Path:
+    config = tiny_config(str(output_dir), **sections)
+    path.write_text(yaml.safe_dump(config_to_dict(config)))
+    return path
+
+
+def launch(config: Path, *extra: str, processes: int = 1, **popen) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if processes == 1:
+        command = [sys.executable, str(ROOT / "scripts" / "train.py")]
+    else:
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes), "--cpu",
+                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                   str(ROOT / "scripts" / "train.py")]
+    return subprocess.Popen([*command, "--config", str(config), *extra], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def run(config: Path, *extra: str, processes: int = 1) -> str:
+    process = launch(config, *extra, processes=processes)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output[-3000:]
+    return output
+
+
+def records(run_dir: Path, key: str) -> list[tuple[int, float]]:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [(r["step"], r[key]) for r in map(json.loads, lines) if key in r]
+
+
+def weights(run_dir: Path, name: str = "last") -> dict[str, torch.Tensor]:
+    return load_file(str(run_dir / name / "model.safetensors"))
+
+
+SMALL = dict(data={"generated_sizes": {"train": 800, "validation": 31, "test": 10}},
+             training={"max_steps": 12, "log_every_steps": 1, "eval_every_steps": 0, "early_stopping_patience": 0,
+                       "batch_size": 32})
+
+
+def test_two_processes_follow_the_one_process_loss_curve(tmp_path):
+    """Same seed, batch 32 per update: one process with 32, two with 16 each.
+
+    Dropout is off: each process draws its own masks. Tolerance: 1e-4 relative on every logged loss
+    (the only difference is the order of floating-point sums in the gradient all-reduce).
+    """
+    one, two = tmp_path / "one", tmp_path / "two"
+    run(write_config(tmp_path / "one.yaml", one, **SMALL))
+    run(write_config(tmp_path / "two.yaml", two, **SMALL), processes=2)
+    single, double = records(one, "train/loss"), records(two, "train/loss")
+    assert [s for s, _ in single] == list(range(1, 13)) == [s for s, _ in double]
+    assert single[0][1] > single[-1][1]  # it learns
+    for (_, a), (_, b) in zip(single, double, strict=True):
+        assert b == pytest.approx(a, rel=1e-4)
+    for name, tensor in weights(one).items():
+        torch.testing.assert_close(weights(two)[name], tensor, rtol=1e-3, atol=1e-4)
+    # Evaluation under two processes decoded all 31 validation examples, once each.
+    assert records(two, "valid/exact_match") == records(one, "valid/exact_match")
+    assert len((two / "valid_predictions.txt").read_text().splitlines()) == 31
+
+
+def test_accumulated_micro_batches_equal_one_batch(tmp_path):
+    """4 accumulated micro-batches of 8 make the same update as one batch of 32."""
+    task = get_task("translation")
+    torch.manual_seed(0)
+    train(tiny_config(str(tmp_path / "whole"), **SMALL), task)
+    accumulated = {**SMALL, "training": {**SMALL["training"], "gradient_accumulation_steps": 4}}
+    torch.manual_seed(0)
+    train(tiny_config(str(tmp_path / "parts"), **accumulated), task)
+    for (_, a), (_, b) in zip(records(tmp_path / "whole", "train/loss"), records(tmp_path / "parts", "train/loss"),
+                              strict=True):
+        assert b == pytest.approx(a, rel=1e-5)
+    whole, parts = weights(tmp_path / "whole"), weights(tmp_path / "parts")
+    for name, tensor in whole.items():
+        torch.testing.assert_close(parts[name], tensor, rtol=1e-3, atol=1e-4)  # Adam magnifies rounding
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
+    sections = dict(
+        data={"generated_sizes": {"train": 600, "validation": 20, "test": 10}},
+        model={"embedding_dropout": 0.1, "decoder": {"hidden_size": 128, "attention": "luong_general",
+                                                     "dropout": 0.1}},  # dropout: RNG state must be restored
+        training={"max_steps": 150, "batch_size": 32, "log_every_steps": 5, "eval_every_steps": 50,
+                  "checkpoint_every_steps": 7, "keep_checkpoints": 3, "early_stopping_patience": 0},
+    )
+    reference, crashed = tmp_path / "reference", tmp_path / "crashed"
+    run(write_config(tmp_path / "reference.yaml", reference, **sections))
+    config = write_config(tmp_path / "crashed.yaml", crashed, **sections)
+    process = launch(config)
+    deadline = time.monotonic() + 120
+    while not (crashed / "checkpoints" / "step_28" / "trainer_state.json").exists():
+        assert process.poll() is None, "training finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (crashed / "last").exists()  # it really died before the end
+    output = run(config, "--resume")
+    position = output.split("resumed from ")[1].split("\n")[0]  # "... (update N, epoch E, batch B)"
+    update, batch = int(position.split("update ")[1].split(",")[0]), int(position.split("batch ")[1].split(")")[0])
+    assert update >= 28 and batch > 0  # a mid-epoch checkpoint
+    for name, tensor in weights(reference).items():
+        assert torch.equal(weights(crashed)[name], tensor), name
+    assert records(crashed, "valid/bleu") == records(reference, "valid/bleu")
+    assert records(crashed, "train/loss") == records(reference, "train/loss")
+
+
+def test_evaluation_on_two_processes_counts_an_odd_number_of_examples_once(tmp_path):
+    output = tmp_path / "ids.json"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu", "--num_machines",
+               "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               str(Path(__file__).parent / "distributed_eval_job.py"), "37", str(output)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    gathered = json.loads(output.read_text())
+    assert gathered["processes"] == 2
+    expected = generate_dataset(make_model(target_vocab_size=8), sources(37), batch_size=8, num_beams=2,
+                                max_length=12, length_penalty=1.0, device=torch.device("cpu"))
+    def strip(row: list[int]) -> list[int]:
+        return row[: len(row) - next((i for i, t in enumerate(reversed(row)) if t != 0), len(row))]
+
+    assert len(gathered["ids"]) == 37
+    assert [strip(row) for row in gathered["ids"]] == [strip(row) for row in expected]
