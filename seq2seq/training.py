@@ -270,9 +270,13 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
     tc = config.training
     run_dir = Path(tc.output_dir)
     tune_cpu_allocator()
-    accelerator = Accelerator(mixed_precision=tc.mixed_precision, log_with=tc.log_with or None,
+    # Without an accelerator, say so: Accelerate then runs processes started by torchrun (the
+    # multi-GPU launcher) as one CPU group over gloo instead of as independent single runs.
+    on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
+    accelerator = Accelerator(cpu=on_cpu, mixed_precision=tc.mixed_precision, log_with=tc.log_with or None,
                               project_dir=str(run_dir))
     set_seed(tc.seed)
+    accelerator.print(f"training on {accelerator.num_processes} process(es), device {accelerator.device}")
     checkpoint = find_resume_checkpoint(run_dir, logger.warning) if resume else None
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -397,7 +401,8 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
         plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png")
     accelerator.print(f"stopped: {state.stop_reason}; best {tc.eval_metric} {state.best_metric} "
                       f"at step {state.best_step}; model in {run_dir / 'model'}")
-    accelerator.end_training()
+    accelerator.wait_for_everyone()
+    accelerator.end_training()  # tears the process group down before the interpreter exits
     return run_dir
 
 

@@ -8,7 +8,8 @@ import datasets
 import torch
 from accelerate import Accelerator
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for conftest
+# The project first (tests/seq2seq must not shadow the package), then tests/ for conftest.
+sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parents[1])]
 from conftest import make_model  # noqa: E402
 
 from seq2seq.evaluation import generate_distributed  # noqa: E402
@@ -28,3 +29,5 @@ if __name__ == "__main__":
                                num_beams=2, max_length=12, length_penalty=1.0)
     if accelerator.is_main_process:
         Path(output).write_text(json.dumps({"processes": accelerator.num_processes, "ids": ids}))
+    accelerator.wait_for_everyone()
+    accelerator.end_training()  # tears the process group down before the interpreter exits

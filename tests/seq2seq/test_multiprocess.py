@@ -24,6 +24,7 @@ from seq2seq.evaluation import generate_dataset
 from seq2seq.training import train
 
 ROOT = Path(__file__).resolve().parents[2]
+CPU_LAUNCH = ROOT / "configs" / "accelerate" / "cpu_two_processes.yaml"
 pytestmark = pytest.mark.slow
 
 
@@ -38,9 +39,8 @@ def launch(config: Path, *extra: str, processes: int = 1, **popen) -> subprocess
     if processes == 1:
         command = [sys.executable, str(ROOT / "scripts" / "train.py")]
     else:
-        command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes), "--cpu",
-                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                   str(ROOT / "scripts" / "train.py")]
+        command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_LAUNCH),
+                   "--num_processes", str(processes), str(ROOT / "scripts" / "train.py")]
     return subprocess.Popen([*command, "--config", str(config), *extra], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, **popen)
 
@@ -73,8 +73,8 @@ def test_two_processes_follow_the_one_process_loss_curve(tmp_path):
     (the only difference is the order of floating-point sums in the gradient all-reduce).
     """
     one, two = tmp_path / "one", tmp_path / "two"
-    run(write_config(tmp_path / "one.yaml", one, **SMALL))
-    run(write_config(tmp_path / "two.yaml", two, **SMALL), processes=2)
+    assert "training on 1 process(es)" in run(write_config(tmp_path / "one.yaml", one, **SMALL))
+    assert "training on 2 process(es)" in run(write_config(tmp_path / "two.yaml", two, **SMALL), processes=2)
     single, double = records(one, "train/loss"), records(two, "train/loss")
     assert [s for s, _ in single] == list(range(1, 13)) == [s for s, _ in double]
     assert single[0][1] > single[-1][1]  # it learns
@@ -135,8 +135,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
 
 def test_evaluation_on_two_processes_counts_an_odd_number_of_examples_once(tmp_path):
     output = tmp_path / "ids.json"
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu", "--num_machines",
-               "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_LAUNCH),
                str(Path(__file__).parent / "distributed_eval_job.py"), "37", str(output)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -150,3 +149,11 @@ def test_evaluation_on_two_processes_counts_an_odd_number_of_examples_once(tmp_p
 
     assert len(gathered["ids"]) == 37
     assert [strip(row) for row in gathered["ids"]] == [strip(row) for row in expected]
+
+
+@pytest.mark.parametrize("name", ["cpu_two_processes", "single_gpu", "multi_gpu", "multi_node"])
+def test_launch_configs_are_valid_accelerate_configs(name):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(ROOT / "configs" / "accelerate" / f"{name}.yaml"))
+    assert config.num_processes >= 1 and config.num_machines >= 1
