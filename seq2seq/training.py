@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import logging
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -28,6 +27,7 @@ from typing import Any, Protocol
 import datasets
 import torch
 from accelerate import Accelerator
+from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -49,7 +49,7 @@ from seq2seq.model import Seq2SeqModel, build_model
 from seq2seq.plots import plot_learning_curve
 from seq2seq.tokenization import Tokenizer
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)  # logs on the main process only
 
 
 class Task(Protocol):
@@ -330,8 +330,9 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
                 (run_dir / "valid_predictions.txt").write_text("\n".join(predictions) + "\n", encoding="utf-8")
         else:
             state.evals_without_improvement += 1
-        progress.write(f"step {state.step}: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
-                       + f" (best {tc.eval_metric} {state.best_metric:.2f} at step {state.best_step})")
+        if accelerator.is_main_process:
+            progress.write(f"step {state.step}: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
+                           + f" (best {tc.eval_metric} {state.best_metric:.2f} at step {state.best_step})")
         if tc.early_stopping_patience and state.evals_without_improvement >= tc.early_stopping_patience:
             state.stop_reason = f"early stopping: no {tc.eval_metric} gain in {tc.early_stopping_patience} evaluations"
 
