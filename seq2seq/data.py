@@ -150,11 +150,14 @@ def tokenize_dataset(
     max_source_length: int = 0,
     max_target_length: int = 0,
     tokenizer_fingerprint: str = "",
+    cache_dir: str | Path | None = None,
 ) -> datasets.Dataset:
     """Rows -> ``src_ids``/``tgt_ids`` columns (via the task's ``to_example``), long pairs dropped.
 
     The map is cached by the datasets library; the fingerprint combines the dataset's with the
-    tokenizer's, since SentencePiece processors cannot be hashed.
+    tokenizer's, since SentencePiece processors cannot be hashed. In-memory datasets (generated,
+    parallel text) have no cache of their own: with ``cache_dir`` their results are cached there,
+    so that other processes load what the main process computed.
     """
     key = f"{dataset._fingerprint}-{tokenizer_fingerprint}-{max_source_length}-{max_target_length}"
     fingerprint = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -166,16 +169,23 @@ def tokenize_dataset(
             encoded["tgt_ids"] = tokenizer.encode_target([e["target_text"] for e in examples])
         return encoded
 
+    def cache_file(suffix: str) -> str | None:
+        if dataset.cache_files or cache_dir is None:
+            return None
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        return str(Path(cache_dir) / f"{fingerprint}{suffix}.arrow")
+
     tokenized = dataset.map(
         encode, batched=True, remove_columns=dataset.column_names, new_fingerprint=fingerprint,
-        desc="tokenizing",
+        cache_file_name=cache_file(""), desc="tokenizing",
     )
     if max_source_length or max_target_length:
         def short_enough(row: dict[str, Any]) -> bool:
             return (not max_source_length or len(row["src_ids"]) <= max_source_length) and (
                 not max_target_length or len(row.get("tgt_ids", ())) + 1 <= max_target_length
             )
-        tokenized = tokenized.filter(short_enough, new_fingerprint=fingerprint + "-f", desc="filtering")
+        tokenized = tokenized.filter(short_enough, new_fingerprint=fingerprint + "-f",
+                                     cache_file_name=cache_file("-filtered"), desc="filtering")
     if len(tokenized) == 0:
         raise ValueError("no examples left after tokenizing and length filtering")
     return tokenized

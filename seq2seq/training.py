@@ -158,7 +158,7 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
     train_rows = get_split(raw, config.data.train_split, config.data.max_train_examples)
     valid_rows = get_split(raw, config.data.valid_split, config.data.max_valid_examples)
     tokenizer = prepare_tokenizer(config, train_rows, to_example, run_dir, accelerator)
-    common = dict(to_example=to_example, tokenizer_fingerprint=_fingerprint(tokenizer))
+    common = dict(to_example=to_example, tokenizer_fingerprint=_fingerprint(tokenizer), cache_dir=run_dir / "cache")
     with accelerator.main_process_first():
         train_data = tokenize_dataset(
             train_rows, tokenizer, max_source_length=config.data.max_source_length,
