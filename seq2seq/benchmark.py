@@ -1,0 +1,137 @@
+"""Throughput and memory measurements for a training config, on the real training code paths.
+
+Training throughput runs ``train_step`` (the loop's own update) over the config's data after a
+warm-up, in several timed windows, and reports the median. Inference decodes validation sentences
+with greedy and beam search. Each measurement is one function returning a flat dict, so
+modality-specific ones (video clips/s, seconds of audio per second) join the same table.
+"""
+
+from __future__ import annotations
+
+import itertools
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+
+from seq2seq.config import Config
+from seq2seq.data import collate
+from seq2seq.evaluation import generate_dataset
+from seq2seq.model import Seq2SeqModel, build_model
+from seq2seq.tokenization import Tokenizer
+from seq2seq.training import Task, build_optimizer, load_data, make_train_sampler, train_step, tune_cpu_allocator
+
+
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def peak_memory() -> dict[str, float]:
+    """Peak resident memory of this process (and peak CUDA allocation when on a GPU), in MiB."""
+    memory = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if torch.cuda.is_available():
+        memory["cuda_max_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return memory
+
+
+def measure_training(model, optimizer, loader, sampler, accelerator: Accelerator, *, clip_grad_norm: float,
+                     micro_batches: int, warmup_updates: int, windows: int, window_updates: int) -> dict[str, float]:
+    """Median target tokens/s and examples/s over ``windows`` windows of ``window_updates`` updates."""
+    model.train()
+
+    def updates():
+        for epoch in itertools.count():
+            sampler.set_epoch(epoch)
+            iterator = iter(loader)
+            while group := list(itertools.islice(iterator, micro_batches)):
+                yield group
+
+    stream = updates()
+    for _ in range(warmup_updates):
+        train_step(model, optimizer, next(stream), accelerator, clip_grad_norm)
+    tokens_per_second, examples_per_second = [], []
+    for _ in range(windows):
+        tokens = examples = 0
+        started = time.perf_counter()
+        for _ in range(window_updates):
+            result = train_step(model, optimizer, next(stream), accelerator, clip_grad_norm)
+            tokens, examples = tokens + result.num_tokens, examples + result.num_examples
+        seconds = time.perf_counter() - started
+        tokens_per_second.append(tokens / seconds)
+        examples_per_second.append(examples / seconds)
+    return {
+        "train_target_tokens_per_second": statistics.median(tokens_per_second),
+        "train_examples_per_second": statistics.median(examples_per_second),
+        "train_tokens_per_second_windows": [round(v) for v in tokens_per_second],
+    }
+
+
+def measure_inference(model, data, *, num_beams: int, batch_size: int, max_length: int, device) -> dict[str, float]:
+    started = time.perf_counter()
+    generate_dataset(model, data, batch_size=batch_size, num_beams=num_beams, max_length=max_length,
+                     length_penalty=1.0, device=device)
+    name = "greedy" if num_beams == 1 else f"beam{num_beams}"
+    return {f"{name}_sentences_per_second": len(data) / (time.perf_counter() - started)}
+
+
+def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windows: int = 5, window_updates: int = 20,
+                  inference_sentences: int = 1000, beams: tuple[int, ...] = (1, 5),
+                  model_dir: str | Path | None = None) -> dict[str, Any]:
+    """Every measurement for ``config``.
+
+    Inference is timed with the trained model in ``model_dir`` (and its tokenizer) when given:
+    an untrained model rarely emits eos, so it decodes to ``max_length`` and says little about
+    real decoding speed.
+    """
+    tune_cpu_allocator()
+    tc = config.training
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=tc.mixed_precision)
+    set_seed(tc.seed)
+    with tempfile.TemporaryDirectory() as run_dir:
+        if model_dir is not None:
+            Tokenizer.from_pretrained(model_dir).save_pretrained(Path(run_dir) / "tokenizer")
+        tokenizer, train_data, valid_data, _ = load_data(config, task, Path(run_dir), accelerator)
+    model = build_model(config.model, source_vocab_size=tokenizer.source_vocab_size,
+                        target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
+    optimizer = build_optimizer(model, tc)
+    sampler = make_train_sampler(train_data, tc, accelerator)
+    loader = DataLoader(train_data, batch_sampler=sampler, collate_fn=collate, num_workers=tc.num_workers,
+                        generator=torch.Generator())
+    model, optimizer = accelerator.prepare(model, optimizer)
+    results: dict[str, Any] = {
+        "device": device_name(),
+        "threads": torch.get_num_threads(),
+        "processes": accelerator.num_processes,
+        "mixed_precision": tc.mixed_precision,
+        "training_examples": len(train_data),
+    }
+    results |= measure_training(model, optimizer, loader, sampler, accelerator, clip_grad_norm=tc.clip_grad_norm,
+                                micro_batches=tc.gradient_accumulation_steps, warmup_updates=warmup_updates,
+                                windows=windows, window_updates=window_updates)
+    model = accelerator.unwrap_model(model)
+    if model_dir is not None:
+        model = Seq2SeqModel.from_pretrained(model_dir, device=accelerator.device)
+        results["inference_model"] = str(model_dir)
+    data = valid_data.select(range(min(inference_sentences, len(valid_data))))
+    results["inference_sentences"] = len(data)
+    with accelerator.autocast():
+        for num_beams in beams:
+            results |= measure_inference(model, data, num_beams=num_beams, batch_size=config.generation.batch_size,
+                                         max_length=config.generation.max_length, device=accelerator.device)
+    return results | peak_memory()
