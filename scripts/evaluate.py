@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-beams", default="1,5", help="comma-separated beam sizes; 1 is greedy search")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bf16", action="store_true", help="decode under bfloat16 autocast")
     parser.add_argument("--output", help="write the best-beam hypotheses here, one per line")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_intermixed_args(argv)
@@ -48,11 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     data = tokenize_dataset(rows, tokenizer, to_example=lambda row: {"source_text": to_example(row)["source_text"]})
     for num_beams in (int(size) for size in args.num_beams.split(",")):
         started = time.perf_counter()
-        predictions = translate_dataset(
-            model, data, tokenizer, batch_size=args.batch_size, num_beams=num_beams,
-            max_length=config.generation.max_length, length_penalty=config.generation.length_penalty,
-            device=torch.device(args.device),
-        )
+        with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16, enabled=args.bf16):
+            predictions = translate_dataset(
+                model, data, tokenizer, batch_size=args.batch_size, num_beams=num_beams,
+                max_length=config.generation.max_length, length_penalty=config.generation.length_penalty,
+                device=torch.device(args.device),
+            )
         seconds = time.perf_counter() - started
         metrics = task.compute_metrics(predictions, references)
         print(json.dumps({"split": args.split, "num_beams": num_beams, "examples": len(predictions),

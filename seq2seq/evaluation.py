@@ -21,7 +21,8 @@ def generate_dataset(model: Seq2SeqModel, data: datasets.Dataset, *, batch_size:
     outputs: list[list[int]] = [[] for _ in sources]
     for indices in sampler:
         batch = collate([{"src_ids": sources[i]} for i in indices]).to(device)
-        generated = model.generate(batch, num_beams=num_beams, max_length=max_length, length_penalty=length_penalty)
+        generated = model.generate(batch, num_beams=num_beams, max_length=max_length, length_penalty=length_penalty,
+                                   return_attention=False)
         for index, ids in zip(indices, generated.tokens[:, 0].tolist(), strict=True):
             outputs[index] = ids
     return outputs

@@ -116,8 +116,12 @@ class Seq2SeqModel(nn.Module):
         max_length: int = 100,
         length_penalty: float = 1.0,
         n_best: int = 1,
+        return_attention: bool = True,
     ) -> SearchOutput:
-        """Decode ``batch``: greedy for ``num_beams == 1``, else batched beam search."""
+        """Decode ``batch``: greedy for ``num_beams == 1``, else batched beam search.
+
+        ``return_attention=False`` spares beam search the attention histories (faster).
+        """
         state, memory = self.start(batch)
         ids = dict(bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID, max_length=max_length)
         if num_beams == 1:
@@ -125,7 +129,8 @@ class Seq2SeqModel(nn.Module):
                 raise ValueError("n_best > 1 needs beam search (num_beams > 1)")
             return greedy_search(self.decoder, state, memory, **ids)
         return beam_search(
-            self.decoder, state, memory, num_beams=num_beams, alpha=length_penalty, n_best=n_best, **ids
+            self.decoder, state, memory, num_beams=num_beams, alpha=length_penalty, n_best=n_best,
+            return_attention=return_attention, **ids,
         )
 
     # -- persistence ---------------------------------------------------------------------------

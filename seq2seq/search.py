@@ -17,7 +17,8 @@ class StepDecoder(Protocol):
 
 
 class SearchOutput(NamedTuple):
-    """tokens (B, N, L) padded, ending with eos when finished; scores (B, N); attention (B, N, L, S).
+    """tokens (B, N, L) padded, ending with eos when finished; scores (B, N); attention (B, N, L, S),
+    or None when not asked for.
 
     N is the number of hypotheses per input (1 for greedy, n_best for beam search), best first.
     Greedy scores are summed log-probabilities; beam scores are divided by the length penalty.
@@ -82,85 +83,102 @@ def beam_search(
     pad_id: int,
     alpha: float = 1.0,
     n_best: int = 1,
+    return_attention: bool = True,
 ) -> SearchOutput:
     """Beam search with fairseq's bookkeeping: of the 2K best continuations, those ending in eos
     among the top K are finished; the K best others stay alive. A sentence is done once it has K
     finished hypotheses and its best alive hypothesis, normalised at its current length, scores no
     better than the worst of them. Beam size 1 is therefore exactly greedy search.
+
+    Done sentences leave the batch, so the decoder only works for sentences still searching.
+    Attention histories are kept only with ``return_attention`` (``attention`` is None otherwise).
     """
     if not 1 <= n_best <= num_beams:
         raise ValueError(f"n_best must be between 1 and num_beams={num_beams}, got {n_best}")
     beams = num_beams
     batch_size, source_length = memory.mask.shape
     device = memory.states.device
-    # Every sentence is repeated K times: row b * K + k is beam k of sentence b.
+    # Row a * K + k is beam k of the a-th sentence still searching; `active` maps a to the batch.
     expand = torch.arange(batch_size, device=device).repeat_interleave(beams)
     memory = memory.index_select(expand)
     state = state.index_select(expand)
-    row_offset = (torch.arange(batch_size, device=device) * beams).unsqueeze(1)  # (B, 1)
+    active = torch.arange(batch_size, device=device)
+    beam_offsets = torch.arange(beams, device=device)
 
     beam_scores = torch.full((batch_size, beams), float("-inf"), device=device)
     beam_scores[:, 0] = 0.0  # all beams start identical: keep one alive
     alive_tokens = torch.empty(batch_size * beams, 0, dtype=torch.long, device=device)
-    alive_attention = memory.states.new_zeros(batch_size * beams, 0, source_length)
+    alive_attention = memory.states.new_zeros(batch_size * beams, 0, source_length) if return_attention else None
     prev = torch.full((batch_size * beams,), bos_id, dtype=torch.long, device=device)
 
     finished_scores = torch.full((batch_size, beams), float("-inf"), device=device)
     finished_tokens = torch.full((batch_size, beams, max_length), pad_id, dtype=torch.long, device=device)
-    finished_attention = memory.states.new_zeros(batch_size, beams, max_length, source_length)
+    finished_attention = (memory.states.new_zeros(batch_size, beams, max_length, source_length)
+                          if return_attention else None)
     num_finished = torch.zeros(batch_size, dtype=torch.long, device=device)
-    done = torch.zeros(batch_size, dtype=torch.bool, device=device)
 
     for t in range(max_length):
+        num_active = active.numel()
         logits, state, weights = decoder.step(prev, state, memory)
-        log_probs = _log_probs(logits, pad_id, bos_id)  # (B*K, V)
+        log_probs = _log_probs(logits, pad_id, bos_id)  # (A*K, V)
         vocab_size = log_probs.size(-1)
-        candidates = (beam_scores.unsqueeze(-1) + log_probs.view(batch_size, beams, -1)).view(batch_size, -1)
-        top_scores, top_index = candidates.topk(2 * beams, dim=-1)  # (B, 2K)
-        top_rows = (row_offset + top_index // vocab_size).view(-1)  # rows of B*K, (B*2K,)
+        candidates = (beam_scores.unsqueeze(-1) + log_probs.view(num_active, beams, -1)).view(num_active, -1)
+        top_scores, top_index = candidates.topk(2 * beams, dim=-1)  # (A, 2K)
+        row_offset = (torch.arange(num_active, device=device) * beams).unsqueeze(1)
+        top_rows = (row_offset + top_index // vocab_size).view(-1)  # rows of A*K, (A*2K,)
         top_tokens = top_index % vocab_size
         candidate_tokens = torch.cat([alive_tokens[top_rows], top_tokens.view(-1, 1)], dim=1)
-        candidate_attention = torch.cat([alive_attention[top_rows], weights[top_rows].unsqueeze(1)], dim=1)
+        if return_attention:
+            candidate_attention = torch.cat([alive_attention[top_rows], weights[top_rows].unsqueeze(1)], dim=1)
 
         # Finish: eos among the top K (every top-K candidate at the last step).
         ends = top_tokens == eos_id
         if t == max_length - 1:
             ends = torch.ones_like(ends)
         ends[:, beams:] = False
-        ends &= ~done.unsqueeze(1)
-        num_finished += ends.sum(dim=1)
+        num_finished[active] += ends.sum(dim=1)
         new_scores = (top_scores / length_penalty(t + 1, alpha)).masked_fill(~ends, float("-inf"))
-        finished_scores, keep = torch.cat([finished_scores, new_scores], dim=1).topk(beams, dim=1)
-        padded_tokens = torch.nn.functional.pad(candidate_tokens, (0, max_length - t - 1), value=pad_id)
-        all_tokens = torch.cat([finished_tokens, padded_tokens.view(batch_size, 2 * beams, -1)], dim=1)
-        finished_tokens = all_tokens.gather(1, keep.unsqueeze(-1).expand(-1, -1, max_length))
-        padded_attention = torch.nn.functional.pad(candidate_attention, (0, 0, 0, max_length - t - 1))
-        all_attention = torch.cat(
-            [finished_attention, padded_attention.view(batch_size, 2 * beams, max_length, -1)], dim=1
-        )
-        finished_attention = all_attention.gather(
-            1, keep.view(batch_size, beams, 1, 1).expand(-1, -1, max_length, source_length)
-        )
+        merged, keep = torch.cat([finished_scores[active], new_scores], dim=1).topk(beams, dim=1)
+        finished_scores[active] = merged
+        padded = torch.nn.functional.pad(candidate_tokens, (0, max_length - t - 1), value=pad_id)
+        finished_tokens[active] = torch.cat(
+            [finished_tokens[active], padded.view(num_active, 2 * beams, -1)], dim=1
+        ).gather(1, keep.unsqueeze(-1).expand(-1, -1, max_length))
+        if return_attention:
+            padded = torch.nn.functional.pad(candidate_attention, (0, 0, 0, max_length - t - 1))
+            finished_attention[active] = torch.cat(
+                [finished_attention[active], padded.view(num_active, 2 * beams, max_length, -1)], dim=1
+            ).gather(1, keep.view(num_active, beams, 1, 1).expand(-1, -1, max_length, source_length))
         if t == max_length - 1:
             break
 
         # Continue: the K best candidates that did not end in eos.
         beam_scores, position = top_scores.masked_fill(top_tokens == eos_id, float("-inf")).topk(beams, dim=1)
-        chosen = (torch.arange(batch_size, device=device).unsqueeze(1) * 2 * beams + position).view(-1)
+        chosen = (torch.arange(num_active, device=device).unsqueeze(1) * 2 * beams + position).view(-1)
         alive_tokens = candidate_tokens[chosen]
-        alive_attention = candidate_attention[chosen]
-        state = state.index_select(top_rows[chosen])
-        prev = alive_tokens[:, -1]
+        if return_attention:
+            alive_attention = candidate_attention[chosen]
+        state_rows = top_rows[chosen]
 
         # Done: K finished, and none of them beaten by the best alive hypothesis as it stands.
         best_alive = beam_scores.max(dim=1).values / length_penalty(t + 1, alpha)
-        done |= (num_finished >= beams) & (finished_scores[:, beams - 1] >= best_alive)
+        done = (num_finished[active] >= beams) & (finished_scores[active][:, beams - 1] >= best_alive)
         if bool(done.all()):
             break
+        if bool(done.any()):
+            searching = (~done).nonzero().squeeze(1)  # (A',)
+            rows = (searching.unsqueeze(1) * beams + beam_offsets).view(-1)
+            active, beam_scores = active[searching], beam_scores[searching]
+            alive_tokens, state_rows = alive_tokens[rows], state_rows[rows]
+            if return_attention:
+                alive_attention = alive_attention[rows]
+            memory = memory.index_select(rows)  # a sentence's K memory rows are identical
+        state = state.index_select(state_rows)
+        prev = alive_tokens[:, -1]
 
     length = int((finished_tokens != pad_id).sum(dim=-1).max().clamp(min=1))
     return SearchOutput(
         finished_tokens[:, :n_best, :length],
         finished_scores[:, :n_best],
-        finished_attention[:, :n_best, :length],
+        finished_attention[:, :n_best, :length] if return_attention else None,
     )

@@ -74,3 +74,12 @@ def test_pipeline_model_directory_errors(trained_reverse_model, tmp_path):
         TranslationPipeline(incomplete)
     with pytest.raises(ValueError, match="unknown task 'summarization'"):
         pipeline("summarization", model=trained_reverse_model / "model")
+
+
+@pytest.mark.slow
+def test_pipeline_bf16_decoding_gives_the_same_translations(trained_reverse_model):
+    inputs = ["p o n m", "a b c", "c a f e b d h"]
+    fast = pipeline("translation", model=trained_reverse_model / "model", bf16=True)
+    assert fast(inputs) == [{"translation_text": " ".join(reversed(s.split()))} for s in inputs]
+    [result] = fast("a b c d", return_attention=True)
+    assert result["attention"].dtype == torch.float32

@@ -95,3 +95,14 @@ def test_n_best_larger_than_beam_is_an_error():
     model = make_model()
     with pytest.raises(ValueError, match="n_best"):
         model.generate(sources(), num_beams=2, n_best=3)
+
+
+@pytest.mark.parametrize("input_feeding", [False, True])
+def test_beam_search_without_attention_history_gives_the_same_hypotheses(input_feeding):
+    model = make_model(seed=8, target_vocab_size=8, input_feeding=input_feeding)
+    data = sources(seed=8, count=10)
+    full = model.generate(data, num_beams=4, max_length=30, n_best=2)
+    lean = model.generate(data, num_beams=4, max_length=30, n_best=2, return_attention=False)
+    assert lean.attention is None
+    assert torch.equal(lean.tokens, full.tokens)
+    torch.testing.assert_close(lean.scores, full.scores)
