@@ -195,7 +195,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     if annotation is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-        raise ConfigError(f"{key}: expected a string, got {value!r}")
+        hint = " (YAML reads unquoted no/yes/off/on as booleans: quote the value)" if isinstance(value, bool) else ""
+        raise ConfigError(f"{key}: expected a string, got {value!r}{hint}")
     raise ConfigError(f"{key}: unsupported field type {annotation!r}")
 
 
@@ -228,8 +229,10 @@ def _set_dotted(values: dict[str, Any], dotted_key: str, raw: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"{dotted_key}: '{part}' is not a section")
-    # YAML parsing gives lists/dicts/bools/ints; type coercion later fixes the rest.
-    node[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+    # YAML parsing gives lists/dicts/ints; type coercion later fixes the rest. Booleans stay text
+    # ("no" is a valid mixed_precision), and bool fields accept true/false/yes/no text.
+    value = yaml.safe_load(raw) if raw != "" else ""
+    node[parts[-1]] = raw if isinstance(value, bool) else value
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
