@@ -27,7 +27,15 @@ from seq2seq.data import collate
 from seq2seq.evaluation import generate_dataset
 from seq2seq.model import Seq2SeqModel, build_model
 from seq2seq.tokenization import Tokenizer
-from seq2seq.training import Task, build_optimizer, load_data, make_train_sampler, train_step, tune_cpu_allocator
+from seq2seq.training import (
+    Task,
+    build_optimizer,
+    iterate_updates,
+    load_data,
+    make_train_sampler,
+    train_step,
+    tune_cpu_allocator,
+)
 
 
 def device_name() -> str:
@@ -58,9 +66,7 @@ def measure_training(model, optimizer, loader, sampler, accelerator: Accelerator
     def updates():
         for epoch in itertools.count():
             sampler.set_epoch(epoch)
-            iterator = iter(loader)
-            while group := list(itertools.islice(iterator, micro_batches)):
-                yield group
+            yield from iterate_updates(loader, micro_batches)
 
     stream = updates()
     for _ in range(warmup_updates):

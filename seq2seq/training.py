@@ -218,7 +218,8 @@ def make_train_sampler(data: datasets.Dataset, config: TrainingConfig, accelerat
                              micro_batches=config.gradient_accumulation_steps)
 
 
-def _updates(loader: DataLoader, micro_batches: int) -> Iterable[list[Batch]]:
+def iterate_updates(loader: DataLoader, micro_batches: int) -> Iterable[list[Batch]]:
+    """The loader's micro-batches grouped by optimizer update."""
     iterator = iter(loader)
     while group := list(itertools.islice(iterator, micro_batches)):
         yield group
@@ -344,7 +345,7 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
             state.stop_reason = f"reached max_epochs={tc.max_epochs}"
             break
         sampler.set_epoch(state.epoch, start_update=state.batches_in_epoch)
-        for micro_batches in _updates(loader, tc.gradient_accumulation_steps):
+        for micro_batches in iterate_updates(loader, tc.gradient_accumulation_steps):
             result = train_step(model, optimizer, micro_batches, accelerator, tc.clip_grad_norm)
             scheduler.step()
             state.step += 1
