@@ -380,6 +380,7 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
                 state.stop_reason = f"reached max_steps={tc.max_steps}"
             if tc.max_time_minutes and state.elapsed_seconds >= 60 * tc.max_time_minutes:
                 state.stop_reason = f"reached max_time_minutes={tc.max_time_minutes}"
+            paused = time.monotonic()
             evaluated = False
             if tc.eval_every_steps and state.step % tc.eval_every_steps == 0 or state.stop_reason:
                 evaluate_and_save()
@@ -387,14 +388,17 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
             if (tc.checkpoint_every_steps and state.step % tc.checkpoint_every_steps == 0) or \
                     (evaluated and not tc.checkpoint_every_steps):
                 checkpoint_now()
+            window_started += time.monotonic() - paused  # logged throughput counts training time only
             if state.stop_reason:
                 break
         else:
             state.epoch += 1
             state.batches_in_epoch = 0
             if not tc.eval_every_steps:
+                paused = time.monotonic()
                 evaluate_and_save()
                 checkpoint_now()
+                window_started += time.monotonic() - paused
     progress.close()
     if state.last_eval_step != state.step:  # the final weights have not been validated yet
         evaluate_and_save()
