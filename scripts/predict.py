@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--max-length", type=int)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bf16", action="store_true", help="decode under bfloat16 autocast (faster, same BLEU)")
     parser.add_argument("sentences", nargs="*", help="sentences to translate")
     args = parser.parse_args(argv)
     if args.sentences:
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         lines = [line.rstrip("\n") for line in sys.stdin]
     translate = pipeline(model=args.model, device=args.device, num_beams=args.num_beams,
-                         batch_size=args.batch_size, max_length=args.max_length)
+                         batch_size=args.batch_size, max_length=args.max_length, bf16=args.bf16)
     # Blank lines stay blank so output lines match input lines.
     texts = [line for line in lines if line.strip()]
     results = iter(translate(texts)) if texts else iter(())
