@@ -11,7 +11,7 @@ import torch
 from seq2seq.config import DataConfig
 from seq2seq.data import collate
 from seq2seq.metrics import bleu, chrf, exact_match
-from seq2seq.model import Seq2SeqModel, read_model_config
+from seq2seq.model import Seq2SeqModel, check_generation_settings, read_model_config
 from seq2seq.tokenization import Tokenizer
 
 NAME = "translation"
@@ -33,6 +33,7 @@ def _column(row: dict[str, Any], column: str) -> str:
 
 class TranslationTask:
     name = NAME
+    metric_names = ("bleu", "chrf", "exact_match")
 
     def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]:
         def to_example(row: dict[str, Any]) -> dict[str, Any]:
@@ -43,38 +44,40 @@ class TranslationTask:
 
         return to_example
 
-    def compute_metrics(self, predictions: list[str], references: list[str]) -> dict[str, float]:
-        return {
-            "bleu": bleu(predictions, references),
-            "chrf": chrf(predictions, references),
-            "exact_match": exact_match(predictions, references),
-        }
+    def compute_metrics(self, predictions: list[str], references: list[str],
+                        metrics: list[str] | None = None) -> dict[str, float]:
+        """The named metrics (default: all), in percent."""
+        functions = {"bleu": bleu, "chrf": chrf, "exact_match": exact_match}
+        return {name: functions[name](predictions, references) for name in metrics or self.metric_names}
 
 
 class TranslationPipeline:
     """``TranslationPipeline("runs/x/model")("Ein Hund läuft.")`` -> ``[{"translation_text": ...}]``.
 
     Generation settings default to the ones saved with the model; keyword arguments at
-    construction or call time override them.
+    construction or call time override them. ``score`` (with ``return_scores``) is the
+    log-probability of the translation divided by the length penalty (``seq2seq/search.py``).
+    ``bf16=None`` decodes under bfloat16 autocast where the hardware has native bf16 (about 2x
+    faster on such CPUs, same BLEU); ``True``/``False`` force it on or off.
     """
 
     def __init__(self, model: str | Path, *, device: str | torch.device = "cpu", batch_size: int | None = None,
                  num_beams: int | None = None, max_length: int | None = None, length_penalty: float | None = None,
-                 bf16: bool = False):
+                 bf16: bool | None = None):
         config = read_model_config(model)
         if config.get("task", NAME) != NAME:
             raise ValueError(f"{model} holds a '{config['task']}' model, not a translation model")
         self.tokenizer = Tokenizer.from_pretrained(model)
         self.model = Seq2SeqModel.from_pretrained(model, device=device)
         self.device = torch.device(device)
-        self.bf16 = bf16  # bfloat16 autocast: about 2x faster decoding on AVX512-BF16 CPUs, same BLEU
+        self.bf16 = has_native_bf16(self.device) if bf16 is None else bf16
         defaults = config.get("generation", {})
-        self.settings = {
-            "batch_size": batch_size or defaults.get("batch_size", 32),
-            "num_beams": num_beams or defaults.get("num_beams", 5),
-            "max_length": max_length or defaults.get("max_length", 100),
-            "length_penalty": length_penalty if length_penalty is not None else defaults.get("length_penalty", 1.0),
-        }
+        given = {"batch_size": batch_size, "num_beams": num_beams, "max_length": max_length,
+                 "length_penalty": length_penalty}
+        fallback = {"batch_size": 32, "num_beams": 5, "max_length": 100, "length_penalty": 1.0}
+        self.settings = {name: value if value is not None else defaults.get(name, fallback[name])
+                         for name, value in given.items()}
+        _check_settings(self.settings)
 
     def __call__(self, inputs: str | list[str], *, return_scores: bool = False,
                  return_attention: bool = False, **overrides: Any) -> list[dict[str, Any]]:
@@ -83,6 +86,7 @@ class TranslationPipeline:
         if unknown:
             raise TypeError(f"unknown generation setting(s): {', '.join(sorted(unknown))}")
         settings = {**self.settings, **overrides}
+        _check_settings(settings)
         src_ids = self.tokenizer.encode_source(texts)
         results: list[dict[str, Any]] = [{} for _ in texts]
         # Longest first in batches of similar length: less padding, same results.
@@ -106,6 +110,25 @@ class TranslationPipeline:
                     result["target_tokens"] = self.tokenizer.target_pieces(tokens[:length])
                 results[index] = result
         return results
+
+
+def has_native_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 matrix products run natively (CUDA with bf16, or a CPU with AVX512-BF16/AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _check_settings(settings: dict[str, Any]) -> None:
+    check_generation_settings(num_beams=settings["num_beams"], max_length=settings["max_length"])
+    if not isinstance(settings["batch_size"], int) or settings["batch_size"] < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got {settings['batch_size']!r}")
 
 
 def _generated_length(tokens: list[int], eos_id: int) -> int:

@@ -10,7 +10,6 @@ Prints a table and writes the same numbers as JSON (--json).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines import get_task  # noqa: E402
+from seq2seq import cli  # noqa: E402
 from seq2seq.benchmark import run_benchmark  # noqa: E402
 from seq2seq.config import load_config  # noqa: E402
 
@@ -25,7 +25,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "translati
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.make_parser(__doc__)
     parser.add_argument("--config", default=str(DEFAULT_CONFIG))
     parser.add_argument("--warmup-updates", type=int, default=10)
     parser.add_argument("--windows", type=int, default=5)
@@ -51,4 +51,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

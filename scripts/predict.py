@@ -13,22 +13,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines import pipeline  # noqa: E402
+from seq2seq import cli  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.make_parser(__doc__)
     parser.add_argument("--model", required=True, help="model directory written by training")
     parser.add_argument("--input", help="text file, one sentence per line (default: stdin)")
     parser.add_argument("--num-beams", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--max-length", type=int)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--bf16", action="store_true", help="decode under bfloat16 autocast (faster, same BLEU)")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                        help="decode under bfloat16 autocast (faster, same BLEU); default: where the hardware has "
+                        "native bf16")
     parser.add_argument("sentences", nargs="*", help="sentences to translate")
     args = parser.parse_args(argv)
     if args.sentences:
         lines = args.sentences
     elif args.input:
+        if not Path(args.input).is_file():
+            raise FileNotFoundError(f"input file not found: {args.input}")
         lines = Path(args.input).read_text(encoding="utf-8").splitlines()
     else:
         lines = [line.rstrip("\n") for line in sys.stdin]
@@ -42,4 +47,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -8,6 +8,7 @@ declared type, so ``1e-3`` (which PyYAML reads as a string) becomes a float.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -21,13 +22,23 @@ class ConfigError(ValueError):
     """A configuration value is unknown, missing or of the wrong type."""
 
 
+def choice(default: str, *options: str) -> Any:
+    """A text field that must be one of ``options`` (checked when the config is loaded)."""
+    return field(default=default, metadata={"choices": options})
+
+
+def at_least(default: int | float, minimum: int | float) -> Any:
+    """A number field that must be ``>= minimum`` (checked when the config is loaded)."""
+    return field(default=default, metadata={"minimum": minimum})
+
+
 @dataclass
 class DataConfig:
     # generated: a corpus made by seq2seq.synthetic (path = generator name)
     # hub: datasets.load_dataset(path)            disk: datasets.load_from_disk(path)
     # files: datasets.load_dataset(path, data_files=data_files), path = "json" | "csv" | ...
     # parallel_text: line-aligned plain text files, one per side and split
-    kind: str = "generated"
+    kind: str = choice("generated", "generated", "hub", "disk", "files", "parallel_text")
     path: str = "numbers_en_de"
     data_files: dict[str, str] = field(default_factory=dict)
     source_files: dict[str, str] = field(default_factory=dict)
@@ -52,29 +63,32 @@ class DataConfig:
 
 @dataclass
 class TokenizerConfig:
-    model_type: str = "unigram"  # unigram | bpe
-    vocab_size: int = 8000  # per side, or in all when joint
+    model_type: str = choice("unigram", "unigram", "bpe")
+    vocab_size: int = at_least(8000, 5)  # per side, or in all when joint
     joint: bool = False
     character_coverage: float = 1.0
     max_sentences: int = 1_000_000  # sentences sampled to train SentencePiece
 
 
+RNN_TYPES = ("elman", "gru", "lstm")
+
+
 @dataclass
 class EncoderConfig:
-    rnn_type: str = "gru"  # elman | gru | lstm
-    hidden_size: int = 256  # per direction
-    num_layers: int = 1
+    rnn_type: str = choice("gru", *RNN_TYPES)
+    hidden_size: int = at_least(256, 1)  # per direction
+    num_layers: int = at_least(1, 1)
     bidirectional: bool = True
     dropout: float = 0.2
 
 
 @dataclass
 class DecoderConfig:
-    rnn_type: str = "gru"
-    hidden_size: int = 512
-    num_layers: int = 1
-    attention: str = "bahdanau"  # bahdanau | luong_dot | luong_general
-    attention_size: int = 512  # Bahdanau's hidden layer
+    rnn_type: str = choice("gru", *RNN_TYPES)
+    hidden_size: int = at_least(512, 1)
+    num_layers: int = at_least(1, 1)
+    attention: str = choice("bahdanau", "bahdanau", "luong_dot", "luong_general")
+    attention_size: int = at_least(512, 1)  # Bahdanau's hidden layer
     input_feeding: bool = False
     dropout: float = 0.2
     tie_embeddings: bool = False  # output layer shares the target embedding matrix
@@ -82,7 +96,7 @@ class DecoderConfig:
 
 @dataclass
 class ModelConfig:
-    embedding_size: int = 256
+    embedding_size: int = at_least(256, 1)
     embedding_dropout: float = 0.2
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
@@ -97,36 +111,41 @@ class TrainingConfig:
     max_time_minutes: float = 0.0  # 0 = no limit
     # Examples (or padded tokens) per optimizer update, whatever the number of processes and
     # accumulation steps: those only change how an update batch is split.
-    batch_size: int = 64
-    batch_type: str = "sentences"  # sentences | tokens
-    optimizer: str = "adam"  # adam | adamw | rmsprop
+    batch_size: int = at_least(64, 1)
+    batch_type: str = choice("sentences", "sentences", "tokens")
+    optimizer: str = choice("adam", "adam", "adamw", "rmsprop")
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
-    lr_schedule: str = "constant"  # constant | linear | cosine | inverse_sqrt
+    lr_schedule: str = choice("constant", "constant", "linear", "cosine", "inverse_sqrt")
     warmup_steps: int = 0
     clip_grad_norm: float = 1.0  # 0 = off
     label_smoothing: float = 0.0
-    gradient_accumulation_steps: int = 1  # micro-batches per update and process
-    max_bad_steps: int = 5  # consecutive updates with a non-finite loss or gradient before stopping
-    mixed_precision: str = "no"  # no | fp16 | bf16
+    gradient_accumulation_steps: int = at_least(1, 1)  # micro-batches per update and process
+    max_bad_steps: int = at_least(5, 1)  # consecutive updates with a non-finite loss before stopping
+    # Wins over `accelerate launch --mixed_precision` (a differing launcher setting gets a warning).
+    mixed_precision: str = choice("no", "no", "fp16", "bf16")
     eval_every_steps: int = 0  # 0 = after every epoch
+    # Metrics computed and logged at each evaluation (empty = all of the task's); eval_metric picks
+    # the best model and drives early stopping; target_metric stops training once reached.
+    metrics: list[str] = field(default_factory=list)
     eval_metric: str = "bleu"
-    eval_num_beams: int = 1
+    target_metric: float | None = None
+    eval_num_beams: int = at_least(1, 1)
     max_eval_examples: int = 0  # 0 = the whole validation split
     early_stopping_patience: int = 0  # evaluations without improvement; 0 = off
-    log_every_steps: int = 50
+    log_every_steps: int = at_least(50, 1)
     checkpoint_every_steps: int = 0  # 0 = after every evaluation
     keep_checkpoints: int = 2
     num_workers: int = 0
-    log_with: str = ""  # "" | tensorboard
+    log_with: str = choice("", "", "tensorboard")
 
 
 @dataclass
 class GenerationConfig:
-    num_beams: int = 5
-    max_length: int = 100
+    num_beams: int = at_least(5, 1)
+    max_length: int = at_least(100, 1)
     length_penalty: float = 1.0
-    batch_size: int = 64
+    batch_size: int = at_least(64, 1)
 
 
 @dataclass
@@ -150,6 +169,11 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
         return _from_dict(annotation, value, key + ".")
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        return [_coerce(item, item_type, f"{key}[{index}]") for index, item in enumerate(value)]
     if origin is dict:
         key_type, value_type = typing.get_args(annotation)
         if not isinstance(value, dict):
@@ -200,16 +224,35 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported field type {annotation!r}")
 
 
+def did_you_mean(word: str, options: typing.Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest option, or ''."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check_value(spec: dataclasses.Field, value: Any, key: str) -> None:
+    options = spec.metadata.get("choices")
+    if options is not None and value not in options:
+        shown = ", ".join(repr(o) if o == "" else o for o in options)
+        raise ConfigError(f"{key}: {value!r} is not one of {shown}{did_you_mean(str(value), options)}")
+    minimum = spec.metadata.get("minimum")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{key}: must be at least {minimum}, got {value!r}")
+
+
 def _from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
+    specs = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(specs))
     if unknown:
         raise ConfigError(
-            f"unknown config key '{prefix}{unknown[0]}' (known keys in this section: "
-            f"{', '.join(sorted(known))})"
+            f"unknown config key '{prefix}{unknown[0]}'{did_you_mean(unknown[0], specs)} "
+            f"(known keys in this section: {', '.join(sorted(specs))})"
         )
-    kwargs = {name: _coerce(value, hints[name], prefix + name) for name, value in values.items()}
+    kwargs = {}
+    for name, value in values.items():
+        kwargs[name] = _coerce(value, hints[name], prefix + name)
+        _check_value(specs[name], kwargs[name], prefix + name)
     return cls(**kwargs)
 
 

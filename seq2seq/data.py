@@ -142,6 +142,21 @@ def get_split(dataset: datasets.DatasetDict, split: str, limit: int = 0) -> data
 # tokenizing
 
 
+def preprocessing_fingerprint(dataset: datasets.Dataset, tokenizer: Tokenizer,
+                              to_example: Callable[[dict[str, Any]], dict[str, Any]], *settings: Any) -> str:
+    """A cache key covering everything that determines the tokenized output.
+
+    That is the rows (the dataset's own fingerprint), the tokenizer's models, the task's row
+    mapping (hashed by ``datasets`` the way it hashes any ``map`` function: its code and the
+    values it closes over, such as the column names) and the other ``settings``. SentencePiece
+    processors cannot be hashed that way, so the tokenizer contributes its own fingerprint.
+    """
+    from datasets.fingerprint import Hasher
+
+    parts = [dataset._fingerprint, tokenizer.fingerprint, Hasher.hash(to_example), *map(repr, settings)]
+    return hashlib.sha256("-".join(parts).encode()).hexdigest()[:16]
+
+
 def tokenize_dataset(
     dataset: datasets.Dataset,
     tokenizer: Tokenizer,
@@ -149,18 +164,15 @@ def tokenize_dataset(
     to_example: Callable[[dict[str, Any]], dict[str, Any]],
     max_source_length: int = 0,
     max_target_length: int = 0,
-    tokenizer_fingerprint: str = "",
     cache_dir: str | Path | None = None,
 ) -> datasets.Dataset:
     """Rows -> ``src_ids``/``tgt_ids`` columns (via the task's ``to_example``), long pairs dropped.
 
-    The map is cached by the datasets library; the fingerprint combines the dataset's with the
-    tokenizer's, since SentencePiece processors cannot be hashed. In-memory datasets (generated,
-    parallel text) have no cache of their own: with ``cache_dir`` their results are cached there,
-    so that other processes load what the main process computed.
+    The map is cached by the datasets library under :func:`preprocessing_fingerprint`. In-memory
+    datasets (generated, parallel text) have no cache of their own: with ``cache_dir`` their
+    results are cached there, so that other processes load what the main process computed.
     """
-    key = f"{dataset._fingerprint}-{tokenizer_fingerprint}-{max_source_length}-{max_target_length}"
-    fingerprint = hashlib.sha256(key.encode()).hexdigest()[:16]
+    fingerprint = preprocessing_fingerprint(dataset, tokenizer, to_example, max_source_length, max_target_length)
 
     def encode(rows: dict[str, list]) -> dict[str, list]:
         examples = [to_example({k: rows[k][i] for k in rows}) for i in range(len(next(iter(rows.values()))))]

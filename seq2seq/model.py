@@ -40,6 +40,30 @@ class Seq2SeqOutput(NamedTuple):
     num_tokens: torch.Tensor
 
 
+def smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Summed cross-entropy of logits (N, V) against targets (N,) with label smoothing.
+
+    The target distribution puts ``1 - smoothing`` on the reference token and spreads
+    ``smoothing`` uniformly over the tokens the decoder can emit: not pad or bos, which search
+    never generates (``F.cross_entropy``'s smoothing would spread it over the whole vocabulary).
+    """
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (N,)
+    emittable = log_probs.sum(dim=-1) - log_probs[:, PAD_ID] - log_probs[:, BOS_ID]
+    uniform = -emittable / (log_probs.size(-1) - 2)
+    return ((1.0 - smoothing) * nll + smoothing * uniform).sum()
+
+
+def check_generation_settings(*, num_beams: int, max_length: int, n_best: int = 1) -> None:
+    """Impossible settings are an error that names them, not a crash deep inside search."""
+    if not isinstance(num_beams, int) or num_beams < 1:
+        raise ValueError(f"num_beams must be a whole number >= 1 (1 is greedy search), got {num_beams!r}")
+    if not isinstance(max_length, int) or max_length < 1:
+        raise ValueError(f"max_length must be a whole number >= 1, got {max_length!r}")
+    if not isinstance(n_best, int) or not 1 <= n_best <= num_beams:
+        raise ValueError(f"n_best must be between 1 and num_beams={num_beams}, got {n_best!r}")
+
+
 class Seq2SeqModel(nn.Module):
     def __init__(
         self,
@@ -89,10 +113,11 @@ class Seq2SeqModel(nn.Module):
         target_mask = batch.tgt_out != PAD_ID
         # The output layer is the costliest product: run it on real positions only.
         logits = self.decoder.output_layer(att_vectors[target_mask])  # (N, V)
-        loss_sum = F.cross_entropy(
-            logits.float(), batch.tgt_out[target_mask], reduction="sum",
-            label_smoothing=self.label_smoothing,
-        )
+        targets = batch.tgt_out[target_mask]
+        if self.label_smoothing:
+            loss_sum = smoothed_cross_entropy(logits, targets, self.label_smoothing)
+        else:
+            loss_sum = F.cross_entropy(logits.float(), targets, reduction="sum")
         num_tokens = target_mask.sum()
         return Seq2SeqOutput(loss_sum / num_tokens.clamp(min=1), loss_sum, num_tokens)
 
@@ -120,17 +145,17 @@ class Seq2SeqModel(nn.Module):
     ) -> SearchOutput:
         """Decode ``batch``: greedy for ``num_beams == 1``, else batched beam search.
 
+        Scores are log-probabilities divided by the length penalty, for both (see ``search.py``).
         ``return_attention=False`` spares beam search the attention histories (faster).
         """
+        check_generation_settings(num_beams=num_beams, max_length=max_length, n_best=n_best)
         state, memory = self.start(batch)
-        ids = dict(bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID, max_length=max_length)
+        ids = dict(bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID, max_length=max_length, alpha=length_penalty)
         if num_beams == 1:
-            if n_best != 1:
-                raise ValueError("n_best > 1 needs beam search (num_beams > 1)")
             return greedy_search(self.decoder, state, memory, **ids)
         return beam_search(
-            self.decoder, state, memory, num_beams=num_beams, alpha=length_penalty, n_best=n_best,
-            return_attention=return_attention, **ids,
+            self.decoder, state, memory, num_beams=num_beams, n_best=n_best, return_attention=return_attention,
+            **ids,
         )
 
     # -- persistence ---------------------------------------------------------------------------

@@ -3,6 +3,11 @@
 Search needs one protocol from the decoder: ``step(prev_tokens, state, memory) -> (logits, state,
 weights)``, with ``state.index_select`` and ``memory.index_select`` to reorder beams. Beam search
 runs sentences x beams as one batch; hypotheses are tensors, never Python objects.
+
+A hypothesis's **score** is the same in both searches: the model's log-probability of its tokens
+(eos included), divided by the GNMT length penalty of its length, ``((5 + |Y|) / 6) ** alpha``.
+With ``alpha = 0`` it is the plain log-probability. A hypothesis cut at ``max_length`` has no eos
+and is scored over the tokens it has.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ class SearchOutput(NamedTuple):
     or None when not asked for.
 
     N is the number of hypotheses per input (1 for greedy, n_best for beam search), best first.
-    Greedy scores are summed log-probabilities; beam scores are divided by the length penalty.
+    Scores are log-probabilities divided by the length penalty (see the module docstring).
     """
 
     tokens: torch.Tensor
@@ -46,18 +51,21 @@ def _log_probs(logits: torch.Tensor, pad_id: int, bos_id: int) -> torch.Tensor:
 
 @torch.no_grad()
 def greedy_search(
-    decoder: StepDecoder, state, memory, *, max_length: int, bos_id: int, eos_id: int, pad_id: int
+    decoder: StepDecoder, state, memory, *, max_length: int, bos_id: int, eos_id: int, pad_id: int,
+    alpha: float = 1.0,
 ) -> SearchOutput:
     batch_size = memory.states.size(0)
     prev = memory.states.new_full((batch_size,), bos_id, dtype=torch.long)
     finished = torch.zeros(batch_size, dtype=torch.bool, device=prev.device)
     scores = memory.states.new_zeros(batch_size, dtype=torch.float)
+    lengths = torch.zeros(batch_size, dtype=torch.long, device=prev.device)
     tokens, attention = [], []
     for _ in range(max_length):
         logits, state, weights = decoder.step(prev, state, memory)
         best_log_probs, prev = _log_probs(logits, pad_id, bos_id).max(dim=-1)
         prev = prev.masked_fill(finished, pad_id)
         scores += best_log_probs.masked_fill(finished, 0.0)
+        lengths += ~finished
         tokens.append(prev)
         attention.append(weights.masked_fill(finished.unsqueeze(1), 0.0))
         finished |= prev == eos_id
@@ -65,7 +73,7 @@ def greedy_search(
             break
     return SearchOutput(
         torch.stack(tokens, dim=1).unsqueeze(1),
-        scores.unsqueeze(1),
+        (scores / length_penalty(lengths.float(), alpha)).unsqueeze(1),
         torch.stack(attention, dim=1).unsqueeze(1),
     )
 

@@ -7,6 +7,8 @@ decoding alike.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import io
 import json
 from collections.abc import Iterable, Iterator
@@ -66,6 +68,14 @@ class Tokenizer:
     @property
     def joint(self) -> bool:
         return self.source is self.target
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A hash of both SentencePiece models: equal fingerprints give equal ids."""
+        digest = hashlib.sha256(b"joint" if self.joint else b"separate")
+        digest.update(self.source.serialized_model_proto())
+        digest.update(self.target.serialized_model_proto())
+        return digest.hexdigest()[:16]
 
     @property
     def source_vocab_size(self) -> int:

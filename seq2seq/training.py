@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import hashlib
 import itertools
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from seq2seq.checkpoints import find_resume_checkpoint, load_checkpoint, save_checkpoint
-from seq2seq.config import Config, DataConfig, TrainingConfig, config_to_dict
+from seq2seq.config import Config, ConfigError, DataConfig, TrainingConfig, config_to_dict, did_you_mean
 from seq2seq.data import (
     Batch,
     BucketBatchSampler,
@@ -47,6 +47,7 @@ from seq2seq.data import (
 from seq2seq.evaluation import generate_distributed
 from seq2seq.model import Seq2SeqModel, build_model
 from seq2seq.plots import plot_learning_curve
+from seq2seq.run_directory import check_new_run, check_resumable, clear_run_files
 from seq2seq.tokenization import Tokenizer
 
 logger = get_logger(__name__)  # logs on the main process only
@@ -54,10 +55,25 @@ logger = get_logger(__name__)  # logs on the main process only
 
 class Task(Protocol):
     name: str
+    metric_names: tuple[str, ...]  # what compute_metrics can report
 
     def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]: ...
 
-    def compute_metrics(self, predictions: list[str], references: list[str]) -> dict[str, float]: ...
+    def compute_metrics(self, predictions: list[str], references: list[str],
+                        metrics: list[str] | None = None) -> dict[str, float]: ...
+
+
+def check_config(config: Config, task: Task) -> None:
+    """Settings that depend on the task, checked before any work starts."""
+    tc = config.training
+    for name in tc.metrics:
+        if name not in task.metric_names:
+            raise ConfigError(f"training.metrics: the {task.name} task has no metric {name!r}"
+                              f"{did_you_mean(name, task.metric_names)} (available: {', '.join(task.metric_names)})")
+    reported = tc.metrics or list(task.metric_names)
+    if tc.eval_metric not in reported:
+        raise ConfigError(f"training.eval_metric: {tc.eval_metric!r} is not among the reported metrics"
+                          f"{did_you_mean(tc.eval_metric, reported)} (reported: {', '.join(reported)})")
 
 
 @dataclass
@@ -144,12 +160,6 @@ def prepare_tokenizer(config: Config, train_rows: datasets.Dataset, to_example, 
     return Tokenizer.from_pretrained(directory)
 
 
-def _fingerprint(tokenizer: Tokenizer) -> str:
-    digest = hashlib.sha256(tokenizer.source.serialized_model_proto())
-    digest.update(tokenizer.target.serialized_model_proto())
-    return digest.hexdigest()[:16]
-
-
 def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerator):
     """Raw rows -> tokenizer -> tokenized train split and (rows, tokenized) validation split."""
     to_example = task.make_to_example(config.data)
@@ -158,7 +168,7 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
     train_rows = get_split(raw, config.data.train_split, config.data.max_train_examples)
     valid_rows = get_split(raw, config.data.valid_split, config.data.max_valid_examples)
     tokenizer = prepare_tokenizer(config, train_rows, to_example, run_dir, accelerator)
-    common = dict(to_example=to_example, tokenizer_fingerprint=_fingerprint(tokenizer), cache_dir=run_dir / "cache")
+    common = dict(to_example=to_example, cache_dir=run_dir / "cache")
     with accelerator.main_process_first():
         train_data = tokenize_dataset(
             train_rows, tokenizer, max_source_length=config.data.max_source_length,
@@ -178,7 +188,8 @@ class StepResult:
     loss_sum: float  # over the whole update, all processes
     num_tokens: int
     num_examples: int
-    finite: bool
+    finite: bool  # False: the loss (or, without a loss scaler, a gradient) was not finite; no update
+    overflow: bool = False  # fp16: the loss scaler skipped this update and lowered its scale
 
 
 def train_step(model, optimizer, micro_batches: list[Batch], accelerator: Accelerator,
@@ -188,6 +199,10 @@ def train_step(model, optimizer, micro_batches: list[Batch], accelerator: Accele
     Each micro-batch's summed loss is scaled by ``P / global_tokens``: DDP averages gradients over
     the P processes, so the update follows the gradient of (sum of token losses) / (global tokens).
     Gradients are synchronised once, on the last micro-batch.
+
+    With fp16's loss scaler, overflowing gradients are normal early in training: the scaler's
+    ``step`` skips the update and lowers the scale, and it must run on every update, or the
+    next ``unscale_`` fails. Without a scaler a non-finite gradient skips the update here.
     """
     device = accelerator.device
     counts = torch.tensor([sum(b.num_target_tokens for b in micro_batches), sum(len(b) for b in micro_batches)],
@@ -203,11 +218,18 @@ def train_step(model, optimizer, micro_batches: list[Batch], accelerator: Accele
         loss_sum += output.loss_sum.detach().float()
     loss_sum = accelerator.reduce(loss_sum, reduction="sum")
     grad_norm = accelerator.clip_grad_norm_(model.parameters(), clip_grad_norm if clip_grad_norm > 0 else math.inf)
-    finite = bool(torch.isfinite(loss_sum)) and bool(torch.isfinite(torch.as_tensor(grad_norm)))
-    if finite:
+    loss_finite = bool(torch.isfinite(loss_sum))
+    overflow = False
+    if accelerator.scaler is not None:
         optimizer.step()
+        overflow = loss_finite and optimizer.step_was_skipped
+        finite = loss_finite
+    else:
+        finite = loss_finite and bool(torch.isfinite(torch.as_tensor(grad_norm)))
+        if finite:
+            optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return StepResult(float(loss_sum), int(global_tokens), int(global_examples), finite)
+    return StepResult(float(loss_sum), int(global_tokens), int(global_examples), finite, overflow)
 
 
 def make_train_sampler(data: datasets.Dataset, config: TrainingConfig, accelerator: Accelerator) -> MicroBatchSampler:
@@ -239,7 +261,7 @@ def evaluate(model, data, references, tokenizer, task: Task, config: Config,
         max_length=config.generation.max_length, length_penalty=config.generation.length_penalty,
     )
     predictions = tokenizer.decode_target(ids)
-    return task.compute_metrics(predictions, references), predictions
+    return task.compute_metrics(predictions, references, config.training.metrics or None), predictions
 
 
 class MetricsLog:
@@ -255,33 +277,79 @@ class MetricsLog:
                 handle.write(json.dumps({"step": step, **values}) + "\n")
 
     def truncate_after(self, step: int) -> None:
-        """Drop records a killed run wrote after its last checkpoint; the resumed run rewrites them."""
+        """Drop records a killed run wrote after its last checkpoint (the resumed run rewrites them),
+        and a last line the kill cut short."""
         if self.accelerator.is_main_process and self.path.is_file():
-            lines = self.path.read_text(encoding="utf-8").splitlines()
-            kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+            kept = []
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and record.get("step", math.inf) <= step:
+                    kept.append(line)
             self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def any_process(accelerator: Accelerator, flag: bool) -> bool:
+    """True on every process if ``flag`` is true on any: decisions that end the loop must agree,
+    or one process waits in a collective that the others never enter."""
+    if accelerator.num_processes == 1:
+        return flag
+    return bool(accelerator.reduce(torch.tensor(float(flag), device=accelerator.device), reduction="sum") > 0)
+
+
+def make_accelerator(tc: TrainingConfig, run_dir: Path) -> Accelerator:
+    """Accelerate with the config's precision (which wins over the launcher's, with a warning)."""
+    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    # Without an accelerator, say so: Accelerate then runs processes started by torchrun (the
+    # multi-GPU launcher) as one CPU group over gloo instead of as independent single runs.
+    on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
+    accelerator = Accelerator(cpu=on_cpu, mixed_precision=tc.mixed_precision, log_with=tc.log_with or None,
+                              project_dir=str(run_dir))
+    if launcher not in ("", "no", tc.mixed_precision):
+        logger.warning("the launcher asks for mixed_precision=%s but the config says %r; using the config's "
+                       "(set training.mixed_precision=%s to use the launcher's)", launcher, tc.mixed_precision,
+                       launcher)
+    return accelerator
+
+
+def prepare_run_directory(run_dir: Path, config: Config, accelerator: Accelerator, *, resume: bool,
+                          overwrite: bool) -> Path | None:
+    """Apply the run-directory rules (``run_directory.py``); the checkpoint to resume from, if any."""
+    if resume:
+        check_resumable(run_dir, config_to_dict(config))
+        checkpoint = find_resume_checkpoint(run_dir, logger.warning)
+    else:
+        check_new_run(run_dir, overwrite=overwrite)
+        checkpoint = None
+    accelerator.wait_for_everyone()  # every process has looked before the main one changes anything
+    if accelerator.is_main_process:
+        if overwrite and not resume:
+            clear_run_files(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
+    return checkpoint
 
 
 # ---------------------------------------------------------------------------------------------
 # the loop
 
 
-def train(config: Config, task: Task, *, resume: bool = False) -> Path:
-    """Train a model as ``config`` says; returns the run directory."""
+def train(config: Config, task: Task, *, resume: bool = False, overwrite: bool = False) -> Path:
+    """Train a model as ``config`` says; returns the run directory.
+
+    ``resume`` continues the run in ``training.output_dir``; a new run refuses a directory that
+    holds another run's files unless ``overwrite`` (see ``run_directory.py``).
+    """
+    check_config(config, task)
     tc = config.training
     run_dir = Path(tc.output_dir)
     tune_cpu_allocator()
-    # Without an accelerator, say so: Accelerate then runs processes started by torchrun (the
-    # multi-GPU launcher) as one CPU group over gloo instead of as independent single runs.
-    on_cpu = not (torch.cuda.is_available() or torch.backends.mps.is_available())
-    accelerator = Accelerator(cpu=on_cpu, mixed_precision=tc.mixed_precision, log_with=tc.log_with or None,
-                              project_dir=str(run_dir))
+    accelerator = make_accelerator(tc, run_dir)
     set_seed(tc.seed)
     accelerator.print(f"training on {accelerator.num_processes} process(es), device {accelerator.device}")
-    checkpoint = find_resume_checkpoint(run_dir, logger.warning) if resume else None
-    if accelerator.is_main_process:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(config_to_dict(config), indent=2))
+    checkpoint = prepare_run_directory(run_dir, config, accelerator, resume=resume, overwrite=overwrite)
     tokenizer, train_data, valid_data, references = load_data(config, task, run_dir, accelerator)
     model = build_model(
         config.model, source_vocab_size=tokenizer.source_vocab_size,
@@ -311,7 +379,8 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
         accelerator.init_trackers(run_dir.name, config={k: v for k, v in _flatten(config_to_dict(config)).items()
                                                         if isinstance(v, (int, float, str, bool))})
     progress = tqdm(total=total_steps, initial=state.step, disable=not accelerator.is_local_main_process,
-                    desc="training", dynamic_ncols=True, mininterval=2.0)
+                    desc="training" + (f" (at most {tc.max_time_minutes:g} min)" if tc.max_time_minutes else ""),
+                    dynamic_ncols=True, mininterval=2.0)
 
     def checkpoint_now() -> None:
         save_checkpoint(accelerator, run_dir, {**dataclasses.asdict(state), "scheduler": scheduler.state_dict()},
@@ -334,11 +403,13 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
         if accelerator.is_main_process:
             progress.write(f"step {state.step}: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
                            + f" (best {tc.eval_metric} {state.best_metric:.2f} at step {state.best_step})")
-        if tc.early_stopping_patience and state.evals_without_improvement >= tc.early_stopping_patience:
+        if tc.target_metric is not None and score >= tc.target_metric:
+            state.stop_reason = f"reached the target: {tc.eval_metric} {score:.2f} >= {tc.target_metric:g}"
+        elif tc.early_stopping_patience and state.evals_without_improvement >= tc.early_stopping_patience:
             state.stop_reason = f"early stopping: no {tc.eval_metric} gain in {tc.early_stopping_patience} evaluations"
 
     started = time.monotonic() - state.elapsed_seconds
-    window_started = time.monotonic()
+    started_here = window_started = time.monotonic()
     model.train()
     while not state.stop_reason:
         if state.epoch >= tc.max_epochs:
@@ -351,6 +422,8 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
             state.step += 1
             state.batches_in_epoch += 1
             progress.update(1)
+            if result.overflow:
+                logger.info("update %d skipped by the fp16 loss scaler (gradient overflow)", state.step)
             if result.finite:
                 state.bad_steps = 0
                 state.window_loss += result.loss_sum
@@ -373,13 +446,18 @@ def train(config: Config, task: Task, *, resume: bool = False) -> Path:
                 log(state.step, **values)
                 progress.set_postfix(loss=f"{values['train/loss']:.3f}",
                                      tok_s=f"{values['train/target_tokens_per_second']:.0f}")
+                if tc.max_time_minutes:  # the bar's end is where the time limit will stop training
+                    rate = (state.step - progress.initial) / max(time.monotonic() - started_here, 1e-9)
+                    left = 60 * tc.max_time_minutes - (time.monotonic() - started)
+                    progress.total = min(total_steps, state.step + max(0, round(rate * left)))
                 state.window_loss, state.window_tokens, state.window_examples = 0.0, 0, 0
                 window_started = time.monotonic()
             state.elapsed_seconds = time.monotonic() - started
             if tc.max_steps and state.step >= tc.max_steps:
                 state.stop_reason = f"reached max_steps={tc.max_steps}"
-            if tc.max_time_minutes and state.elapsed_seconds >= 60 * tc.max_time_minutes:
-                state.stop_reason = f"reached max_time_minutes={tc.max_time_minutes}"
+            # Each process has its own clock: they must agree, or one would stop while another trains on.
+            if tc.max_time_minutes and any_process(accelerator, state.elapsed_seconds >= 60 * tc.max_time_minutes):
+                state.stop_reason = state.stop_reason or f"reached max_time_minutes={tc.max_time_minutes:g}"
             paused = time.monotonic()
             evaluated = False
             if tc.eval_every_steps and state.step % tc.eval_every_steps == 0 or state.stop_reason:

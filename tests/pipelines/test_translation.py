@@ -6,11 +6,13 @@ import torch
 from pipelines import TranslationPipeline, get_task, pipeline
 from pipelines.translation import TranslationTask
 from seq2seq.config import DataConfig
+from seq2seq.data import collate
+from seq2seq.search import length_penalty
 
 
 @pytest.fixture(scope="module")
 def translate(trained_reverse_model):
-    return pipeline("translation", model=trained_reverse_model / "model")
+    return pipeline("translation", model=trained_reverse_model / "model", bf16=False)
 
 
 def test_to_example_reads_plain_and_translation_columns():
@@ -41,7 +43,13 @@ def test_pipeline_translates_string_and_list(translate):
 def test_pipeline_scores_and_attention(translate):
     [result] = translate("a b c d", return_scores=True, return_attention=True, num_beams=1)
     assert result["translation_text"] == "d c b a"
-    assert result["score"] <= 0
+    # The score is the model's log-probability of the output over the length penalty (alpha 1).
+    tokenizer, model = translate.tokenizer, translate.model
+    target = tokenizer.encode_target(["d c b a"])[0]
+    batch = collate([{"src_ids": tokenizer.encode_source(["a b c d"])[0], "tgt_ids": target}])
+    expected = float(model.score(batch)[0]) / length_penalty(len(target) + 1, 1.0)
+    assert result["score"] == pytest.approx(expected, abs=1e-4)
+    assert translate("a b c d", return_scores=True, num_beams=3)[0]["score"] == pytest.approx(expected, abs=1e-4)
     attention = result["attention"]
     assert attention.shape == (len(result["target_tokens"]), len(result["source_tokens"]))
     torch.testing.assert_close(attention.sum(-1), torch.ones(attention.size(0)))

@@ -6,6 +6,7 @@ from conftest import make_model
 
 from seq2seq.data import collate
 from seq2seq.model import Seq2SeqModel
+from seq2seq.tokenization import BOS_ID, PAD_ID
 
 
 def pairs():
@@ -30,12 +31,21 @@ def test_score_matches_the_training_loss():
     torch.testing.assert_close(-model.score(data).sum(), model(data).loss_sum)
 
 
-def test_label_smoothing_raises_the_loss_of_a_confident_model():
-    model = make_model()
-    data = collate(pairs())
-    plain = model(data).loss
+def test_label_smoothing_spreads_mass_over_emittable_tokens_only():
+    """Target distribution: 1 - eps on the reference, eps spread evenly over every token but pad and bos."""
+    model = make_model(target_vocab_size=40)
     model.label_smoothing = 0.1
-    assert model(data).loss != plain
+    data = collate(pairs())
+    state, memory = model.start(data)
+    att_vectors, _ = model.decoder(data.tgt_in, state, memory)
+    mask = data.tgt_out != PAD_ID
+    log_probs = torch.log_softmax(model.decoder.output_layer(att_vectors[mask]), dim=-1)  # (N, V)
+    target = torch.full_like(log_probs, 0.1 / (40 - 2))
+    target[:, [PAD_ID, BOS_ID]] = 0.0
+    target[torch.arange(len(target)), data.tgt_out[mask]] += 0.9
+    torch.testing.assert_close(target.sum(-1), torch.ones(len(target)))
+    expected = -(target * log_probs).sum()
+    torch.testing.assert_close(model(data).loss_sum, expected)
 
 
 @pytest.mark.parametrize("rnn_type", ["gru", "lstm", "elman"])

@@ -151,9 +151,17 @@ def test_evaluation_on_two_processes_counts_an_odd_number_of_examples_once(tmp_p
     assert [strip(row) for row in gathered["ids"]] == [strip(row) for row in expected]
 
 
-@pytest.mark.parametrize("name", ["cpu_two_processes", "single_gpu", "multi_gpu", "multi_node"])
-def test_launch_configs_are_valid_accelerate_configs(name):
+@pytest.mark.parametrize(("name", "expected"), [
+    ("cpu_two_processes", {"distributed_type": "MULTI_GPU", "num_processes": 2, "num_machines": 1,
+                           "mixed_precision": "no"}),
+    ("single_gpu", {"distributed_type": "NO", "num_processes": 1, "num_machines": 1, "mixed_precision": "bf16"}),
+    ("multi_gpu", {"distributed_type": "MULTI_GPU", "num_processes": 4, "num_machines": 1, "mixed_precision": "bf16"}),
+    ("multi_node", {"distributed_type": "MULTI_GPU", "num_processes": 16, "num_machines": 2, "machine_rank": 0,
+                    "main_process_port": 29500, "mixed_precision": "bf16"}),
+])
+def test_launch_configs_are_valid_accelerate_configs(name, expected):
     from accelerate.commands.config.config_args import load_config_from_file
 
     config = load_config_from_file(str(ROOT / "configs" / "accelerate" / f"{name}.yaml"))
-    assert config.num_processes >= 1 and config.num_machines >= 1
+    for key, value in expected.items():
+        assert str(getattr(config, key)).removeprefix("DistributedType.") == str(value), key

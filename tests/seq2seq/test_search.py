@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 from conftest import make_model
@@ -23,11 +25,12 @@ def sources(count=6, seed=0):
 def test_beam_size_one_equals_greedy(input_feeding, rnn_type, seed):
     model = make_model(input_feeding=input_feeding, rnn_type=rnn_type, seed=seed, target_vocab_size=8)
     data = sources(seed=seed)
-    greedy = model.generate(data, num_beams=1, max_length=12)
+    greedy = model.generate(data, num_beams=1, max_length=12, length_penalty=0.7)
     # generate() routes num_beams=1 to greedy search, so call beam search itself.
     beam = beam_search(model.decoder, *model.start(data), num_beams=1, max_length=12, alpha=0.7,
                        bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID)
     assert torch.equal(beam.tokens, greedy.tokens)
+    torch.testing.assert_close(beam.scores, greedy.scores)  # one definition of a score
     torch.testing.assert_close(beam.attention, greedy.attention)
 
 
@@ -46,35 +49,52 @@ def rescore(model, data, tokens):
     return model.score(scored), torch.tensor([len(r) + 1 for r in rows])
 
 
+@pytest.mark.parametrize("num_beams", [1, 4])
 @pytest.mark.parametrize("alpha", [0.0, 1.0])
-def test_beam_scores_are_the_model_log_probabilities_over_the_length_penalty(alpha):
+def test_scores_are_the_model_log_probabilities_over_the_length_penalty(num_beams, alpha):
     model = make_model(seed=3, target_vocab_size=8)
     data = sources(seed=3)
-    output = model.generate(data, num_beams=4, max_length=40, length_penalty=alpha, n_best=3)
-    assert output.tokens.shape[:2] == (6, 3)
+    n_best = min(num_beams, 3)
+    output = model.generate(data, num_beams=num_beams, max_length=40, length_penalty=alpha, n_best=n_best)
+    assert output.tokens.shape[:2] == (6, n_best)
     assert torch.all(output.scores[:, :-1] >= output.scores[:, 1:])  # best first
-    for rank in range(3):
+    for rank in range(n_best):
         log_probs, lengths = rescore(model, data, output.tokens[:, rank])
         torch.testing.assert_close(output.scores[:, rank], log_probs / length_penalty(lengths.float(), alpha))
 
 
-def test_greedy_scores_are_the_model_log_probabilities():
-    model = make_model(seed=4, target_vocab_size=8)
-    data = sources(seed=4)
-    output = model.generate(data, num_beams=1, max_length=40)
-    log_probs, _ = rescore(model, data, output.tokens[:, 0])
-    torch.testing.assert_close(output.scores[:, 0], log_probs)
+def all_scored_outputs(model, data, max_length):
+    """Every output of up to ``max_length`` tokens, scored as search scores them: the ones that end
+    with eos, and those cut at max_length without one (V^L candidates: tiny vocabularies only)."""
+    vocab = [t for t in range(model.decoder.output_layer.out_features) if t not in (PAD_ID, BOS_ID)]
+    outputs = []
+    for length in range(1, max_length + 1):
+        for tokens in itertools.product(vocab, repeat=length):
+            if EOS_ID in tokens[:-1] or (length < max_length and tokens[-1] != EOS_ID):
+                continue
+            outputs.append(list(tokens))
+    scores = []
+    for tokens in outputs:
+        examples = [{"src_ids": [t for t in src if t != PAD_ID], "tgt_ids": tokens[:-1]} for src in data.src_ids.tolist()]
+        batch = collate(examples)
+        batch.tgt_out[:, len(tokens) - 1] = tokens[-1]  # the last token may be a cut, not eos
+        scores.append(model.score(batch))
+    return outputs, torch.stack(scores, dim=1)  # (B, candidates)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0])
-@pytest.mark.parametrize("seed", [5, 6, 7])
-def test_wider_beam_scores_at_least_as_well_as_greedy(alpha, seed):
-    model = make_model(seed=seed, target_vocab_size=8)
-    data = sources(seed=seed, count=12)
-    greedy = model.generate(data, num_beams=1, max_length=40)
-    lengths = ((greedy.tokens[:, 0] != PAD_ID).sum(dim=1)).float()
-    beam = model.generate(data, num_beams=5, max_length=40, length_penalty=alpha)
-    assert torch.all(beam.scores[:, 0] >= greedy.scores[:, 0] / length_penalty(lengths, alpha) - 1e-5)
+def test_a_beam_as_wide_as_the_search_space_finds_the_best_output(alpha):
+    """Beam search is exact when no hypothesis is ever pruned: compare with brute force."""
+    model = make_model(seed=5, target_vocab_size=7)  # 5 emittable tokens (no pad, no bos)
+    data = sources(seed=5, count=4)
+    max_length = 3
+    outputs, log_probs = all_scored_outputs(model, data, max_length)
+    lengths = torch.tensor([len(tokens) for tokens in outputs], dtype=torch.float)
+    best_scores, best_index = (log_probs / length_penalty(lengths, alpha)).max(dim=1)
+    beam = model.generate(data, num_beams=5**max_length, max_length=max_length, length_penalty=alpha)
+    torch.testing.assert_close(beam.scores[:, 0], best_scores)
+    for row, index in enumerate(best_index.tolist()):
+        assert beam.tokens[row, 0, : len(outputs[index])].tolist() == outputs[index]
 
 
 def test_attention_rows_cover_source_only_and_batching_does_not_change_results():
@@ -91,10 +111,17 @@ def test_attention_rows_cover_source_only_and_batching_does_not_change_results()
         assert together.attention[row, 0, :, length:].abs().sum() == 0  # empty for the longest source
 
 
-def test_n_best_larger_than_beam_is_an_error():
-    model = make_model()
-    with pytest.raises(ValueError, match="n_best"):
-        model.generate(sources(), num_beams=2, n_best=3)
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"num_beams": 2, "n_best": 3}, "n_best must be between 1 and num_beams=2, got 3"),
+    ({"num_beams": 1, "n_best": 2}, "n_best must be between 1 and num_beams=1"),
+    ({"num_beams": 0}, "num_beams must be a whole number >= 1"),
+    ({"num_beams": -3}, "num_beams must be a whole number >= 1"),
+    ({"num_beams": 2.5}, "num_beams must be a whole number >= 1"),
+    ({"max_length": 0}, "max_length must be a whole number >= 1"),
+])
+def test_impossible_generation_settings_are_errors_naming_them(settings, message):
+    with pytest.raises(ValueError, match=message):
+        make_model().generate(sources(), **settings)
 
 
 @pytest.mark.parametrize("input_feeding", [False, True])

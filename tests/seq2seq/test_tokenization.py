@@ -22,13 +22,30 @@ def test_round_trip_and_special_ids(corpus, model_type, joint):
     assert all(min(ids[:-1]) > EOS_ID for ids in encoded)  # no special ids inside text
 
 
-def test_separate_vocabularies_differ_and_joint_is_shared(corpus):
-    sources, targets = corpus
+def vocabulary(processor) -> set[str]:
+    return {processor.id_to_piece(i) for i in range(processor.get_piece_size())}
+
+
+def test_separate_vocabularies_are_per_language_and_a_joint_one_covers_both(corpus):
+    sources, targets = corpus  # English and German number words
     separate = Tokenizer.train(sources, targets, vocab_size=60)
-    assert separate.source.id_to_piece(10) != separate.target.id_to_piece(10) or \
-        separate.source_vocab_size != separate.target_vocab_size
+    source_pieces, target_pieces = vocabulary(separate.source), vocabulary(separate.target)
+    assert "▁hundred" in source_pieces and "▁hundred" not in target_pieces
+    assert any("hundert" in piece for piece in target_pieces)
+    assert not any("hundert" in piece for piece in source_pieces)
     joint = Tokenizer.train(sources, targets, vocab_size=60, joint=True)
-    assert joint.source_vocab_size == joint.target_vocab_size
+    pieces = vocabulary(joint.source)
+    assert any("hundred" in piece for piece in pieces) and any("hundert" in piece for piece in pieces)
+    # One vocabulary: a sentence gets the same ids whichever side encodes it.
+    assert joint.encode_target(targets[:20]) == [ids[:-1] for ids in joint.encode_source(targets[:20])]
+
+
+def test_fingerprint_identifies_the_models(corpus):
+    sources, targets = corpus
+    first = Tokenizer.train(sources, targets, vocab_size=60)
+    assert Tokenizer.train(sources, targets, vocab_size=60).fingerprint == first.fingerprint  # deterministic
+    assert Tokenizer.train(sources, targets, vocab_size=70).fingerprint != first.fingerprint
+    assert Tokenizer.train(targets, sources, vocab_size=60).fingerprint != first.fingerprint
 
 
 def test_decode_stops_at_eos_and_drops_padding(corpus):
