@@ -129,14 +129,20 @@ GENERATORS: dict[str, Callable[[random.Random], tuple[str, str]]] = {
 
 
 def make_corpus(name: str, sizes: dict[str, int], seed: int = 1234) -> DatasetDict:
-    """A DatasetDict with ``source`` and ``target`` columns, one split per entry of ``sizes``."""
+    """A DatasetDict with ``source`` and ``target`` columns, one split per entry of ``sizes``.
+
+    Splits are drawn in a fixed order (train, validation, test, then the others by name), so the
+    same sizes give the same data however the mapping is ordered (YAML writers sort keys).
+    """
     if name not in GENERATORS:
         raise ValueError(f"unknown generated corpus {name!r}; choose one of {sorted(GENERATORS)}")
     generate = GENERATORS[name]
     rng = random.Random(seed)
     seen: set[str] = set()
     splits = {}
-    for split, size in sizes.items():
+    canonical = {"train": 0, "validation": 1, "test": 2}
+    for split in sorted(sizes, key=lambda split: (canonical.get(split, 3), split)):
+        size = sizes[split]
         sources, targets = [], []
         attempts = 0
         while len(sources) < size:
@@ -150,4 +156,4 @@ def make_corpus(name: str, sizes: dict[str, int], seed: int = 1234) -> DatasetDi
             sources.append(source)
             targets.append(target)
         splits[split] = Dataset.from_dict({"source": sources, "target": targets})
-    return DatasetDict(splits)
+    return DatasetDict({split: splits[split] for split in sizes})

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
 from seq2seq.config import Config, config_from_dict
 from seq2seq.model import build_model
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 def tiny_config(output_dir: str, **sections) -> Config:
@@ -61,3 +66,29 @@ def make_model(*, rnn_type="gru", attention="bahdanau", input_feeding=False, bid
     torch.manual_seed(seed)
     model = build_model(config, source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size)
     return model.eval()
+
+
+def load_script(name: str):
+    """A script's module, to call its ``main`` in-process (faster than a subprocess per case)."""
+    spec = importlib.util.spec_from_file_location(f"script_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def run_script(capsys):
+    """Run a script as the shell would (through ``cli.run``): (exit status, stdout, stderr)."""
+    from seq2seq import cli
+
+    def run(name: str, *argv: str) -> tuple[int, str, str]:
+        module = load_script(name)
+        try:
+            cli.run(module.main, list(argv))
+            status = 0
+        except SystemExit as exit:
+            status = exit.code
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    return run

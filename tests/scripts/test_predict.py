@@ -1,10 +1,8 @@
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+from conftest import SCRIPTS
 
 
 @pytest.mark.slow
@@ -18,10 +16,12 @@ def test_predict_script_translates_arguments_and_stdin(trained_reverse_model):
     assert out == "c b a\n\nn m l k\n"
 
 
-def test_train_script_reports_unknown_config_key(tmp_path):
-    config = tmp_path / "bad.yaml"
-    config.write_text("training:\n  epochs: 3\n")
-    result = subprocess.run([sys.executable, str(SCRIPTS / "train.py"), "--config", str(config)],
-                            capture_output=True, text=True)
-    assert result.returncode != 0
-    assert "unknown config key 'training.epochs'" in result.stderr
+def test_predict_mistakes_are_one_line(trained_reverse_model, tmp_path, run_script):
+    model = str(trained_reverse_model / "model")
+    cases = [(["--model", str(tmp_path / "nothing"), "a"], f"error: model directory not found: {tmp_path / 'nothing'}"),
+             (["--model", model, "--num-beams", "0", "a"], "error: num_beams must be a whole number >= 1"),
+             (["--model", model, "--batch-size", "0", "a"], "error: batch_size must be a whole number >= 1"),
+             (["--model", model, "--input", str(tmp_path / "in.txt")], "error: input file not found")]
+    for arguments, message in cases:
+        status, out, err = run_script("predict", *arguments)
+        assert status == 2 and out == "" and err.startswith(message) and err.count("\n") == 1, arguments

@@ -1,6 +1,9 @@
+import json
+
 import datasets
 import pytest
 
+from pipelines.translation import TranslationTask
 from seq2seq.config import DataConfig
 from seq2seq.data import BucketBatchSampler, collate, get_split, load_raw_dataset, tokenize_dataset
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
@@ -90,3 +93,61 @@ def test_tokenize_dataset_filters_long_pairs_and_reports_emptiness():
     assert tokenized[0]["src_ids"] == tokenizer.encode_source(["a b c"])[0]
     with pytest.raises(ValueError, match="no examples left"):
         tokenize_dataset(rows, tokenizer, to_example=to_example, max_source_length=1)
+
+
+def saved_dataset(tmp_path, kind):
+    """A dataset read from disk the way users bring one: save_to_disk, or a folder of files loaded by
+    path as a hub id is. Both have cache files, so `datasets` caches the tokenized result on disk."""
+    rows = {"source": ["a b c", "b c d e", "c d"] * 10, "target": ["x y", "y z w", "z"] * 10}
+    if kind == "disk":
+        datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows)}).save_to_disk(tmp_path / "saved")
+        return load_raw_dataset(DataConfig(kind="disk", path=str(tmp_path / "saved")))["train"]
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    lines = [json.dumps({"source": s, "target": t}) for s, t in zip(rows["source"], rows["target"], strict=True)]
+    (folder / "train.jsonl").write_text("\n".join(lines) + "\n")
+    return load_raw_dataset(DataConfig(kind="hub", path=str(folder)))["train"]
+
+
+@pytest.mark.parametrize("kind", ["disk", "hub"])
+def test_the_tokenized_cache_depends_on_the_tokenizer_and_the_row_mapping(tmp_path, kind):
+    rows = saved_dataset(tmp_path, kind)
+    assert rows.cache_files  # the datasets library's own cache is in play
+    task = TranslationTask()
+    forward = task.make_to_example(DataConfig(source_column="source", target_column="target"))
+    backward = task.make_to_example(DataConfig(source_column="target", target_column="source"))
+    small = Tokenizer.train(["a b c d e"] * 20, ["x y z w"] * 20, vocab_size=10)
+    large = Tokenizer.train(["a b c d e", "a b", "c d e"] * 20, ["x y z w", "x y", "z w"] * 20, vocab_size=14)
+    joint = Tokenizer.train(["a b c d e"] * 20, ["x y z w"] * 20, vocab_size=14, joint=True)
+    assert small.fingerprint != large.fingerprint
+
+    for tokenizer in (small, large, small):
+        tokenized = tokenize_dataset(rows, tokenizer, to_example=forward)
+        assert tokenized["src_ids"] == tokenizer.encode_source(list(rows["source"]))
+        assert tokenized["tgt_ids"] == tokenizer.encode_target(list(rows["target"]))
+    for to_example, source, target in ((forward, "source", "target"), (backward, "target", "source")):
+        tokenized = tokenize_dataset(rows, joint, to_example=to_example)
+        assert tokenized["src_ids"] == joint.encode_source(list(rows[source]))
+        assert tokenized["tgt_ids"] == joint.encode_target(list(rows[target]))
+    lengths = [len(ids) for ids in joint.encode_source(list(rows["source"]))]
+    shortest = min(lengths)
+    assert shortest < max(lengths)
+    assert len(tokenize_dataset(rows, joint, to_example=forward)) == 30
+    filtered = tokenize_dataset(rows, joint, to_example=forward, max_source_length=shortest)
+    assert len(filtered) == lengths.count(shortest) < 30
+
+
+def test_the_same_preprocessing_is_read_back_from_the_cache(tmp_path):
+    rows = saved_dataset(tmp_path, "disk")
+    to_example = TranslationTask().make_to_example(DataConfig())
+    tokenizer = Tokenizer.train(["a b c d e"] * 20, ["x y z w"] * 20, vocab_size=10)
+    first = tokenize_dataset(rows, tokenizer, to_example=to_example)
+    # Another process (or run) builds equal objects: the key must not depend on object identity.
+    again = tokenize_dataset(rows, Tokenizer.from_pretrained(save(tokenizer, tmp_path / "tok")),
+                             to_example=TranslationTask().make_to_example(DataConfig()))
+    assert again.cache_files == first.cache_files
+
+
+def save(tokenizer, directory):
+    tokenizer.save_pretrained(directory)
+    return directory

@@ -75,8 +75,8 @@ def all_scored_outputs(model, data, max_length):
             outputs.append(list(tokens))
     scores = []
     for tokens in outputs:
-        examples = [{"src_ids": [t for t in src if t != PAD_ID], "tgt_ids": tokens[:-1]} for src in data.src_ids.tolist()]
-        batch = collate(examples)
+        batch = collate([{"src_ids": [t for t in src if t != PAD_ID], "tgt_ids": tokens[:-1]}
+                         for src in data.src_ids.tolist()])
         batch.tgt_out[:, len(tokens) - 1] = tokens[-1]  # the last token may be a cut, not eos
         scores.append(model.score(batch))
     return outputs, torch.stack(scores, dim=1)  # (B, candidates)

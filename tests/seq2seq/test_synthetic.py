@@ -32,3 +32,10 @@ def test_corpus_is_deterministic_and_splits_are_disjoint():
 def test_unknown_corpus_is_an_error():
     with pytest.raises(ValueError, match="'nope'"):
         make_corpus("nope", {"train": 1})
+
+
+def test_the_order_of_the_sizes_mapping_does_not_change_the_data():
+    forward = make_corpus("reverse", {"train": 50, "validation": 10, "test": 10})
+    shuffled = make_corpus("reverse", {"test": 10, "train": 50, "validation": 10})
+    for split in ("train", "validation", "test"):
+        assert forward[split]["source"] == shuffled[split]["source"]

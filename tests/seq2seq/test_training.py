@@ -1,15 +1,20 @@
 import json
+import re
 
 import pytest
 import torch
-from conftest import tiny_config
+from accelerate import Accelerator
+from conftest import make_model, tiny_config
 
 from pipelines import get_task
 from seq2seq.checkpoints import CheckpointError, list_checkpoints
+from seq2seq.config import ConfigError, config_to_dict
+from seq2seq.data import collate
 from seq2seq.evaluation import translate_dataset
 from seq2seq.model import Seq2SeqModel
+from seq2seq.run_directory import RunDirectoryError
 from seq2seq.tokenization import Tokenizer
-from seq2seq.training import lr_factor, train
+from seq2seq.training import MetricsLog, lr_factor, make_accelerator, train, train_step
 
 
 def test_lr_schedules():
@@ -65,11 +70,126 @@ def test_resume_continues_from_the_newest_checkpoint(tmp_path):
 
 
 def test_resume_without_checkpoint_is_an_error(tmp_path):
-    with pytest.raises(CheckpointError, match="no complete checkpoint"):
+    with pytest.raises(RunDirectoryError, match="cannot resume.*config.json is missing"):
         train(tiny_config(str(tmp_path)), get_task("translation"), resume=True)
+    config = tiny_config(str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps(config_to_dict(config)))
+    with pytest.raises(CheckpointError, match="no complete checkpoint"):
+        train(config, get_task("translation"), resume=True)
 
 
-def test_missing_column_is_reported(tmp_path):
-    config = tiny_config(str(tmp_path), data={"source_column": "german"})
-    with pytest.raises(KeyError, match="'german'"):
-        train(config, get_task("translation"))
+SHORT = dict(data={"generated_sizes": {"train": 300, "validation": 10}},
+             training={"max_steps": 10, "eval_every_steps": 5, "early_stopping_patience": 0})
+
+
+@pytest.mark.slow
+def test_a_used_run_directory_needs_resume_or_overwrite(tmp_path):
+    """A new run beside an old one would prune its own checkpoints (the old step numbers are
+    higher), reuse the old tokenizer and append to the old metrics: it is refused instead."""
+    task = get_task("translation")
+    old = tiny_config(str(tmp_path), **SHORT)
+    old.training.max_steps = 40
+    train(old, task)
+    (tmp_path / "notes.txt").write_text("mine")  # not a run file: never touched
+    new = tiny_config(str(tmp_path), **SHORT)
+    new.tokenizer.vocab_size = 30
+    with pytest.raises(RunDirectoryError, match=r"already holds a training run.*--resume.*--overwrite"):
+        train(new, task)
+    assert [p.name for p in list_checkpoints(tmp_path)][-1] == "step_40"  # nothing was changed
+
+    train(new, task, overwrite=True)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step_5", "step_10"]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 10  # a fresh log, not the old one continued
+    assert Tokenizer.from_pretrained(tmp_path / "model").source_vocab_size <= 30  # retrained with the new setting
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_resume_refuses_a_config_that_changes_the_experiment(tmp_path):
+    task = get_task("translation")
+    config = tiny_config(str(tmp_path), **SHORT)
+    train(config, task)
+    changed = tiny_config(str(tmp_path), **SHORT)
+    changed.model.decoder.hidden_size = 64
+    changed.training.learning_rate = 1e-2
+    with pytest.raises(ConfigError, match=r"cannot resume.*model\.decoder\.hidden_size: 128 -> 64.*"
+                                          r"training\.learning_rate"):
+        train(changed, task, resume=True)
+    longer = tiny_config(str(tmp_path), **SHORT)
+    longer.training.max_steps = 15  # limits, evaluation and logging may change
+    longer.generation.num_beams = 1
+    train(longer, task, resume=True)
+    assert list_checkpoints(tmp_path)[-1].name == "step_15"
+
+
+@pytest.mark.slow
+def test_training_stops_once_the_target_metric_is_reached(trained_reverse_model, tmp_path):
+    config = tiny_config(str(tmp_path), training={"target_metric": 50.0, "eval_every_steps": 50,
+                                                  "metrics": ["exact_match", "chrf"]})
+    train(config, get_task("translation"))
+    state = json.loads((list_checkpoints(tmp_path)[-1] / "trainer_state.json").read_text())["trainer"]
+    evaluations = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+                   if "valid/exact_match" in line]
+    assert state["stop_reason"].startswith("reached the target: exact_match")
+    assert evaluations[-1]["valid/exact_match"] >= 50 > max(e["valid/exact_match"] for e in evaluations[:-1])
+    assert state["step"] == evaluations[-1]["step"] < 1000
+    assert all(set(e) == {"step", "valid/exact_match", "valid/chrf"} for e in evaluations)  # no bleu
+
+
+@pytest.mark.parametrize(("training", "message"), [
+    ({"eval_metric": "exact_macth"}, "eval_metric: 'exact_macth' is not among the reported metrics "
+                                     "(did you mean 'exact_match'?)"),
+    ({"metrics": ["chrf"], "eval_metric": "bleu"}, "'bleu' is not among the reported metrics"),
+    ({"metrics": ["blue"]}, "training.metrics: the translation task has no metric 'blue' (did you mean 'bleu'?)"),
+])
+def test_metric_names_are_checked_before_any_work(tmp_path, training, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        train(tiny_config(str(tmp_path / "run"), training=training), get_task("translation"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_partially_written_metrics_line_is_dropped_on_resume(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 5, "train/loss": 1.0}\n{"step": 10, "train/loss": 0.5}\n{"step": 15, "train/lo')
+    MetricsLog(Accelerator(cpu=True), path).truncate_after(10)
+    assert path.read_text() == '{"step": 5, "train/loss": 1.0}\n{"step": 10, "train/loss": 0.5}\n'
+
+
+def test_the_config_precision_wins_over_the_launcher_with_a_warning(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "bf16")
+    with caplog.at_level("WARNING"):
+        accelerator = make_accelerator(tiny_config(str(tmp_path)).training, tmp_path)
+    assert accelerator.mixed_precision == "no"
+    assert "the launcher asks for mixed_precision=bf16 but the config says 'no'; using the config's" in caplog.text
+
+
+def test_fp16_gradient_overflow_is_left_to_the_loss_scaler(monkeypatch):
+    """Accelerate's fp16 path with a CPU GradScaler; the first backward pass overflows (an infinite
+    gradient from a finite loss, as fp16 gives early in training).
+
+    The overflowing update is skipped by the scaler, which halves its scale, and is not a bad
+    update; the next one trains. Skipping the scaler's step instead broke the next update."""
+    accelerator = Accelerator(cpu=True)
+    accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    model = make_model()
+    model.train()
+    model, optimizer = accelerator.prepare(model, torch.optim.Adam(model.parameters(), lr=0.01))
+    accelerator.native_amp = True  # what Accelerator(mixed_precision="fp16") sets on a GPU
+    monkeypatch.setattr(Accelerator, "mixed_precision", property(lambda self: "fp16"))
+    backward_passes = []
+
+    def overflow_once(grad):
+        backward_passes.append(1)
+        return torch.full_like(grad, float("inf")) if len(backward_passes) == 1 else grad
+
+    model.decoder.output_layer.weight.register_hook(overflow_once)
+    batch = collate([{"src_ids": [5, 6, 3], "tgt_ids": [7, 8]}])
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    overflow = train_step(model, optimizer, [batch], accelerator, clip_grad_norm=1.0)
+    assert overflow.overflow and overflow.finite
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
+    assert accelerator.scaler.get_scale() == 2.0**15
+    trained = train_step(model, optimizer, [batch], accelerator, clip_grad_norm=1.0)
+    assert trained.finite and not trained.overflow
+    assert not all(torch.equal(p, before[name]) for name, p in model.named_parameters())

@@ -1,0 +1,46 @@
+import json
+
+import pytest
+import yaml
+from conftest import tiny_config
+
+from seq2seq.config import config_to_dict
+from seq2seq.data import load_raw_dataset
+
+
+@pytest.fixture
+def reverse_config(tmp_path):
+    path = tmp_path / "reverse.yaml"
+    path.write_text(yaml.safe_dump(config_to_dict(tiny_config(str(tmp_path / "unused")))))
+    return path
+
+
+@pytest.mark.slow
+def test_evaluate_scores_a_split_with_each_beam_size(trained_reverse_model, reverse_config, tmp_path, run_script):
+    output = tmp_path / "hypotheses.txt"
+    status, out, err = run_script("evaluate", "--model", str(trained_reverse_model / "model"), "--config",
+                                  str(reverse_config), "--split", "test", "--num-beams", "1,3", "--output", str(output),
+                                  "training.metrics=[exact_match, chrf]")
+    assert status == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["num_beams"] for line in lines] == [1, 3]
+    for line in lines:
+        assert line["split"] == "test" and line["examples"] == 100
+        assert line["exact_match"] >= 95 and line["chrf"] >= 95 and "bleu" not in line
+    # The metrics are those of the hypotheses written (the last beam size's), against the split's references.
+    references = list(load_raw_dataset(tiny_config("unused").data)["test"]["target"])
+    hypotheses = output.read_text().splitlines()
+    assert len(hypotheses) == 100
+    assert lines[-1]["exact_match"] == sum(h == r for h, r in zip(hypotheses, references, strict=True))
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--num-beams", "0"], "--num-beams takes comma-separated whole numbers >= 1"),
+    (["--num-beams", "1,x"], "--num-beams takes comma-separated whole numbers >= 1"),
+    (["--split", "dev"], "split 'dev' not in dataset (available: test, train, validation)"),
+])
+def test_evaluate_user_errors_are_one_line(trained_reverse_model, reverse_config, run_script, arguments, message):
+    status, out, err = run_script("evaluate", "--model", str(trained_reverse_model / "model"), "--config",
+                                  str(reverse_config), *arguments)
+    assert status == 2 and out == ""
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
