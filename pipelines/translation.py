@@ -15,6 +15,7 @@ from seq2seq.model import Seq2SeqModel, check_generation_settings, read_model_co
 from seq2seq.tokenization import Tokenizer
 
 NAME = "translation"
+CPUINFO = Path("/proc/cpuinfo")
 
 
 def _column(row: dict[str, Any], column: str) -> str:
@@ -119,7 +120,7 @@ def has_native_bf16(device: torch.device) -> bool:
     if device.type != "cpu":
         return False
     try:
-        flags = Path("/proc/cpuinfo").read_text().split()
+        flags = CPUINFO.read_text().split()
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags

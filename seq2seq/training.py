@@ -348,8 +348,8 @@ def train(config: Config, task: Task, *, resume: bool = False, overwrite: bool =
     tune_cpu_allocator()
     accelerator = make_accelerator(tc, run_dir)
     set_seed(tc.seed)
-    accelerator.print(f"training on {accelerator.num_processes} process(es), device {accelerator.device}")
     checkpoint = prepare_run_directory(run_dir, config, accelerator, resume=resume, overwrite=overwrite)
+    accelerator.print(f"training on {accelerator.num_processes} process(es), device {accelerator.device}")
     tokenizer, train_data, valid_data, references = load_data(config, task, run_dir, accelerator)
     model = build_model(
         config.model, source_vocab_size=tokenizer.source_vocab_size,

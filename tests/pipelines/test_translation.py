@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pipelines import TranslationPipeline, get_task, pipeline
-from pipelines.translation import TranslationTask
+from pipelines.translation import TranslationTask, has_native_bf16
 from seq2seq.config import DataConfig
 from seq2seq.data import collate
 from seq2seq.search import length_penalty
@@ -69,6 +69,12 @@ def test_pipeline_input_errors(translate):
         translate(None)
     with pytest.raises(TypeError, match="unknown generation setting.*beams"):
         translate("a b", beams=3)
+    with pytest.raises(ValueError, match="num_beams must be a whole number >= 1"):
+        translate("a b", num_beams=0)
+    with pytest.raises(ValueError, match="max_length must be a whole number >= 1"):
+        translate("a b", max_length=-1)
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1"):
+        translate("a b", batch_size=0)
 
 
 @pytest.mark.slow
@@ -82,6 +88,33 @@ def test_pipeline_model_directory_errors(trained_reverse_model, tmp_path):
         TranslationPipeline(incomplete)
     with pytest.raises(ValueError, match="unknown task 'summarization'"):
         pipeline("summarization", model=trained_reverse_model / "model")
+
+
+@pytest.mark.slow
+def test_pipeline_settings_errors_at_construction(trained_reverse_model):
+    with pytest.raises(ValueError, match="num_beams must be a whole number >= 1"):
+        pipeline("translation", model=trained_reverse_model / "model", num_beams=0)
+
+
+@pytest.mark.slow
+def test_pipeline_chooses_bf16_where_the_hardware_has_it(trained_reverse_model, monkeypatch):
+    model = trained_reverse_model / "model"
+    for native in (True, False):
+        monkeypatch.setattr("pipelines.translation.has_native_bf16", lambda device, native=native: native)
+        assert pipeline("translation", model=model).bf16 is native
+        assert pipeline("translation", model=model, bf16=not native).bf16 is (not native)  # explicit wins
+
+
+def test_native_bf16_detection_reads_the_cpu_flags(monkeypatch, tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    monkeypatch.setattr("pipelines.translation.CPUINFO", cpuinfo)
+    cpuinfo.write_text("flags\t\t: fpu sse2 avx512f avx512_bf16 avx512vl\n")
+    assert has_native_bf16(torch.device("cpu"))
+    cpuinfo.write_text("flags\t\t: fpu sse2 avx2\n")
+    assert not has_native_bf16(torch.device("cpu"))
+    cpuinfo.unlink()
+    assert not has_native_bf16(torch.device("cpu"))
+    assert not has_native_bf16(torch.device("meta"))
 
 
 @pytest.mark.slow

@@ -165,3 +165,15 @@ def test_launch_configs_are_valid_accelerate_configs(name, expected):
     config = load_config_from_file(str(ROOT / "configs" / "accelerate" / f"{name}.yaml"))
     for key, value in expected.items():
         assert str(getattr(config, key)).removeprefix("DistributedType.") == str(value), key
+
+
+def test_the_time_limit_stops_every_process_at_the_same_update(tmp_path):
+    """Rank 1's clock runs 100x fast: the ranks must still agree on when time is up."""
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CPU_LAUNCH),
+               str(Path(__file__).parent / "time_limit_job.py"), str(tmp_path / "run"), str(tmp_path / "updates")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    counts = [int((tmp_path / f"updates.rank{rank}").read_text()) for rank in (0, 1)]
+    assert counts[0] == counts[1] > 0
+    assert "stopped: reached max_time_minutes=0.1" in result.stdout
