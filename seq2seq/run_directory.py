@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from seq2seq.config import ConfigError
+from seq2seq.config import ConfigError, flatten
 
 CONFIG_FILE = "config.json"
 # Everything a run writes; --overwrite deletes these and leaves anything else alone.
@@ -25,11 +25,12 @@ RUN_FILES = ("config.json", "tokenizer", "cache", "model", "last", "checkpoints"
 # Settings a resumed run may change: limits, evaluation, logging and checkpoint cadence, decoding.
 # Everything else (task, data, tokenizer, model, optimisation, batching, seed) must be unchanged,
 # or the resumed run would silently be a different experiment.
+RESUMABLE_SECTIONS = ("generation.",)
 RESUMABLE = {f"training.{name}" for name in (
     "output_dir", "max_epochs", "max_steps", "max_time_minutes", "max_bad_steps", "eval_every_steps", "metrics",
     "eval_metric", "target_metric", "eval_num_beams", "max_eval_examples", "early_stopping_patience",
     "log_every_steps", "checkpoint_every_steps", "keep_checkpoints", "num_workers", "log_with",
-)} | {"generation"}
+)}
 
 
 class RunDirectoryError(RuntimeError):
@@ -59,25 +60,16 @@ def clear_run_files(run_dir: Path) -> None:
             path.unlink()
 
 
-def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in values.items():
-        if isinstance(value, dict) and prefix + key not in RESUMABLE and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[prefix + key] = value
-    return flat
-
-
 def check_resumable(run_dir: Path, config: dict[str, Any]) -> None:
     """The saved run's config describes the same experiment as ``config`` (a dict of sections)."""
     path = run_dir / CONFIG_FILE
     if not path.is_file():
         raise RunDirectoryError(f"cannot resume: {path} is missing (no run was started in {run_dir})")
-    saved = _flatten(json.loads(path.read_text(encoding="utf-8")))
-    current = _flatten(config)
-    changed = [key for key in sorted(set(saved) | set(current))
-               if key not in RESUMABLE and saved.get(key) != current.get(key)]
+    saved = flatten(json.loads(path.read_text(encoding="utf-8")))
+    current = flatten(config)
+    fixed = [key for key in sorted(set(saved) | set(current))
+             if key not in RESUMABLE and not key.startswith(RESUMABLE_SECTIONS)]
+    changed = [key for key in fixed if saved.get(key) != current.get(key)]
     if changed:
         shown = "; ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}" for key in changed[:5])
         more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""

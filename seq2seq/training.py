@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from seq2seq.checkpoints import find_resume_checkpoint, load_checkpoint, save_checkpoint
-from seq2seq.config import Config, ConfigError, DataConfig, TrainingConfig, config_to_dict, did_you_mean
+from seq2seq.config import Config, ConfigError, DataConfig, TrainingConfig, config_to_dict, did_you_mean, flatten
 from seq2seq.data import (
     Batch,
     BucketBatchSampler,
@@ -376,7 +376,7 @@ def train(config: Config, task: Task, *, resume: bool = False, overwrite: bool =
         accelerator.print(f"resumed from {checkpoint} (update {state.step}, epoch {state.epoch}, "
                           f"batch {state.batches_in_epoch})")
     if tc.log_with:
-        accelerator.init_trackers(run_dir.name, config={k: v for k, v in _flatten(config_to_dict(config)).items()
+        accelerator.init_trackers(run_dir.name, config={k: v for k, v in flatten(config_to_dict(config)).items()
                                                         if isinstance(v, (int, float, str, bool))})
     progress = tqdm(total=total_steps, initial=state.step, disable=not accelerator.is_local_main_process,
                     desc="training" + (f" (at most {tc.max_time_minutes:g} min)" if tc.max_time_minutes else ""),
@@ -496,13 +496,3 @@ def _save_model(model: Seq2SeqModel, directory: Path, tokenizer: Tokenizer, conf
         "generation": config_to_dict(config.generation),
         "data": {"source_column": config.data.source_column, "target_column": config.data.target_column},
     })
-
-
-def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[prefix + key] = value
-    return flat
