@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from seq2seq.config import DataConfig
+from seq2seq.config import DataConfig, GenerationConfig, config_to_dict
 from seq2seq.data import collate
 from seq2seq.metrics import bleu, chrf, exact_match
 from seq2seq.model import Seq2SeqModel, check_generation_settings, read_model_config
+from seq2seq.sentences import join_translations, sentence_spans
 from seq2seq.tokenization import Tokenizer
 
 NAME = "translation"
+logger = logging.getLogger(__name__)
 CPUINFO = Path("/proc/cpuinfo")
 
 
@@ -60,11 +63,17 @@ class TranslationPipeline:
     log-probability of the translation divided by the length penalty (``seq2seq/search.py``).
     ``bf16=None`` decodes under bfloat16 autocast where the hardware has native bf16 (about 2x
     faster on such CPUs, same BLEU); ``True``/``False`` force it on or off.
+
+    Nothing is cut silently. With ``split_sentences`` (the default) a multi-sentence input is
+    translated sentence by sentence and joined with its original spacing; its result also has
+    ``sentences``, one result per sentence. An output that reached its length limit,
+    ``min(max_length, max_length_a * source_tokens + max_length_b)``, without finishing is marked
+    ``"truncated": True``, and each call logs one warning about such outputs, and one about
+    inputs longer than any the model saw in training.
     """
 
-    def __init__(self, model: str | Path, *, device: str | torch.device = "cpu", batch_size: int | None = None,
-                 num_beams: int | None = None, max_length: int | None = None, length_penalty: float | None = None,
-                 bf16: bool | None = None):
+    def __init__(self, model: str | Path, *, device: str | torch.device = "cpu", bf16: bool | None = None,
+                 **settings: Any):
         config = read_model_config(model)
         if config.get("task", NAME) != NAME:
             raise ValueError(f"{model} holds a '{config['task']}' model, not a translation model")
@@ -72,36 +81,63 @@ class TranslationPipeline:
         self.model = Seq2SeqModel.from_pretrained(model, device=device)
         self.device = torch.device(device)
         self.bf16 = has_native_bf16(self.device) if bf16 is None else bf16
-        defaults = config.get("generation", {})
-        given = {"batch_size": batch_size, "num_beams": num_beams, "max_length": max_length,
-                 "length_penalty": length_penalty}
-        fallback = {"batch_size": 32, "num_beams": 5, "max_length": 100, "length_penalty": 1.0}
-        self.settings = {name: value if value is not None else defaults.get(name, fallback[name])
-                         for name, value in given.items()}
-        _check_settings(self.settings)
+        # Models saved before a setting existed get today's default for it.
+        self.settings = {**config_to_dict(GenerationConfig()), **config.get("generation", {})}
+        self.settings.update(self._settings(settings))
+        self.longest_training_source = config.get("data", {}).get("longest_source")
+
+    def _settings(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(overrides) - set(self.settings)
+        if unknown:
+            raise TypeError(f"unknown generation setting(s): {', '.join(sorted(unknown))} "
+                            f"(known: {', '.join(sorted(self.settings))})")
+        settings = {**self.settings, **{k: v for k, v in overrides.items() if v is not None}}
+        _check_settings(settings)
+        return settings
 
     def __call__(self, inputs: str | list[str], *, return_scores: bool = False,
                  return_attention: bool = False, **overrides: Any) -> list[dict[str, Any]]:
         texts = _check_inputs(inputs)
-        unknown = set(overrides) - set(self.settings)
-        if unknown:
-            raise TypeError(f"unknown generation setting(s): {', '.join(sorted(unknown))}")
-        settings = {**self.settings, **overrides}
-        _check_settings(settings)
+        settings = self._settings(overrides)
+        spans = [sentence_spans(text) if settings["split_sentences"] else [(0, len(text))] for text in texts]
+        segments = [text[start:end] for text, text_spans in zip(texts, spans, strict=True) for start, end in text_spans]
+        translated = iter(self._translate(segments, settings, return_scores, return_attention))
+        results = []
+        for text, text_spans in zip(texts, spans, strict=True):
+            parts = [next(translated) for _ in text_spans]
+            results.append(parts[0] if len(parts) == 1 else _join(text, text_spans, parts, return_scores))
+        truncated = sum(bool(result.get("truncated")) for result in results)
+        if truncated:
+            logger.warning("%d of %d translations stopped at the length limit before finishing and are marked "
+                           "'truncated' (max_length=%d, max_length_a=%g, max_length_b=%d%s)", truncated, len(results),
+                           settings["max_length"], settings["max_length_a"], settings["max_length_b"],
+                           "" if settings["split_sentences"] else "; split_sentences=True may help")
+        return results
+
+    def _translate(self, texts: list[str], settings: dict[str, Any], return_scores: bool,
+                   return_attention: bool) -> list[dict[str, Any]]:
+        """One result per text (a sentence, or a whole input without splitting)."""
         src_ids = self.tokenizer.encode_source(texts)
+        if self.longest_training_source:
+            too_long = sum(len(ids) > self.longest_training_source for ids in src_ids)
+            if too_long:
+                logger.warning("%d of %d inputs are longer than any source the model saw in training (%d tokens): "
+                               "translation quality may drop", too_long, len(texts), self.longest_training_source)
         results: list[dict[str, Any]] = [{} for _ in texts]
+        options = {name: settings[name] for name in ("num_beams", "max_length", "max_length_a", "max_length_b",
+                                                      "length_penalty")}
         # Longest first in batches of similar length: less padding, same results.
         order = sorted(range(len(texts)), key=lambda i: -len(src_ids[i]))
         for start in range(0, len(order), settings["batch_size"]):
             indices = order[start : start + settings["batch_size"]]
             batch = collate([{"src_ids": src_ids[i]} for i in indices]).to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                output = self.model.generate(batch, num_beams=settings["num_beams"], max_length=settings["max_length"],
-                                             length_penalty=settings["length_penalty"],
-                                             return_attention=return_attention)
+                output = self.model.generate(batch, return_attention=return_attention, **options)
             best = output.tokens[:, 0].tolist()
             for row, (index, tokens) in enumerate(zip(indices, best, strict=True)):
                 result = {"translation_text": self.tokenizer.decode_target([tokens])[0]}
+                if self.tokenizer.eos_id not in tokens:
+                    result["truncated"] = True
                 if return_scores:
                     result["score"] = float(output.scores[row, 0])
                 if return_attention:
@@ -111,6 +147,19 @@ class TranslationPipeline:
                     result["target_tokens"] = self.tokenizer.target_pieces(tokens[:length])
                 results[index] = result
         return results
+
+
+def _join(text: str, spans: list[tuple[int, int]], parts: list[dict[str, Any]], return_scores: bool) -> dict[str, Any]:
+    """One result for a text translated sentence by sentence."""
+    joined = join_translations(text, spans, [part["translation_text"] for part in parts]).strip()
+    result: dict[str, Any] = {"translation_text": joined}
+    if any(part.get("truncated") for part in parts):
+        result["truncated"] = True
+    if return_scores:
+        result["score"] = sum(part["score"] for part in parts) / len(parts)  # mean over sentences
+    result["sentences"] = [{"source_text": text[start:end], **part}
+                           for (start, end), part in zip(spans, parts, strict=True)]
+    return result
 
 
 def has_native_bf16(device: torch.device) -> bool:
@@ -127,7 +176,8 @@ def has_native_bf16(device: torch.device) -> bool:
 
 
 def _check_settings(settings: dict[str, Any]) -> None:
-    check_generation_settings(num_beams=settings["num_beams"], max_length=settings["max_length"])
+    check_generation_settings(num_beams=settings["num_beams"], max_length=settings["max_length"],
+                              max_length_a=settings["max_length_a"], max_length_b=settings["max_length_b"])
     if not isinstance(settings["batch_size"], int) or settings["batch_size"] < 1:
         raise ValueError(f"batch_size must be a whole number >= 1, got {settings['batch_size']!r}")
 

@@ -4,7 +4,8 @@
         --split validation --num-beams 1,5 [section.key=value ...]
 
 The config's data section says where the data is (overrides work as in train.py); metrics are the
-task's own (BLEU and chrF with sacreBLEU's defaults for translation). Prints one JSON line per beam size.
+task's own (BLEU and chrF with sacreBLEU's defaults for translation). Prints one JSON line per beam size,
+with ``hit_length_limit``: how many outputs stopped at the generation length limit without eos.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pipelines import get_task  # noqa: E402
 from seq2seq import cli  # noqa: E402
 from seq2seq.config import load_config  # noqa: E402
 from seq2seq.data import get_split, load_raw_dataset, tokenize_dataset  # noqa: E402
-from seq2seq.evaluation import translate_dataset  # noqa: E402
+from seq2seq.evaluation import count_hit_limit, generate_dataset, search_options  # noqa: E402
 from seq2seq.model import Seq2SeqModel, read_model_config  # noqa: E402
 from seq2seq.tokenization import Tokenizer  # noqa: E402
 
@@ -52,15 +53,15 @@ def main(argv: list[str] | None = None) -> None:
     for num_beams in beam_sizes:
         started = time.perf_counter()
         with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16, enabled=args.bf16):
-            predictions = translate_dataset(
-                model, data, tokenizer, batch_size=args.batch_size, num_beams=num_beams,
-                max_length=config.generation.max_length, length_penalty=config.generation.length_penalty,
-                device=torch.device(args.device),
-            )
+            outputs = generate_dataset(model, data, batch_size=args.batch_size, device=torch.device(args.device),
+                                       **search_options(config.generation, num_beams=num_beams))
         seconds = time.perf_counter() - started
+        predictions = tokenizer.decode_target(outputs)
         metrics = task.compute_metrics(predictions, references, config.training.metrics or None)
+        # hit_length_limit: outputs cut at generation.max_length(_a/_b) before eos (counted, never hidden)
         print(json.dumps({"split": args.split, "num_beams": num_beams, "examples": len(predictions),
                           "sentences_per_second": round(len(predictions) / seconds, 1),
+                          "hit_length_limit": count_hit_limit(outputs),
                           **{k: round(v, 2) for k, v in metrics.items()}}), flush=True)
         if args.output:
             Path(args.output).write_text("\n".join(predictions) + "\n", encoding="utf-8")

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -22,7 +23,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--input", help="text file, one sentence per line (default: stdin)")
     parser.add_argument("--num-beams", type=int)
     parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--max-length", type=int)
+    parser.add_argument("--max-length", type=int, help="absolute output limit in tokens")
+    parser.add_argument("--max-length-a", type=float, help="output limit relative to the input: a * tokens + b")
+    parser.add_argument("--max-length-b", type=int)
+    parser.add_argument("--split-sentences", action=argparse.BooleanOptionalAction, default=None,
+                        help="translate a multi-sentence line sentence by sentence (default: the model's setting)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="decode under bfloat16 autocast (faster, same BLEU); default: where the hardware has "
@@ -37,9 +42,12 @@ def main(argv: list[str] | None = None) -> None:
         lines = Path(args.input).read_text(encoding="utf-8").splitlines()
     else:
         lines = [line.rstrip("\n") for line in sys.stdin]
-    translate = pipeline(model=args.model, device=args.device, num_beams=args.num_beams,
-                         batch_size=args.batch_size, max_length=args.max_length, bf16=args.bf16)
-    # Blank lines stay blank so output lines match input lines.
+    logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
+    translate = pipeline(model=args.model, device=args.device, bf16=args.bf16, num_beams=args.num_beams,
+                         batch_size=args.batch_size, max_length=args.max_length, max_length_a=args.max_length_a,
+                         max_length_b=args.max_length_b, split_sentences=args.split_sentences)
+    # Blank lines stay blank so output lines match input lines. The pipeline itself warns about
+    # outputs that hit the length limit; stdout stays clean for the translations.
     texts = [line for line in lines if line.strip()]
     results = iter(translate(texts)) if texts else iter(())
     for line in lines:

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from seq2seq.config import Config
 from seq2seq.data import collate
-from seq2seq.evaluation import generate_dataset
+from seq2seq.evaluation import generate_dataset, search_options
 from seq2seq.model import Seq2SeqModel, build_model
 from seq2seq.tokenization import Tokenizer
 from seq2seq.training import (
@@ -88,10 +88,11 @@ def measure_training(model, optimizer, loader, sampler, accelerator: Accelerator
     }
 
 
-def measure_inference(model, data, *, num_beams: int, batch_size: int, max_length: int, device) -> dict[str, float]:
+def measure_inference(model, data, *, batch_size: int, device, **options) -> dict[str, float]:
+    """Sentences/s decoding ``data`` (``options`` as ``Seq2SeqModel.generate``'s)."""
+    num_beams = options["num_beams"]
     started = time.perf_counter()
-    generate_dataset(model, data, batch_size=batch_size, num_beams=num_beams, max_length=max_length,
-                     length_penalty=1.0, device=device)
+    generate_dataset(model, data, batch_size=batch_size, device=device, **options)
     name = "greedy" if num_beams == 1 else f"beam{num_beams}"
     return {f"{name}_sentences_per_second": len(data) / (time.perf_counter() - started)}
 
@@ -138,6 +139,7 @@ def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windo
     results["inference_sentences"] = len(data)
     with accelerator.autocast():
         for num_beams in beams:
-            results |= measure_inference(model, data, num_beams=num_beams, batch_size=config.generation.batch_size,
-                                         max_length=config.generation.max_length, device=accelerator.device)
+            options = search_options(config.generation, num_beams=num_beams)
+            results |= measure_inference(model, data, batch_size=config.generation.batch_size,
+                                         device=accelerator.device, **options)
     return results | peak_memory()

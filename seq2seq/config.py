@@ -143,9 +143,16 @@ class TrainingConfig:
 @dataclass
 class GenerationConfig:
     num_beams: int = at_least(5, 1)
-    max_length: int = at_least(100, 1)
+    # An output may have min(max_length, max_length_a * source_length + max_length_b) tokens
+    # (fairseq's max_len_a/b; a = b = 0 keeps the absolute max_length only). An output cut at
+    # its limit is reported, never passed off as complete.
+    max_length: int = at_least(200, 1)
+    max_length_a: float = at_least(2.0, 0)
+    max_length_b: int = at_least(10, 0)
     length_penalty: float = 1.0
     batch_size: int = at_least(64, 1)
+    # Pipelines translate a multi-sentence input sentence by sentence and join the results.
+    split_sentences: bool = True
 
 
 @dataclass

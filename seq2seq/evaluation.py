@@ -2,27 +2,44 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import datasets
 import torch
 from accelerate import Accelerator
 
+from seq2seq.config import GenerationConfig
 from seq2seq.data import BucketBatchSampler, collate
 from seq2seq.model import Seq2SeqModel
-from seq2seq.tokenization import PAD_ID, Tokenizer
+from seq2seq.tokenization import EOS_ID, PAD_ID, Tokenizer
+
+
+def search_options(generation: GenerationConfig, **overrides: Any) -> dict[str, Any]:
+    """The ``Seq2SeqModel.generate`` settings of a generation config (``overrides`` win)."""
+    options = {name: getattr(generation, name)
+               for name in ("num_beams", "max_length", "max_length_a", "max_length_b", "length_penalty")}
+    return options | overrides
+
+
+def count_hit_limit(outputs: list[list[int]]) -> int:
+    """How many decoded outputs stopped at their length limit (no eos)."""
+    return sum(EOS_ID not in ids for ids in outputs)
 
 
 @torch.no_grad()
-def generate_dataset(model: Seq2SeqModel, data: datasets.Dataset, *, batch_size: int, num_beams: int,
-                     max_length: int, length_penalty: float, device: torch.device) -> list[list[int]]:
-    """Best output ids for every example of a tokenized dataset, in dataset order."""
+def generate_dataset(model: Seq2SeqModel, data: datasets.Dataset, *, batch_size: int, device: torch.device,
+                     **options: Any) -> list[list[int]]:
+    """Best output ids for every example of a tokenized dataset, in dataset order.
+
+    ``options`` go to ``Seq2SeqModel.generate`` (num_beams, max_length, max_length_a/b, length_penalty).
+    """
     model.eval()
     sources = data["src_ids"]
     sampler = BucketBatchSampler([len(ids) for ids in sources], batch_size=batch_size, shuffle=False)
     outputs: list[list[int]] = [[] for _ in sources]
     for indices in sampler:
         batch = collate([{"src_ids": sources[i]} for i in indices]).to(device)
-        generated = model.generate(batch, num_beams=num_beams, max_length=max_length, length_penalty=length_penalty,
-                                   return_attention=False)
+        generated = model.generate(batch, return_attention=False, **options)
         for index, ids in zip(indices, generated.tokens[:, 0].tolist(), strict=True):
             outputs[index] = ids
     return outputs

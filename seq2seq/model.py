@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from seq2seq.config import ModelConfig, config_from_dict, config_to_dict
 from seq2seq.decoder import AttentionDecoder, DecoderState, Memory
 from seq2seq.encoders import EncoderOutput, TextEncoder
-from seq2seq.search import SearchOutput, beam_search, greedy_search
+from seq2seq.search import SearchOutput, beam_search, greedy_search, output_limits
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
 
 FORMAT_VERSION = 1
@@ -54,8 +54,13 @@ def smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, smoothin
     return ((1.0 - smoothing) * nll + smoothing * uniform).sum()
 
 
-def check_generation_settings(*, num_beams: int, max_length: int, n_best: int = 1) -> None:
+def check_generation_settings(*, num_beams: int, max_length: int, n_best: int = 1, max_length_a: float = 0.0,
+                              max_length_b: int = 0) -> None:
     """Impossible settings are an error that names them, not a crash deep inside search."""
+    if not isinstance(max_length_a, (int, float)) or max_length_a < 0:
+        raise ValueError(f"max_length_a must be a number >= 0, got {max_length_a!r}")
+    if not isinstance(max_length_b, int) or max_length_b < 0:
+        raise ValueError(f"max_length_b must be a whole number >= 0, got {max_length_b!r}")
     if not isinstance(num_beams, int) or num_beams < 1:
         raise ValueError(f"num_beams must be a whole number >= 1 (1 is greedy search), got {num_beams!r}")
     if not isinstance(max_length, int) or max_length < 1:
@@ -139,18 +144,25 @@ class Seq2SeqModel(nn.Module):
         *,
         num_beams: int = 1,
         max_length: int = 100,
+        max_length_a: float = 0.0,
+        max_length_b: int = 0,
         length_penalty: float = 1.0,
         n_best: int = 1,
         return_attention: bool = True,
     ) -> SearchOutput:
         """Decode ``batch``: greedy for ``num_beams == 1``, else batched beam search.
 
+        Each output is limited to ``min(max_length, a * S + b)`` tokens, S being its input's length
+        in encoder positions (``search.output_limits``; ``a = b = 0``: ``max_length`` for all).
         Scores are log-probabilities divided by the length penalty, for both (see ``search.py``).
         ``return_attention=False`` spares beam search the attention histories (faster).
         """
-        check_generation_settings(num_beams=num_beams, max_length=max_length, n_best=n_best)
+        check_generation_settings(num_beams=num_beams, max_length=max_length, n_best=n_best,
+                                  max_length_a=max_length_a, max_length_b=max_length_b)
         state, memory = self.start(batch)
-        ids = dict(bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID, max_length=max_length, alpha=length_penalty)
+        limits = output_limits(memory.mask.sum(dim=1), max_length=max_length, max_length_a=max_length_a,
+                               max_length_b=max_length_b)
+        ids = dict(bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID, max_length=limits, alpha=length_penalty)
         if num_beams == 1:
             return greedy_search(self.decoder, state, memory, **ids)
         return beam_search(

@@ -6,8 +6,12 @@ runs sentences x beams as one batch; hypotheses are tensors, never Python object
 
 A hypothesis's **score** is the same in both searches: the model's log-probability of its tokens
 (eos included), divided by the GNMT length penalty of its length, ``((5 + |Y|) / 6) ** alpha``.
-With ``alpha = 0`` it is the plain log-probability. A hypothesis cut at ``max_length`` has no eos
-and is scored over the tokens it has.
+With ``alpha = 0`` it is the plain log-probability. A hypothesis cut at its length limit has no
+eos and is scored over the tokens it has.
+
+**Length limits** are per input: ``max_length`` is either one number for the whole batch or a
+(B,) tensor, usually from :func:`output_limits` (fairseq's ``a * source_length + b``, capped).
+An output that reaches its limit without eos is cut there; :func:`hit_limit` tells which.
 """
 
 from __future__ import annotations
@@ -34,6 +38,30 @@ class SearchOutput(NamedTuple):
     attention: torch.Tensor
 
 
+def output_limits(source_lengths: torch.Tensor, *, max_length: int, max_length_a: float = 0.0,
+                  max_length_b: int = 0) -> torch.Tensor:
+    """Per-input output limits (B,): ``min(max_length, floor(a * source_length + b))``, at least 1.
+
+    With ``a = b = 0`` every input gets ``max_length`` (an absolute limit only).
+    """
+    limits = torch.full_like(source_lengths, max_length)
+    if max_length_a or max_length_b:
+        relative = (max_length_a * source_lengths.float() + max_length_b).floor().long()
+        limits = torch.minimum(limits, relative.clamp(min=1))
+    return limits
+
+
+def hit_limit(tokens: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """Which outputs (..., L) stopped at their length limit: those without an eos."""
+    return ~(tokens == eos_id).any(dim=-1)
+
+
+def _limits(max_length: int | torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
+    if isinstance(max_length, torch.Tensor):
+        return max_length.to(device=device, dtype=torch.long)
+    return torch.full((batch_size,), max_length, dtype=torch.long, device=device)
+
+
 def length_penalty(length: int | torch.Tensor, alpha: float) -> float | torch.Tensor:
     """GNMT length penalty ``((5 + |Y|) / 6) ** alpha`` (Wu et al., 2016)."""
     return ((5.0 + length) / 6.0) ** alpha
@@ -51,16 +79,17 @@ def _log_probs(logits: torch.Tensor, pad_id: int, bos_id: int) -> torch.Tensor:
 
 @torch.no_grad()
 def greedy_search(
-    decoder: StepDecoder, state, memory, *, max_length: int, bos_id: int, eos_id: int, pad_id: int,
+    decoder: StepDecoder, state, memory, *, max_length: int | torch.Tensor, bos_id: int, eos_id: int, pad_id: int,
     alpha: float = 1.0,
 ) -> SearchOutput:
     batch_size = memory.states.size(0)
     prev = memory.states.new_full((batch_size,), bos_id, dtype=torch.long)
+    limits = _limits(max_length, batch_size, prev.device)
     finished = torch.zeros(batch_size, dtype=torch.bool, device=prev.device)
     scores = memory.states.new_zeros(batch_size, dtype=torch.float)
     lengths = torch.zeros(batch_size, dtype=torch.long, device=prev.device)
     tokens, attention = [], []
-    for _ in range(max_length):
+    for t in range(int(limits.max())):
         logits, state, weights = decoder.step(prev, state, memory)
         best_log_probs, prev = _log_probs(logits, pad_id, bos_id).max(dim=-1)
         prev = prev.masked_fill(finished, pad_id)
@@ -68,7 +97,7 @@ def greedy_search(
         lengths += ~finished
         tokens.append(prev)
         attention.append(weights.masked_fill(finished.unsqueeze(1), 0.0))
-        finished |= prev == eos_id
+        finished |= (prev == eos_id) | (limits <= t + 1)
         if finished.all():
             break
     return SearchOutput(
@@ -85,7 +114,7 @@ def beam_search(
     memory,
     *,
     num_beams: int,
-    max_length: int,
+    max_length: int | torch.Tensor,
     bos_id: int,
     eos_id: int,
     pad_id: int,
@@ -106,6 +135,8 @@ def beam_search(
     beams = num_beams
     batch_size, source_length = memory.mask.shape
     device = memory.states.device
+    limits = _limits(max_length, batch_size, device)
+    max_length = int(limits.max())
     # Row a * K + k is beam k of the a-th sentence still searching; `active` maps a to the batch.
     expand = torch.arange(batch_size, device=device).repeat_interleave(beams)
     memory = memory.index_select(expand)
@@ -139,10 +170,9 @@ def beam_search(
         if return_attention:
             candidate_attention = torch.cat([alive_attention[top_rows], weights[top_rows].unsqueeze(1)], dim=1)
 
-        # Finish: eos among the top K (every top-K candidate at the last step).
-        ends = top_tokens == eos_id
-        if t == max_length - 1:
-            ends = torch.ones_like(ends)
+        # Finish: eos among the top K (every top-K candidate of a sentence at its length limit).
+        at_limit = limits[active] <= t + 1  # (A,)
+        ends = (top_tokens == eos_id) | at_limit.unsqueeze(1)
         ends[:, beams:] = False
         num_finished[active] += ends.sum(dim=1)
         new_scores = (top_scores / length_penalty(t + 1, alpha)).masked_fill(~ends, float("-inf"))
@@ -157,7 +187,7 @@ def beam_search(
             finished_attention[active] = torch.cat(
                 [finished_attention[active], padded.view(num_active, 2 * beams, max_length, -1)], dim=1
             ).gather(1, keep.view(num_active, beams, 1, 1).expand(-1, -1, max_length, source_length))
-        if t == max_length - 1:
+        if bool(at_limit.all()):
             break
 
         # Continue: the K best candidates that did not end in eos.
@@ -170,7 +200,7 @@ def beam_search(
 
         # Done: K finished, and none of them beaten by the best alive hypothesis as it stands.
         best_alive = beam_scores.max(dim=1).values / length_penalty(t + 1, alpha)
-        done = (num_finished[active] >= beams) & (finished_scores[active][:, beams - 1] >= best_alive)
+        done = ((num_finished[active] >= beams) & (finished_scores[active][:, beams - 1] >= best_alive)) | at_limit
         if bool(done.all()):
             break
         if bool(done.any()):

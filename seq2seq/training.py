@@ -44,7 +44,7 @@ from seq2seq.data import (
     load_raw_dataset,
     tokenize_dataset,
 )
-from seq2seq.evaluation import generate_distributed
+from seq2seq.evaluation import generate_distributed, search_options
 from seq2seq.model import Seq2SeqModel, build_model
 from seq2seq.plots import plot_learning_curve
 from seq2seq.run_directory import check_new_run, check_resumable, clear_run_files
@@ -257,8 +257,8 @@ def evaluate(model, data, references, tokenizer, task: Task, config: Config,
     if limit and len(data) > limit:
         data, references = data.select(range(limit)), references[:limit]
     ids = generate_distributed(
-        model, data, accelerator, batch_size=config.generation.batch_size, num_beams=config.training.eval_num_beams,
-        max_length=config.generation.max_length, length_penalty=config.generation.length_penalty,
+        model, data, accelerator, batch_size=config.generation.batch_size,
+        **search_options(config.generation, num_beams=config.training.eval_num_beams),
     )
     predictions = tokenizer.decode_target(ids)
     return task.compute_metrics(predictions, references, config.training.metrics or None), predictions
@@ -351,6 +351,7 @@ def train(config: Config, task: Task, *, resume: bool = False, overwrite: bool =
     checkpoint = prepare_run_directory(run_dir, config, accelerator, resume=resume, overwrite=overwrite)
     accelerator.print(f"training on {accelerator.num_processes} process(es), device {accelerator.device}")
     tokenizer, train_data, valid_data, references = load_data(config, task, run_dir, accelerator)
+    longest_source = max(map(len, train_data["src_ids"]))
     model = build_model(
         config.model, source_vocab_size=tokenizer.source_vocab_size,
         target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing,
@@ -396,7 +397,7 @@ def train(config: Config, task: Task, *, resume: bool = False, overwrite: bool =
         if state.best_metric is None or score > state.best_metric:
             state.best_metric, state.best_step, state.evals_without_improvement = score, state.step, 0
             if accelerator.is_main_process:
-                _save_model(unwrapped, run_dir / "model", tokenizer, config, task)
+                _save_model(unwrapped, run_dir / "model", tokenizer, config, task, longest_source)
                 (run_dir / "valid_predictions.txt").write_text("\n".join(predictions) + "\n", encoding="utf-8")
         else:
             state.evals_without_improvement += 1
@@ -481,7 +482,7 @@ def train(config: Config, task: Task, *, resume: bool = False, overwrite: bool =
     if state.last_eval_step != state.step:  # the final weights have not been validated yet
         evaluate_and_save()
     if accelerator.is_main_process:
-        _save_model(accelerator.unwrap_model(model), run_dir / "last", tokenizer, config, task)
+        _save_model(accelerator.unwrap_model(model), run_dir / "last", tokenizer, config, task, longest_source)
         plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png")
     accelerator.print(f"stopped: {state.stop_reason}; best {tc.eval_metric} {state.best_metric} "
                       f"at step {state.best_step}; model in {run_dir / 'model'}")
@@ -490,9 +491,12 @@ def train(config: Config, task: Task, *, resume: bool = False, overwrite: bool =
     return run_dir
 
 
-def _save_model(model: Seq2SeqModel, directory: Path, tokenizer: Tokenizer, config: Config, task: Task) -> None:
+def _save_model(model: Seq2SeqModel, directory: Path, tokenizer: Tokenizer, config: Config, task: Task,
+                longest_source: int) -> None:
     model.save_pretrained(directory, tokenizer=tokenizer, extra={
         "task": task.name,
         "generation": config_to_dict(config.generation),
-        "data": {"source_column": config.data.source_column, "target_column": config.data.target_column},
+        # longest_source: the longest training input in tokens; pipelines warn beyond it.
+        "data": {"source_column": config.data.source_column, "target_column": config.data.target_column,
+                 "longest_source": longest_source},
     })

@@ -1,3 +1,4 @@
+import json
 import shutil
 
 import pytest
@@ -5,7 +6,7 @@ import torch
 
 from pipelines import TranslationPipeline, get_task, pipeline
 from pipelines.translation import TranslationTask, has_native_bf16
-from seq2seq.config import DataConfig
+from seq2seq.config import DataConfig, GenerationConfig
 from seq2seq.data import collate
 from seq2seq.search import length_penalty
 
@@ -124,3 +125,59 @@ def test_pipeline_bf16_decoding_gives_the_same_translations(trained_reverse_mode
     assert fast(inputs) == [{"translation_text": " ".join(reversed(s.split()))} for s in inputs]
     [result] = fast("a b c d", return_attention=True)
     assert result["attention"].dtype == torch.float32
+
+
+@pytest.mark.slow
+def test_a_multi_sentence_input_is_translated_whole_sentence_by_sentence(translate):
+    [result] = translate("a b c\n\nd e f g")
+    assert result["translation_text"] == "c b a\n\ng f e d"  # the spacing between sentences is kept
+    assert [s["source_text"] for s in result["sentences"]] == ["a b c", "d e f g"]
+    assert [s["translation_text"] for s in result["sentences"]] == ["c b a", "g f e d"]
+    [whole] = translate("a b c\n\nd e f g", split_sentences=False)
+    assert "sentences" not in whole
+    [scored] = translate("a b c\nd e f g", return_scores=True)
+    assert scored["score"] == pytest.approx(sum(s["score"] for s in scored["sentences"]) / 2)
+
+
+@pytest.mark.slow
+def test_an_output_cut_at_its_length_limit_is_marked_and_warned_about(translate, caplog):
+    with caplog.at_level("WARNING", logger="pipelines.translation"):
+        complete = translate(["a b c d e f", "k l"])
+    assert all("truncated" not in result for result in complete) and not caplog.records
+    with caplog.at_level("WARNING", logger="pipelines.translation"):
+        results = translate(["a b c d e f", "k l"], max_length=3)
+    assert results[0] == {"translation_text": "f e d", "truncated": True}
+    assert results[1] == {"translation_text": "l k"}
+    assert [r.getMessage() for r in caplog.records] == [
+        "1 of 2 translations stopped at the length limit before finishing and are marked 'truncated' "
+        "(max_length=3, max_length_a=2, max_length_b=10)"]
+    # The relative limit scales with the input: a * 7 tokens + b = 3 output tokens here.
+    [relative] = translate("a b c d e f", max_length_a=0.5, max_length_b=0)
+    assert relative == {"translation_text": "f e d", "truncated": True}
+    [split] = translate("a b c d e f\nk l", max_length=3)
+    assert split["truncated"] and split["translation_text"] == "f e d\nl k"
+
+
+@pytest.mark.slow
+def test_an_input_longer_than_any_in_training_gets_a_warning(translate, caplog):
+    longest = translate.longest_training_source
+    assert longest and longest >= 3
+    with caplog.at_level("WARNING", logger="pipelines.translation"):
+        translate(" ".join("abcdefghijklmnopqrstuvwxyz"[: longest + 2]))
+    assert any(f"1 of 1 inputs are longer than any source the model saw in training ({longest} tokens)"
+               in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.slow
+def test_a_model_saved_without_the_newer_settings_gets_their_defaults(trained_reverse_model, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(trained_reverse_model / "model", old)
+    config = json.loads((old / "config.json").read_text())
+    for name in ("max_length_a", "max_length_b", "split_sentences"):
+        del config["generation"][name]
+    del config["data"]["longest_source"]
+    (old / "config.json").write_text(json.dumps(config))
+    loaded = pipeline("translation", model=old, bf16=False)
+    assert (loaded.settings["max_length_a"], loaded.settings["max_length_b"], loaded.settings["split_sentences"]) == (
+        GenerationConfig().max_length_a, GenerationConfig().max_length_b, True)
+    assert loaded("a b c") == [{"translation_text": "c b a"}]

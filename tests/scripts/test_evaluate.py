@@ -25,13 +25,23 @@ def test_evaluate_scores_a_split_with_each_beam_size(trained_reverse_model, reve
     lines = [json.loads(line) for line in out.splitlines()]
     assert [line["num_beams"] for line in lines] == [1, 3]
     for line in lines:
-        assert line["split"] == "test" and line["examples"] == 100
+        assert line["split"] == "test" and line["examples"] == 100 and line["hit_length_limit"] == 0
         assert line["exact_match"] >= 95 and line["chrf"] >= 95 and "bleu" not in line
     # The metrics are those of the hypotheses written (the last beam size's), against the split's references.
     references = list(load_raw_dataset(tiny_config("unused").data)["test"]["target"])
     hypotheses = output.read_text().splitlines()
     assert len(hypotheses) == 100
     assert lines[-1]["exact_match"] == sum(h == r for h, r in zip(hypotheses, references, strict=True))
+
+
+@pytest.mark.slow
+def test_evaluate_counts_outputs_cut_at_the_length_limit(trained_reverse_model, reverse_config, run_script):
+    status, out, err = run_script("evaluate", "--model", str(trained_reverse_model / "model"), "--config",
+                                  str(reverse_config), "--split", "test", "--num-beams", "1",
+                                  "generation.max_length=2")
+    assert status == 0, err
+    [line] = [json.loads(row) for row in out.splitlines()]
+    assert line["hit_length_limit"] == 100  # every reversed sequence is longer than 2 tokens
 
 
 @pytest.mark.parametrize(("arguments", "message"), [

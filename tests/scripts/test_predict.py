@@ -25,3 +25,12 @@ def test_predict_mistakes_are_one_line(trained_reverse_model, tmp_path, run_scri
     for arguments, message in cases:
         status, out, err = run_script("predict", *arguments)
         assert status == 2 and out == "" and err.startswith(message) and err.count("\n") == 1, arguments
+
+
+@pytest.mark.slow
+def test_predict_reports_outputs_cut_at_the_length_limit(trained_reverse_model):
+    model = str(trained_reverse_model / "model")
+    result = subprocess.run([sys.executable, str(SCRIPTS / "predict.py"), "--model", model, "--max-length", "3",
+                             "a b c d e f", "k l"], capture_output=True, text=True, check=True)
+    assert result.stdout == "f e d\nl k\n"
+    assert "1 of 2 translations stopped at the length limit" in result.stderr

@@ -5,7 +5,7 @@ import torch
 from conftest import make_model
 
 from seq2seq.data import collate
-from seq2seq.search import beam_search, length_penalty
+from seq2seq.search import beam_search, hit_limit, length_penalty, output_limits
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -133,3 +133,58 @@ def test_beam_search_without_attention_history_gives_the_same_hypotheses(input_f
     assert lean.attention is None
     assert torch.equal(lean.tokens, full.tokens)
     torch.testing.assert_close(lean.scores, full.scores)
+
+
+def test_output_limits_are_relative_to_the_input_and_capped():
+    source_lengths = torch.tensor([1, 4, 10, 100])
+    assert output_limits(source_lengths, max_length=50).tolist() == [50, 50, 50, 50]
+    assert output_limits(source_lengths, max_length=50, max_length_a=1.5, max_length_b=2).tolist() == [3, 8, 17, 50]
+    assert output_limits(source_lengths, max_length=50, max_length_b=5).tolist() == [5, 5, 5, 5]
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_a_relative_limit_scales_with_each_input_and_is_reported(num_beams):
+    """A model that never emits eos: every output runs to its own input's limit, whatever the batch."""
+    model = make_model(seed=9, target_vocab_size=8)
+    with torch.no_grad():
+        model.decoder.output_layer.bias[EOS_ID] = -1e4
+    data = sources(seed=9, count=8)
+    output = model.generate(data, num_beams=num_beams, max_length=12, max_length_a=1.0, max_length_b=2)
+    source_lengths = data.src_mask.sum(dim=1)
+    expected = torch.clamp(source_lengths + 2, max=12)
+    assert ((output.tokens[:, 0] != PAD_ID).sum(dim=1) == expected).all()
+    assert hit_limit(output.tokens[:, 0], EOS_ID).all()
+    assert len(set(expected.tolist())) > 2  # the inputs really have different limits
+    for row in range(len(data)):  # alone, each input gets the same output: limits are per input
+        alone = model.generate(collate([{"src_ids": data.src_ids[row, : int(source_lengths[row])].tolist()}]),
+                               num_beams=num_beams, max_length=12, max_length_a=1.0, max_length_b=2)
+        width = alone.tokens.size(-1)
+        assert torch.equal(output.tokens[row, 0, :width], alone.tokens[0, 0])
+
+
+def test_greedy_outputs_that_end_within_their_limit_are_unchanged_by_it():
+    model = make_model(seed=10, target_vocab_size=8)
+    data = sources(seed=10, count=12)
+    absolute = model.generate(data, num_beams=1, max_length=40)
+    relative = model.generate(data, num_beams=1, max_length=40, max_length_a=1.0, max_length_b=4)
+    limits = output_limits(data.src_mask.sum(dim=1), max_length=40, max_length_a=1.0, max_length_b=4)
+    lengths = (absolute.tokens[:, 0] != PAD_ID).sum(dim=1)
+    within = (lengths <= limits) & ~hit_limit(absolute.tokens[:, 0], EOS_ID)
+    assert within.sum() >= 3 and (~within).sum() >= 1  # both kinds are in the sample
+    for row in within.nonzero().squeeze(1).tolist():
+        length = int(lengths[row])
+        assert torch.equal(relative.tokens[row, 0, :length], absolute.tokens[row, 0, :length])
+        torch.testing.assert_close(relative.scores[row, 0], absolute.scores[row, 0])
+    assert hit_limit(relative.tokens[~within, 0], EOS_ID).all()
+
+
+def test_beam_search_within_generous_limits_is_unchanged_by_them():
+    """Beam search stops each sentence once no alive hypothesis can win; limits it never reaches
+    change nothing. (A limit that is reached finishes the alive hypotheses there, as in fairseq.)"""
+    model = make_model(seed=10, target_vocab_size=8)
+    data = sources(seed=10, count=12)
+    absolute = model.generate(data, num_beams=3, max_length=60, n_best=2)
+    relative = model.generate(data, num_beams=3, max_length=60, max_length_a=3.0, max_length_b=12, n_best=2)
+    assert not hit_limit(absolute.tokens, EOS_ID).any()
+    assert torch.equal(relative.tokens, absolute.tokens)
+    torch.testing.assert_close(relative.scores, absolute.scores)
