@@ -37,5 +37,6 @@ def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None)
             raise
         # str(KeyError) quotes its message; the message itself reads better.
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-        print(f"error: {message}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under a launcher every process fails alike: say it once
+            print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
