@@ -20,22 +20,13 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from torch.utils.data import DataLoader
 
 from seq2seq.config import Config
-from seq2seq.data import collate
 from seq2seq.evaluation import generate_dataset, search_options
+from seq2seq.experiment import Task, build_optimizer, load_data, make_train_loader, tune_cpu_allocator
 from seq2seq.model import Seq2SeqModel, build_model
 from seq2seq.tokenization import Tokenizer
-from seq2seq.training import (
-    Task,
-    build_optimizer,
-    iterate_updates,
-    load_data,
-    make_train_sampler,
-    train_step,
-    tune_cpu_allocator,
-)
+from seq2seq.training import iterate_updates, train_step
 
 
 def device_name() -> str:
@@ -117,9 +108,7 @@ def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windo
     model = build_model(config.model, source_vocab_size=tokenizer.source_vocab_size,
                         target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
     optimizer = build_optimizer(model, tc)
-    sampler = make_train_sampler(train_data, tc, accelerator)
-    loader = DataLoader(train_data, batch_sampler=sampler, collate_fn=collate, num_workers=tc.num_workers,
-                        generator=torch.Generator())
+    sampler, loader = make_train_loader(train_data, tc, accelerator)
     model, optimizer = accelerator.prepare(model, optimizer)
     results: dict[str, Any] = {
         "device": device_name(),

@@ -11,10 +11,11 @@ from seq2seq.checkpoints import CheckpointError, list_checkpoints
 from seq2seq.config import ConfigError, config_to_dict
 from seq2seq.data import collate
 from seq2seq.evaluation import translate_dataset
+from seq2seq.experiment import lr_factor, make_accelerator
 from seq2seq.model import Seq2SeqModel
 from seq2seq.run_directory import RunDirectoryError
 from seq2seq.tokenization import Tokenizer
-from seq2seq.training import MetricsLog, lr_factor, make_accelerator, train, train_step
+from seq2seq.training import MetricsLog, train, train_step
 
 
 def test_lr_schedules():
