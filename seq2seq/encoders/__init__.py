@@ -2,5 +2,6 @@
 
 from seq2seq.encoders.base import EncoderOutput
 from seq2seq.encoders.text import TextEncoder
+from seq2seq.encoders.video import VideoEncoder
 
-__all__ = ["EncoderOutput", "TextEncoder"]
+__all__ = ["EncoderOutput", "TextEncoder", "VideoEncoder"]
