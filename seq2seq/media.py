@@ -46,3 +46,70 @@ def write_video(path: str | Path, frames: torch.Tensor, *, fps: float, crf: int 
     # output is reproducible, so a seeded generated dataset is the same on every run.
     VideoEncoder(frames.contiguous(), frame_rate=fps).to_file(
         str(path), codec="libx264", crf=crf, extra_options={"x264-params": "no-mbtree=1"})
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def _read_image(path: Path) -> torch.Tensor:
+    from torchcodec.decoders import decode_image
+
+    try:
+        return decode_image(path, mode="RGB")  # (3, H, W); the format is read from the content, not the suffix
+    except (RuntimeError, ValueError) as error:
+        raise MediaError(f"cannot decode image {path}: {error}") from error
+
+
+def _frames_from_array(value, name: str) -> torch.Tensor:
+    frames = torch.as_tensor(value)
+    if frames.dim() != 4 or frames.size(-1) not in (3, 4):
+        raise MediaError(f"{name}: a video array must be shaped (T, H, W, C) with C = 3 or 4, "
+                         f"got {tuple(frames.shape)}")
+    if frames.dtype != torch.uint8:
+        raise MediaError(f"{name}: a video array must be uint8 (0-255), got {frames.dtype}")
+    return frames[..., :3].permute(0, 3, 1, 2).contiguous()
+
+
+def load_video(value, name: str = "video") -> torch.Tensor:
+    """Frames uint8 (T, 3, H, W) RGB from any supported input, or an error naming ``name``.
+
+    Accepted: a video file (mp4, avi, webm, mkv, ... through torchcodec); a folder of frame
+    images (sorted by file name); an image holding square frames side by side (a horizontal strip,
+    the Weizmann/MoCoGAN format); a uint8 tensor or array (T, H, W, C); a torchcodec
+    ``VideoDecoder`` (what a ``datasets`` Video column gives); a ``{"path"|"bytes"}`` dict.
+    """
+    from torchcodec.decoders import VideoDecoder
+
+    if isinstance(value, VideoDecoder):
+        frames = value.get_frames_in_range(0, len(value)).data
+    elif isinstance(value, dict) and value.get("bytes") is not None:
+        try:
+            decoder = VideoDecoder(value["bytes"])
+            frames = decoder.get_frames_in_range(0, len(decoder)).data
+        except (RuntimeError, ValueError) as error:
+            raise MediaError(f"{name}: cannot decode the video bytes: {error}") from error
+    elif isinstance(value, (str, Path)) or (isinstance(value, dict) and value.get("path")):
+        path = Path(value["path"] if isinstance(value, dict) else value)
+        if path.is_dir():
+            images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                raise MediaError(f"{name}: folder {path} holds no frame images ({', '.join(IMAGE_SUFFIXES)})")
+            frames = torch.stack([_read_image(image) for image in images])
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            if not path.is_file():
+                raise FileNotFoundError(f"{name}: image strip not found: {path}")
+            strip = _read_image(path)  # (3, H, T * H)
+            height, width = strip.shape[1:]
+            if width % height:
+                raise MediaError(f"{name}: {path} is {width}x{height}, not a strip of square frames side by side")
+            frames = strip.view(3, height, width // height, height).permute(2, 0, 1, 3).contiguous()
+        else:
+            frames, _ = read_video(path)
+    elif isinstance(value, torch.Tensor) or hasattr(value, "__array__"):
+        frames = _frames_from_array(value, name)
+    else:
+        raise MediaError(f"{name}: expected a video file or folder path, an array (T, H, W, C), a VideoDecoder "
+                         f"or a {{'path'|'bytes'}} dict, got {type(value).__name__}")
+    if frames.size(0) == 0:
+        raise MediaError(f"{name}: the video has no frames")
+    return frames

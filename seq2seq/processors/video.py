@@ -1,0 +1,104 @@
+"""Video processor: decode, sample frames uniformly, resize/crop, normalise.
+
+``VideoProcessor(...)(video, train=False)`` -> float (num_frames, 3, frame_size, frame_size).
+Evaluation is deterministic: the centre frame of each of ``num_frames`` equal segments, resized
+(short side) and centre-cropped. Training draws a random frame within each segment (temporal
+jitter), a random resized crop, and optionally a horizontal flip: only for labels that do not
+depend on left and right (not for the generated "moving left/right" or "rotating" clips).
+The settings are saved as JSON with the model and are part of every preprocessing cache key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from seq2seq.media import MediaError, load_video
+
+
+@dataclass
+class VideoProcessor:
+    num_frames: int = 16
+    frame_size: int = 64
+    min_frames: int = 2  # shorter clips are an error: motion needs at least two frames
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.25, 0.25, 0.25)
+    crop_scale: tuple[float, float] = (0.7, 1.0)  # training: area kept by the random resized crop
+    horizontal_flip: bool = False  # training only
+    kind: str = field(default="video", init=False)
+
+    def __post_init__(self) -> None:
+        self.mean, self.std, self.crop_scale = tuple(self.mean), tuple(self.std), tuple(self.crop_scale)
+        if self.num_frames < 1 or self.frame_size < 1 or self.min_frames < 1:
+            raise ValueError(f"num_frames, frame_size and min_frames must be >= 1, got {self.to_dict()}")
+
+    # -- frames --------------------------------------------------------------------------------
+
+    def sample_indices(self, length: int, *, train: bool = False,
+                       generator: torch.Generator | None = None) -> list[int]:
+        """``num_frames`` indices spread evenly over ``length`` frames (repeating for short clips):
+        the middle of each equal segment, or (training) a random point in it."""
+        bounds = torch.linspace(0, length, self.num_frames + 1)
+        middle = torch.full((self.num_frames,), 0.5)
+        offsets = torch.rand(self.num_frames, generator=generator) if train else middle
+        positions = bounds[:-1] + offsets * (bounds[1:] - bounds[:-1])
+        return positions.floor().long().clamp(0, length - 1).tolist()
+
+    def _transform(self, train: bool) -> v2.Transform:
+        if train:
+            spatial = [v2.RandomResizedCrop(self.frame_size, scale=self.crop_scale, antialias=True)]
+            if self.horizontal_flip:
+                spatial.append(v2.RandomHorizontalFlip())
+        else:
+            spatial = [v2.Resize(self.frame_size, antialias=True), v2.CenterCrop(self.frame_size)]
+        return v2.Compose([*spatial, v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std)])
+
+    def __call__(self, video: Any, *, train: bool = False, generator: torch.Generator | None = None,
+                 name: str = "video") -> torch.Tensor:
+        """One clip -> float (num_frames, 3, frame_size, frame_size); ``name`` labels errors."""
+        frames = load_video(video, name)
+        if frames.size(0) < self.min_frames:
+            raise MediaError(f"{name}: {frames.size(0)} frame(s), fewer than min_frames={self.min_frames}")
+        frames = frames[self.sample_indices(frames.size(0), train=train, generator=generator)]
+        # One set of random crop/flip parameters for the whole clip: the motion stays intact.
+        return self._transform(train)(tv_tensors.Video(frames)).as_subclass(torch.Tensor)
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> VideoProcessor:
+        values = dict(values)
+        if values.pop("kind", "video") != "video":
+            raise ValueError(f"not a video processor: {values}")
+        known = {f.name for f in dataclasses.fields(cls) if f.init}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown video processor setting(s): {', '.join(unknown)} "
+                             f"(known: {', '.join(sorted(known))})")
+        return cls(**values)
+
+    @property
+    def fingerprint(self) -> str:
+        """Equal fingerprints give equal preprocessing: part of every cache key."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> VideoProcessor:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"video processor file not found: {path}")
+        return cls.from_dict(json.loads(path.read_text()))
