@@ -12,7 +12,7 @@ import torch
 from seq2seq.config import DataConfig, GenerationConfig, config_to_dict
 from seq2seq.data import collate
 from seq2seq.metrics import bleu, chrf, exact_match
-from seq2seq.model import Seq2SeqModel, check_generation_settings, read_model_config
+from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel, check_generation_settings, read_model_config
 from seq2seq.sentences import join_translations, sentence_spans
 from seq2seq.tokenization import Tokenizer
 
@@ -83,7 +83,7 @@ class TranslationPipeline:
         self.bf16 = has_native_bf16(self.device) if bf16 is None else bf16
         # Models saved before a setting existed get today's default for it.
         self.settings = {**config_to_dict(GenerationConfig()), **config.get("generation", {})}
-        self.settings.update(self._settings(settings))
+        self.settings = self._settings(settings)
         self.longest_training_source = config.get("data", {}).get("longest_source")
 
     def _settings(self, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -124,8 +124,7 @@ class TranslationPipeline:
                 logger.warning("%d of %d inputs are longer than any source the model saw in training (%d tokens): "
                                "translation quality may drop", too_long, len(texts), self.longest_training_source)
         results: list[dict[str, Any]] = [{} for _ in texts]
-        options = {name: settings[name] for name in ("num_beams", "max_length", "max_length_a", "max_length_b",
-                                                      "length_penalty")}
+        options = {name: settings[name] for name in SEARCH_SETTINGS}
         # Longest first in batches of similar length: less padding, same results.
         order = sorted(range(len(texts)), key=lambda i: -len(src_ids[i]))
         for start in range(0, len(order), settings["batch_size"]):

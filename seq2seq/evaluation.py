@@ -10,15 +10,13 @@ from accelerate import Accelerator
 
 from seq2seq.config import GenerationConfig
 from seq2seq.data import BucketBatchSampler, collate
-from seq2seq.model import Seq2SeqModel
+from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel
 from seq2seq.tokenization import EOS_ID, PAD_ID, Tokenizer
 
 
 def search_options(generation: GenerationConfig, **overrides: Any) -> dict[str, Any]:
     """The ``Seq2SeqModel.generate`` settings of a generation config (``overrides`` win)."""
-    options = {name: getattr(generation, name)
-               for name in ("num_beams", "max_length", "max_length_a", "max_length_b", "length_penalty")}
-    return options | overrides
+    return {name: getattr(generation, name) for name in SEARCH_SETTINGS} | overrides
 
 
 def count_hit_limit(outputs: list[list[int]]) -> int:

@@ -54,6 +54,10 @@ def smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, smoothin
     return ((1.0 - smoothing) * nll + smoothing * uniform).sum()
 
 
+# The keyword arguments of Seq2SeqModel.generate that a generation config or pipeline supplies.
+SEARCH_SETTINGS = ("num_beams", "max_length", "max_length_a", "max_length_b", "length_penalty")
+
+
 def check_generation_settings(*, num_beams: int, max_length: int, n_best: int = 1, max_length_a: float = 0.0,
                               max_length_b: int = 0) -> None:
     """Impossible settings are an error that names them, not a crash deep inside search."""
