@@ -3,6 +3,8 @@
     from pipelines import pipeline
     translate = pipeline("translation", model="runs/translation/model")
     translate("three hundred forty-two")  # [{"translation_text": "dreihundertzweiundvierzig"}]
+    classify = pipeline("action-recognition", model="runs/action_recognition/model")
+    classify("clip.mp4", top_k=3)  # [{"label": "moving left", "score": 0.97}, ...]
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pipelines.action_recognition import ActionRecognitionPipeline, ActionRecognitionTask
 from pipelines.translation import TranslationPipeline, TranslationTask
 from seq2seq.model import read_model_config
 
-TASKS = {"translation": TranslationTask}
-PIPELINES = {"translation": TranslationPipeline}
+TASKS = {"translation": TranslationTask, "action_recognition": ActionRecognitionTask}
+PIPELINES = {"translation": TranslationPipeline, "action_recognition": ActionRecognitionPipeline}
 
 
 def get_task(name: str):
     """The task object the training loop plugs in (``make_to_example``, ``compute_metrics``)."""
+    name = name.replace("-", "_")  # "action-recognition" as in pipeline()
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; available: {', '.join(sorted(TASKS))}")
     return TASKS[name]()
@@ -28,9 +32,10 @@ def pipeline(task: str | None = None, *, model: str | Path, **kwargs: Any):
     """A ready-to-call pipeline for a trained model directory; ``task`` defaults to the saved one."""
     if task is None:
         task = read_model_config(model).get("task", "translation")
+    task = task.replace("-", "_")
     if task not in PIPELINES:
         raise ValueError(f"unknown task {task!r}; available: {', '.join(sorted(PIPELINES))}")
     return PIPELINES[task](model, **kwargs)
 
 
-__all__ = ["TranslationPipeline", "get_task", "pipeline"]
+__all__ = ["ActionRecognitionPipeline", "TranslationPipeline", "get_task", "pipeline"]

@@ -1,4 +1,4 @@
-"""Translation: dataset rows -> (source_text, target_text), BLEU/chrF, and TranslationPipeline."""
+"""Translation: dataset rows -> a ``source`` text input and a target text, BLEU/chrF, and TranslationPipeline."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from typing import Any
 import torch
 
 from seq2seq.config import DataConfig, GenerationConfig, config_to_dict
-from seq2seq.data import collate
+from seq2seq.data import Collator
 from seq2seq.metrics import bleu, chrf, exact_match
 from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel, check_generation_settings, read_model_config
+from seq2seq.processors import load_processors
 from seq2seq.sentences import join_translations, sentence_spans
 from seq2seq.tokenization import Tokenizer
 
 NAME = "translation"
+INPUT = "source"  # the model's one input: the text to translate
 logger = logging.getLogger(__name__)
 CPUINFO = Path("/proc/cpuinfo")
 
@@ -37,11 +39,12 @@ def _column(row: dict[str, Any], column: str) -> str:
 
 class TranslationTask:
     name = NAME
+    inputs = {INPUT: "text"}
     metric_names = ("bleu", "chrf", "exact_match")
 
     def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]:
         def to_example(row: dict[str, Any]) -> dict[str, Any]:
-            example = {"source_text": _column(row, data.source_column)}
+            example = {INPUT: _column(row, data.source_column)}
             if data.target_column in row or "translation" in row:
                 example["target_text"] = _column(row, data.target_column)
             return example
@@ -79,6 +82,8 @@ class TranslationPipeline:
             raise ValueError(f"{model} holds a '{config['task']}' model, not a translation model")
         self.tokenizer = Tokenizer.from_pretrained(model)
         self.model = Seq2SeqModel.from_pretrained(model, device=device)
+        processors = load_processors(model, self.tokenizer, config["inputs"])
+        self.processor, self.collate = processors[INPUT], Collator(processors)
         self.device = torch.device(device)
         self.bf16 = has_native_bf16(self.device) if bf16 is None else bf16
         # Models saved before a setting existed get today's default for it.
@@ -117,7 +122,7 @@ class TranslationPipeline:
     def _translate(self, texts: list[str], settings: dict[str, Any], return_scores: bool,
                    return_attention: bool) -> list[dict[str, Any]]:
         """One result per text (a sentence, or a whole input without splitting)."""
-        src_ids = self.tokenizer.encode_source(texts)
+        src_ids = self.processor.encode(texts)
         if self.longest_training_source:
             too_long = sum(len(ids) > self.longest_training_source for ids in src_ids)
             if too_long:
@@ -129,7 +134,7 @@ class TranslationPipeline:
         order = sorted(range(len(texts)), key=lambda i: -len(src_ids[i]))
         for start in range(0, len(order), settings["batch_size"]):
             indices = order[start : start + settings["batch_size"]]
-            batch = collate([{"src_ids": src_ids[i]} for i in indices]).to(self.device)
+            batch = self.collate([{INPUT: src_ids[i]} for i in indices]).to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 output = self.model.generate(batch, return_attention=return_attention, **options)
             best = output.tokens[:, 0].tolist()

@@ -22,9 +22,10 @@ import torch  # noqa: E402
 from pipelines import get_task  # noqa: E402
 from seq2seq import cli  # noqa: E402
 from seq2seq.config import load_config  # noqa: E402
-from seq2seq.data import get_split, load_raw_dataset, tokenize_dataset  # noqa: E402
+from seq2seq.data import Examples, get_split, load_raw_dataset, prepare_dataset  # noqa: E402
 from seq2seq.evaluation import count_hit_limit, generate_dataset, search_options  # noqa: E402
 from seq2seq.model import Seq2SeqModel, read_model_config  # noqa: E402
+from seq2seq.processors import load_processors  # noqa: E402
 from seq2seq.tokenization import Tokenizer  # noqa: E402
 
 
@@ -43,13 +44,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_intermixed_args(argv)
     beam_sizes = parse_beam_sizes(args.num_beams)
     config = load_config(args.config, args.overrides)
-    task = get_task(read_model_config(args.model).get("task", config.task))
+    model_config = read_model_config(args.model)
+    task = get_task(model_config.get("task", config.task))
     to_example = task.make_to_example(config.data)
     rows = get_split(load_raw_dataset(config.data), args.split)
-    references = [to_example(row)["target_text"] for row in rows]
     tokenizer = Tokenizer.from_pretrained(args.model)
+    processors = load_processors(args.model, tokenizer, model_config["inputs"])
     model = Seq2SeqModel.from_pretrained(args.model, device=args.device)
-    data = tokenize_dataset(rows, tokenizer, to_example=to_example)
+    prepared = prepare_dataset(rows, tokenizer, processors, to_example=to_example,
+                               skip_bad_examples=config.data.skip_bad_examples)
+    data = Examples(prepared, processors, rows=rows, to_example=to_example)
+    references = data.references
     for num_beams in beam_sizes:
         started = time.perf_counter()
         with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16, enabled=args.bf16):

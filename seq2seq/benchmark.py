@@ -104,8 +104,8 @@ def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windo
     with tempfile.TemporaryDirectory() as run_dir:
         if model_dir is not None:
             Tokenizer.from_pretrained(model_dir).save_pretrained(Path(run_dir) / "tokenizer")
-        tokenizer, train_data, valid_data, _ = load_data(config, task, Path(run_dir), accelerator)
-    model = build_model(config.model, source_vocab_size=tokenizer.source_vocab_size,
+        tokenizer, _, train_data, valid_data = load_data(config, task, Path(run_dir), accelerator)
+    model = build_model(config.model, config.inputs, source_vocab_size=tokenizer.source_vocab_size,
                         target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
     optimizer = build_optimizer(model, tc)
     sampler, loader = make_train_loader(train_data, tc, accelerator)

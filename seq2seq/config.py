@@ -34,7 +34,8 @@ def at_least(default: int | float, minimum: int | float) -> Any:
 
 @dataclass
 class DataConfig:
-    # generated: a corpus made by seq2seq.synthetic (path = generator name)
+    # generated: a corpus the project makes itself (path = generator name: numbers_en_de, copy,
+    #            reverse; actions = seq2seq.synthetic_video's .mp4 clips)
     # hub: datasets.load_dataset(path)            disk: datasets.load_from_disk(path)
     # files: datasets.load_dataset(path, data_files=data_files), path = "json" | "csv" | ...
     # parallel_text: line-aligned plain text files, one per side and split
@@ -46,7 +47,8 @@ class DataConfig:
     train_split: str = "train"
     valid_split: str = "validation"
     test_split: str = "test"
-    # A plain column, or a key of the Hugging Face `translation` column ({"de": ..., "en": ...}).
+    # The input column (text for translation, a video for action recognition): a plain column, or
+    # a key of the Hugging Face `translation` column ({"de": ..., "en": ...}).
     source_column: str = "source"
     target_column: str = "target"
     # Training pairs longer than this (in tokens) are dropped, not truncated.
@@ -54,11 +56,17 @@ class DataConfig:
     max_target_length: int = 100
     max_train_examples: int = 0  # 0 = all
     max_valid_examples: int = 0  # 0 = all
+    # A video that cannot be read stops data preparation with an error naming it; true skips such
+    # examples instead and reports how many.
+    skip_bad_examples: bool = False
     # Sizes for generated corpora.
     generated_sizes: dict[str, int] = field(
         default_factory=lambda: {"train": 20000, "validation": 500, "test": 500}
     )
     generated_seed: int = 1234
+    # Where generated media corpora (path: actions) write their files; "" = ~/.cache/seq2seq/generated.
+    # Files written with the same settings are reused.
+    generated_dir: str = ""
 
 
 @dataclass
@@ -73,6 +81,9 @@ class TokenizerConfig:
 RNN_TYPES = ("elman", "gru", "lstm")
 
 
+MODALITIES = ("text", "video")
+
+
 @dataclass
 class EncoderConfig:
     rnn_type: str = choice("gru", *RNN_TYPES)
@@ -80,6 +91,26 @@ class EncoderConfig:
     num_layers: int = at_least(1, 1)
     bidirectional: bool = True
     dropout: float = 0.2
+    # Video only: the CNN run on every frame before the RNN.
+    cnn: str = choice("small", "small", "resnet18")
+    cnn_weights: str = ""  # resnet18: a local .safetensors or state-dict file (never downloaded); "" = random
+    freeze_cnn: bool = False
+    feature_size: int = at_least(128, 1)  # the small CNN's output per frame
+    spatial_grid: int = at_least(4, 1)  # small CNN: pool to grid x grid cells, so features keep *where* things are
+    frame_differences: bool = False  # small CNN: also see each frame's difference to the next (motion)
+    # Frozen CNN: compute per-frame features once (cached with the data) instead of every epoch.
+    cache_features: bool = False
+
+
+@dataclass
+class InputConfig:
+    """One named model input: its modality, its encoder, and its processor's settings."""
+
+    modality: str = choice("text", *MODALITIES)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    # Video: VideoProcessor settings (num_frames, frame_size, crop_scale, horizontal_flip, mean, std,
+    # min_frames). Text inputs are processed by the tokenizer section's SentencePiece model.
+    processor: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,7 +129,6 @@ class DecoderConfig:
 class ModelConfig:
     embedding_size: int = at_least(256, 1)
     embedding_dropout: float = 0.2
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
 
 
@@ -158,6 +188,8 @@ class GenerationConfig:
 @dataclass
 class Config:
     task: str = "translation"
+    # The model's inputs by name, each with its encoder (translation: source; action recognition: video).
+    inputs: dict[str, InputConfig] = field(default_factory=lambda: {"source": InputConfig()})
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -172,6 +204,8 @@ class Config:
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
     """Check ``value`` against a field type, converting strings where the type is clear."""
     origin = typing.get_origin(annotation)
+    if annotation is Any:  # checked by whoever consumes it (a processor's own from_dict)
+        return value
     if dataclasses.is_dataclass(annotation):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")

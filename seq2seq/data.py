@@ -1,17 +1,19 @@
 """From raw datasets to padded batches.
 
 ``load_raw_dataset`` reads any source the config names into a ``DatasetDict``; the task layer
-turns rows into canonical columns (``source_text``, ``target_text``); ``tokenize_dataset`` adds id
-columns with a cached ``Dataset.map``; ``BucketBatchSampler`` groups examples of similar length;
-``collate`` pads them into a ``Batch``.
+turns each row into named raw inputs and a target text; ``prepare_dataset`` computes what can be
+computed once (token ids, media checks) with a cached ``Dataset.map``; ``Examples`` adds the media
+each processor loads per access; ``BucketBatchSampler`` groups examples of similar length;
+``Collator`` pads them into a ``Batch``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,30 +25,31 @@ from seq2seq.config import DataConfig
 from seq2seq.synthetic import make_corpus
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
+logger = logging.getLogger(__name__)
+
 # ---------------------------------------------------------------------------------------------
 # batches
 
 
 @dataclass
 class Batch:
-    """Padded tensors and bool masks (True at real positions).
+    """Padded model inputs by name, and the target.
 
-    src_ids, src_mask: (B, S); tgt_in (bos + target), tgt_out (target + eos): (B, T), pad 0.
+    inputs[name] = (values, mask): text ids (B, S), video frames (B, T, C, H, W) or features
+    (B, T, F), each with a bool mask (B, S|T) True at real positions. tgt_in (bos + target) and
+    tgt_out (target + eos): (B, T), pad 0.
     """
 
-    src_ids: torch.Tensor
-    src_mask: torch.Tensor
+    inputs: dict[str, tuple[torch.Tensor, torch.Tensor]]
     tgt_in: torch.Tensor | None = None
     tgt_out: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(**{
-            f.name: None if getattr(self, f.name) is None else getattr(self, f.name).to(device)
-            for f in fields(self)
-        })
+        moved = {name: (values.to(device), mask.to(device)) for name, (values, mask) in self.inputs.items()}
+        return Batch(moved, *(None if t is None else t.to(device) for t in (self.tgt_in, self.tgt_out)))
 
     def __len__(self) -> int:
-        return self.src_ids.size(0)
+        return next(iter(self.inputs.values()))[1].size(0)
 
     @property
     def num_target_tokens(self) -> int:
@@ -57,18 +60,25 @@ def _pad(sequences: list[list[int]]) -> torch.Tensor:
     longest = max(len(s) for s in sequences)
     padded = torch.full((len(sequences), longest), PAD_ID, dtype=torch.long)
     for row, sequence in enumerate(sequences):
-        padded[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
+        padded[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
     return padded
 
 
-def collate(examples: list[dict[str, Any]]) -> Batch:
-    """Examples with ``src_ids`` (and optionally ``tgt_ids``) -> Batch."""
-    src_ids = _pad([e["src_ids"] for e in examples])
-    if "tgt_ids" not in examples[0]:
-        return Batch(src_ids, src_ids != PAD_ID)
-    tgt_in = _pad([[BOS_ID, *e["tgt_ids"]] for e in examples])
-    tgt_out = _pad([[*e["tgt_ids"], EOS_ID] for e in examples])
-    return Batch(src_ids, src_ids != PAD_ID, tgt_in, tgt_out)
+class Collator:
+    """Examples (a dict per example: each input's processed value, optionally ``tgt_ids``) -> Batch.
+
+    Each input is padded by its own processor."""
+
+    def __init__(self, processors: dict[str, Any]):
+        self.processors = processors
+
+    def __call__(self, examples: list[dict[str, Any]]) -> Batch:
+        inputs = {name: processor.collate([e[name] for e in examples]) for name, processor in self.processors.items()}
+        if "tgt_ids" not in examples[0]:
+            return Batch(inputs)
+        tgt_in = _pad([[BOS_ID, *e["tgt_ids"]] for e in examples])
+        tgt_out = _pad([[*e["tgt_ids"], EOS_ID] for e in examples])
+        return Batch(inputs, tgt_in, tgt_out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,6 +114,11 @@ def _parallel_text(config: DataConfig) -> datasets.DatasetDict:
 
 def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict:
     """Read the dataset the config names; every failure names the path, id or split."""
+    if config.kind == "generated" and config.path == "actions":
+        from seq2seq.synthetic_video import make_video_corpus
+
+        directory = Path(config.generated_dir or Path.home() / ".cache" / "seq2seq" / "generated") / config.path
+        return make_video_corpus(directory, config.generated_sizes, seed=config.generated_seed)
     if config.kind == "generated":
         return make_corpus(config.path, config.generated_sizes, config.generated_seed)
     if config.kind == "parallel_text":
@@ -139,47 +154,75 @@ def get_split(dataset: datasets.DatasetDict, split: str, limit: int = 0) -> data
 
 
 # ---------------------------------------------------------------------------------------------
-# tokenizing
+# preparing
 
 
-def preprocessing_fingerprint(dataset: datasets.Dataset, tokenizer: Tokenizer,
+def preprocessing_fingerprint(dataset: datasets.Dataset, tokenizer: Tokenizer, processors: dict[str, Any],
                               to_example: Callable[[dict[str, Any]], dict[str, Any]], *settings: Any) -> str:
-    """A cache key covering everything that determines the tokenized output.
+    """A cache key covering everything that determines the prepared output.
 
-    That is the rows (the dataset's own fingerprint), the tokenizer's models, the task's row
-    mapping (hashed by ``datasets`` the way it hashes any ``map`` function: its code and the
-    values it closes over, such as the column names) and the other ``settings``. SentencePiece
-    processors cannot be hashed that way, so the tokenizer contributes its own fingerprint.
+    That is the rows (the dataset's own fingerprint), the tokenizer's models, every input's
+    processor, the task's row mapping (hashed by ``datasets`` the way it hashes any ``map``
+    function: its code and the values it closes over, such as the column names) and the other
+    ``settings``. SentencePiece processors cannot be hashed that way, so the tokenizer and the
+    processors contribute their own fingerprints.
     """
     from datasets.fingerprint import Hasher
 
-    parts = [dataset._fingerprint, tokenizer.fingerprint, Hasher.hash(to_example), *map(repr, settings)]
+    parts = [dataset._fingerprint, tokenizer.fingerprint,
+             *(f"{name}={processor.fingerprint}" for name, processor in processors.items()),
+             Hasher.hash(to_example), *map(repr, settings)]
     return hashlib.sha256("-".join(parts).encode()).hexdigest()[:16]
 
 
-def tokenize_dataset(
+def prepare_dataset(
     dataset: datasets.Dataset,
     tokenizer: Tokenizer,
+    processors: dict[str, Any],
     *,
     to_example: Callable[[dict[str, Any]], dict[str, Any]],
     max_source_length: int = 0,
     max_target_length: int = 0,
+    skip_bad_examples: bool = False,
     cache_dir: str | Path | None = None,
 ) -> datasets.Dataset:
-    """Rows -> ``src_ids``/``tgt_ids`` columns (via the task's ``to_example``), long pairs dropped.
+    """Rows -> the columns that can be computed once (a cached ``Dataset.map``).
 
-    The map is cached by the datasets library under :func:`preprocessing_fingerprint`. In-memory
-    datasets (generated, parallel text) have no cache of their own: with ``cache_dir`` their
-    results are cached there, so that other processes load what the main process computed.
+    Through the task's ``to_example``, each row becomes named raw inputs and a target text. The
+    result has, per text input, its token ids; per media input, its length (the media are checked
+    here: a file that cannot be read is an error naming it, or with ``skip_bad_examples`` a
+    dropped example, counted in a warning); ``tgt_ids`` and ``target_text`` when the row has a
+    target; and ``row``, the index of the raw row (media are loaded from it per access). Pairs
+    whose text inputs or target are longer than the limits are dropped, not truncated.
+
+    The cache key is :func:`preprocessing_fingerprint`. In-memory datasets (generated, parallel
+    text) have no cache of their own: with ``cache_dir`` their results are cached there, so that
+    other processes load what the main process computed.
     """
-    fingerprint = preprocessing_fingerprint(dataset, tokenizer, to_example, max_source_length, max_target_length)
+    fingerprint = preprocessing_fingerprint(dataset, tokenizer, processors, to_example, max_source_length,
+                                            max_target_length, skip_bad_examples)
 
-    def encode(rows: dict[str, list]) -> dict[str, list]:
-        examples = [to_example({k: rows[k][i] for k in rows}) for i in range(len(next(iter(rows.values()))))]
-        encoded = {"src_ids": tokenizer.encode_source([e["source_text"] for e in examples])}
+    def prepare(rows: dict[str, list], indices: list[int]) -> dict[str, list]:
+        examples = [to_example({k: rows[k][i] for k in rows}) for i in range(len(indices))]
+        prepared: dict[str, list] = {"row": indices, "bad": [""] * len(indices)}
+        for name, processor in processors.items():
+            if processor.cached:
+                prepared[name] = processor.encode([e[name] for e in examples], name=name)
+                continue
+            lengths = []
+            for position, (index, example) in enumerate(zip(indices, examples, strict=True)):
+                try:
+                    lengths.append(processor.check(example[name], name=_describe(example[name], name, index)))
+                except ValueError as error:
+                    if not skip_bad_examples:
+                        raise
+                    lengths.append(0)
+                    prepared["bad"][position] = str(error)
+            prepared[f"{name}_length"] = lengths
         if "target_text" in examples[0]:
-            encoded["tgt_ids"] = tokenizer.encode_target([e["target_text"] for e in examples])
-        return encoded
+            prepared["target_text"] = [e["target_text"] for e in examples]
+            prepared["tgt_ids"] = tokenizer.encode_target(prepared["target_text"])
+        return prepared
 
     def cache_file(suffix: str) -> str | None:
         if dataset.cache_files or cache_dir is None:
@@ -187,28 +230,89 @@ def tokenize_dataset(
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         return str(Path(cache_dir) / f"{fingerprint}{suffix}.arrow")
 
-    tokenized = dataset.map(
-        encode, batched=True, remove_columns=dataset.column_names, new_fingerprint=fingerprint,
-        cache_file_name=cache_file(""), desc="tokenizing",
+    prepared = dataset.map(
+        prepare, batched=True, with_indices=True, remove_columns=dataset.column_names, new_fingerprint=fingerprint,
+        cache_file_name=cache_file(""), desc="preparing",
     )
-    if max_source_length or max_target_length:
-        def short_enough(row: dict[str, Any]) -> bool:
-            return (not max_source_length or len(row["src_ids"]) <= max_source_length) and (
-                not max_target_length or len(row.get("tgt_ids", ())) + 1 <= max_target_length
-            )
-        tokenized = tokenized.filter(short_enough, new_fingerprint=fingerprint + "-f",
-                                     cache_file_name=cache_file("-filtered"), desc="filtering")
-    if len(tokenized) == 0:
-        raise ValueError("no examples left after tokenizing and length filtering")
-    return tokenized
+    bad = [message for message in prepared["bad"] if message]
+    if bad:
+        logger.warning("skipped %d of %d examples that could not be read (data.skip_bad_examples); first: %s",
+                       len(bad), len(prepared), bad[0])
+    text_inputs = [name for name, processor in processors.items() if processor.cached]
+
+    def usable(row: dict[str, Any]) -> bool:
+        return not row["bad"] and all(not max_source_length or len(row[name]) <= max_source_length
+                                      for name in text_inputs) and (
+            not max_target_length or len(row.get("tgt_ids", ())) + 1 <= max_target_length)
+
+    if bad or max_source_length or max_target_length:
+        prepared = prepared.filter(usable, new_fingerprint=fingerprint + "-f", cache_file_name=cache_file("-filtered"),
+                                   desc="filtering")
+    if len(prepared) == 0:
+        raise ValueError("no examples left after preparing and length filtering")
+    return prepared.remove_columns("bad")
 
 
-def example_lengths(dataset: datasets.Dataset) -> list[int]:
-    """Per-example cost used for bucketing: the longer of source and target."""
-    src = [len(ids) for ids in dataset["src_ids"]]
-    if "tgt_ids" not in dataset.column_names:
-        return src
-    return [max(s, len(t) + 1) for s, t in zip(src, dataset["tgt_ids"], strict=True)]
+def _describe(value: Any, name: str, index: int) -> str:
+    """How an error names a media input: its file when it has one, else the input and row."""
+    path = value.get("path") if isinstance(value, dict) else value if isinstance(value, (str, Path)) else None
+    return f"{name} {path}" if path else f"{name} of row {index}"
+
+
+class Examples(torch.utils.data.Dataset):
+    """Model-ready examples: the prepared columns, plus media loaded and processed per access.
+
+    ``train`` turns on each processor's augmentation, drawn from a generator seeded by (seed,
+    epoch, row), so a resumed run sees the same augmented clips as an uninterrupted one.
+    """
+
+    def __init__(self, prepared: datasets.Dataset, processors: dict[str, Any], *, rows: datasets.Dataset | None = None,
+                 to_example: Callable[[dict[str, Any]], dict[str, Any]] | None = None, train: bool = False,
+                 seed: int = 0):
+        self.prepared, self.processors, self.rows, self.to_example = prepared, processors, rows, to_example
+        self.train, self.seed, self.epoch = train, seed, 0
+        self.media = [name for name, processor in processors.items() if not processor.cached]
+        self.collate = Collator(processors)
+        self.columns = [c for c in (*processors, "tgt_ids") if c in prepared.column_names]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.prepared)
+
+    def select(self, indices) -> Examples:
+        return Examples(self.prepared.select(indices), self.processors, rows=self.rows, to_example=self.to_example,
+                        train=self.train, seed=self.seed)
+
+    @property
+    def references(self) -> list[str]:
+        return self.prepared["target_text"]
+
+    def lengths(self, *, targets: bool = True) -> list[int]:
+        """Per-example cost used for bucketing: the longest text input (or target), in tokens.
+        Media inputs have their processed length, the same for every clip: they do not count."""
+        names = [name for name in self.columns if targets or name != "tgt_ids"]
+        columns = [self.prepared[name] for name in names]
+        if not columns:
+            return [1] * len(self)
+        return [max(len(values[i]) + (name == "tgt_ids") for name, values in zip(names, columns, strict=True))
+                for i in range(len(self))]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        block = self.prepared[indices]  # one columnar read for the whole batch
+        examples = [{name: block[name][i] for name in self.columns} for i in range(len(indices))]
+        if self.media:
+            for example, row in zip(examples, block["row"], strict=True):
+                raw = self.to_example(self.rows[row])
+                generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, row)) % 2**63)
+                for name in self.media:
+                    example[name] = self.processors[name](raw[name], train=self.train, generator=generator,
+                                                          name=_describe(raw[name], name, row))
+        return examples
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,15 +1,14 @@
-"""Decode a tokenized dataset, on one process or shared across several."""
+"""Decode prepared examples (``data.Examples``), on one process or shared across several."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import datasets
 import torch
 from accelerate import Accelerator
 
 from seq2seq.config import GenerationConfig
-from seq2seq.data import BucketBatchSampler, collate
+from seq2seq.data import BucketBatchSampler, Examples
 from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel
 from seq2seq.tokenization import EOS_ID, PAD_ID, Tokenizer
 
@@ -25,30 +24,30 @@ def count_hit_limit(outputs: list[list[int]]) -> int:
 
 
 @torch.no_grad()
-def generate_dataset(model: Seq2SeqModel, data: datasets.Dataset, *, batch_size: int, device: torch.device,
+def generate_dataset(model: Seq2SeqModel, data: Examples, *, batch_size: int, device: torch.device,
                      **options: Any) -> list[list[int]]:
-    """Best output ids for every example of a tokenized dataset, in dataset order.
+    """Best output ids for every example, in dataset order (batched by length, without targets).
 
     ``options`` go to ``Seq2SeqModel.generate`` (num_beams, max_length, max_length_a/b, length_penalty).
     """
     model.eval()
-    sources = data["src_ids"]
-    sampler = BucketBatchSampler([len(ids) for ids in sources], batch_size=batch_size, shuffle=False)
-    outputs: list[list[int]] = [[] for _ in sources]
+    sampler = BucketBatchSampler(data.lengths(targets=False), batch_size=batch_size, shuffle=False)
+    outputs: list[list[int]] = [[] for _ in range(len(data))]
     for indices in sampler:
-        batch = collate([{"src_ids": sources[i]} for i in indices]).to(device)
+        examples = [{k: v for k, v in e.items() if k != "tgt_ids"} for e in data.__getitems__(indices)]
+        batch = data.collate(examples).to(device)
         generated = model.generate(batch, return_attention=False, **options)
         for index, ids in zip(indices, generated.tokens[:, 0].tolist(), strict=True):
             outputs[index] = ids
     return outputs
 
 
-def translate_dataset(model: Seq2SeqModel, data: datasets.Dataset, tokenizer: Tokenizer, **options) -> list[str]:
+def translate_dataset(model: Seq2SeqModel, data: Examples, tokenizer: Tokenizer, **options) -> list[str]:
     """Decoded best outputs for every example, in dataset order (``options`` as ``generate_dataset``)."""
     return tokenizer.decode_target(generate_dataset(model, data, **options))
 
 
-def generate_distributed(model: Seq2SeqModel, data: datasets.Dataset, accelerator: Accelerator,
+def generate_distributed(model: Seq2SeqModel, data: Examples, accelerator: Accelerator,
                          **options) -> list[list[int]]:
     """Each process decodes every P-th example; the results are gathered back in dataset order.
 

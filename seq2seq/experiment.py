@@ -2,8 +2,8 @@
 
 ``assemble`` turns a config and a task into everything the training loop needs (``Experiment``),
 restoring a checkpoint when resuming; ``training.py`` runs the loop. The task layer plugs in
-through :class:`Task`: how a dataset row becomes ``source_text``/``target_text``, and how
-predictions are scored.
+through :class:`Task`: which named inputs it feeds, how a dataset row becomes those raw inputs
+and a ``target_text``, and how predictions are scored.
 """
 
 from __future__ import annotations
@@ -26,16 +26,9 @@ from torch.utils.data import DataLoader
 
 from seq2seq.checkpoints import find_resume_checkpoint
 from seq2seq.config import Config, ConfigError, DataConfig, TrainingConfig, config_to_dict, did_you_mean
-from seq2seq.data import (
-    BucketBatchSampler,
-    MicroBatchSampler,
-    collate,
-    example_lengths,
-    get_split,
-    load_raw_dataset,
-    tokenize_dataset,
-)
+from seq2seq.data import BucketBatchSampler, Examples, MicroBatchSampler, get_split, load_raw_dataset, prepare_dataset
 from seq2seq.model import Seq2SeqModel, build_model
+from seq2seq.processors import Processor, build_processor
 from seq2seq.run_directory import check_new_run, check_resumable, clear_run_files
 from seq2seq.tokenization import Tokenizer
 
@@ -44,6 +37,7 @@ logger = get_logger(__name__)  # logs on the main process only
 
 class Task(Protocol):
     name: str
+    inputs: dict[str, str]  # input name -> modality, as the config's inputs section must list them
     metric_names: tuple[str, ...]  # what compute_metrics can report
 
     def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]: ...
@@ -54,6 +48,16 @@ class Task(Protocol):
 
 def check_config(config: Config, task: Task) -> None:
     """Settings that depend on the task, checked before any work starts."""
+    configured = {name: spec.modality for name, spec in config.inputs.items()}
+    if configured != task.inputs:
+        wanted = ", ".join(f"{name} ({modality})" for name, modality in task.inputs.items())
+        given = ", ".join(f"{name} ({modality})" for name, modality in configured.items()) or "none"
+        raise ConfigError(f"inputs: the {task.name} task feeds {wanted}; the config lists {given}")
+    for name, spec in config.inputs.items():
+        build_processor(spec.modality, spec.processor, None, name)  # settings errors now, not after data loading
+        if spec.encoder.cache_features and not spec.encoder.freeze_cnn:
+            raise ConfigError(f"inputs.{name}.encoder.cache_features needs freeze_cnn: true (a CNN that trains "
+                              "changes its features every update)")
     tc = config.training
     for name in tc.metrics:
         if name not in task.metric_names:
@@ -110,43 +114,53 @@ def lr_factor(step: int, *, schedule: str, warmup_steps: int, total_steps: int) 
 
 def prepare_tokenizer(config: Config, train_rows: datasets.Dataset, to_example, run_dir: Path,
                       accelerator: Accelerator) -> Tokenizer:
-    """Train SentencePiece on the training split once (main process) and reuse it on resume."""
+    """Train SentencePiece on the training split once (main process) and reuse it on resume.
+
+    The source model is trained on every text input, the target model on the targets; a model
+    without text inputs gets one model for the targets, used for both sides."""
     directory = run_dir / "tokenizer"
+    text_inputs = [name for name, spec in config.inputs.items() if spec.modality == "text"]
     with accelerator.main_process_first():
         if not (directory / "tokenizer_config.json").is_file() and accelerator.is_main_process:
             examples = [to_example(row) for row in train_rows]
             tok = config.tokenizer
-            tokenizer = Tokenizer.train(
-                [e["source_text"] for e in examples], [e["target_text"] for e in examples],
-                vocab_size=tok.vocab_size, model_type=tok.model_type, joint=tok.joint,
-                character_coverage=tok.character_coverage, max_sentences=tok.max_sentences,
-            )
+            targets = [e["target_text"] for e in examples]
+            sources = [e[name] for e in examples for name in text_inputs] if text_inputs else None
+            tokenizer = Tokenizer.train(sources, targets, vocab_size=tok.vocab_size, model_type=tok.model_type,
+                                        joint=tok.joint or not text_inputs, character_coverage=tok.character_coverage,
+                                        max_sentences=tok.max_sentences)
             tokenizer.save_pretrained(directory)
     return Tokenizer.from_pretrained(directory)
 
 
+def build_processors(config: Config, tokenizer: Tokenizer) -> dict[str, Processor]:
+    return {name: build_processor(spec.modality, spec.processor, tokenizer, name)
+            for name, spec in config.inputs.items()}
+
+
 def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerator):
-    """Raw rows -> tokenizer -> tokenized train split and (rows, tokenized) validation split."""
+    """Raw rows -> tokenizer and processors -> training and validation ``Examples``."""
     to_example = task.make_to_example(config.data)
     with accelerator.main_process_first():
         raw = load_raw_dataset(config.data)
     train_rows = get_split(raw, config.data.train_split, config.data.max_train_examples)
     valid_rows = get_split(raw, config.data.valid_split, config.data.max_valid_examples)
     tokenizer = prepare_tokenizer(config, train_rows, to_example, run_dir, accelerator)
-    common = dict(to_example=to_example, cache_dir=run_dir / "cache")
+    processors = build_processors(config, tokenizer)
+    common = dict(to_example=to_example, cache_dir=run_dir / "cache", skip_bad_examples=config.data.skip_bad_examples)
     with accelerator.main_process_first():
-        train_data = tokenize_dataset(
-            train_rows, tokenizer, max_source_length=config.data.max_source_length,
-            max_target_length=config.data.max_target_length, **common,
-        )
-        valid_data = tokenize_dataset(valid_rows, tokenizer, **common)
-    references = [to_example(row)["target_text"] for row in valid_rows]
-    return tokenizer, train_data, valid_data, references
+        train_data = prepare_dataset(train_rows, tokenizer, processors, max_source_length=config.data.max_source_length,
+                                     max_target_length=config.data.max_target_length, **common)
+        valid_data = prepare_dataset(valid_rows, tokenizer, processors, **common)
+    train_examples = Examples(train_data, processors, rows=train_rows, to_example=to_example, train=True,
+                              seed=config.training.seed)
+    valid_examples = Examples(valid_data, processors, rows=valid_rows, to_example=to_example)
+    return tokenizer, processors, train_examples, valid_examples
 
 
-def make_train_sampler(data: datasets.Dataset, config: TrainingConfig, accelerator: Accelerator) -> MicroBatchSampler:
+def make_train_sampler(data: Examples, config: TrainingConfig, accelerator: Accelerator) -> MicroBatchSampler:
     parts = accelerator.num_processes * config.gradient_accumulation_steps
-    updates = BucketBatchSampler(example_lengths(data), batch_size=config.batch_size, batch_type=config.batch_type,
+    updates = BucketBatchSampler(data.lengths(), batch_size=config.batch_size, batch_type=config.batch_type,
                                  shuffle=True, seed=config.seed, min_batch_size=parts)
     return MicroBatchSampler(updates, num_shards=accelerator.num_processes, shard_index=accelerator.process_index,
                              micro_batches=config.gradient_accumulation_steps)
@@ -185,13 +199,13 @@ def prepare_run_directory(run_dir: Path, config: Config, accelerator: Accelerato
     return checkpoint
 
 
-def make_train_loader(data: datasets.Dataset, config: TrainingConfig,
+def make_train_loader(data: Examples, config: TrainingConfig,
                       accelerator: Accelerator) -> tuple[MicroBatchSampler, DataLoader]:
     """This process's micro-batches of the training data, as an iterable loader."""
     sampler = make_train_sampler(data, config, accelerator)
     # A private generator: the loader must not draw from the global RNG, or a resumed run's
     # dropout masks would drift from an uninterrupted run's.
-    loader = DataLoader(data, batch_sampler=sampler, collate_fn=collate, num_workers=config.num_workers,
+    loader = DataLoader(data, batch_sampler=sampler, collate_fn=data.collate, num_workers=config.num_workers,
                         generator=torch.Generator())
     return sampler, loader
 
@@ -212,10 +226,9 @@ class Experiment:
     run_dir: Path
     checkpoint: Path | None  # to resume from
     tokenizer: Tokenizer
-    train_data: datasets.Dataset
-    valid_data: datasets.Dataset
-    references: list[str]
-    longest_source: int  # the longest training input, in tokens
+    processors: dict[str, Processor]
+    train_data: Examples
+    valid_data: Examples
     model: Seq2SeqModel
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
@@ -234,13 +247,18 @@ def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: boo
     set_seed(tc.seed)
     checkpoint = prepare_run_directory(run_dir, config, accelerator, resume=resume, overwrite=overwrite)
     accelerator.print(f"training on {accelerator.num_processes} process(es), device {accelerator.device}")
-    tokenizer, train_data, valid_data, references = load_data(config, task, run_dir, accelerator)
-    model = build_model(config.model, source_vocab_size=tokenizer.source_vocab_size,
+    tokenizer, processors, train_data, valid_data = load_data(config, task, run_dir, accelerator)
+    model = build_model(config.model, config.inputs, source_vocab_size=tokenizer.source_vocab_size,
                         target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
     optimizer = build_optimizer(model, tc)
     sampler, loader = make_train_loader(train_data, tc, accelerator)
     total_steps = tc.max_steps or tc.max_epochs * sampler.num_updates
     scheduler = build_scheduler(optimizer, tc, total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
-    return Experiment(config, task, accelerator, run_dir, checkpoint, tokenizer, train_data, valid_data, references,
-                      max(map(len, train_data["src_ids"])), model, optimizer, scheduler, sampler, loader, total_steps)
+    return Experiment(config, task, accelerator, run_dir, checkpoint, tokenizer, processors, train_data, valid_data,
+                      model, optimizer, scheduler, sampler, loader, total_steps)
+
+
+def longest_inputs(data: Examples) -> dict[str, int]:
+    """The longest training example of each text input, in tokens (pipelines warn beyond it)."""
+    return {name: max(map(len, data.prepared[name])) for name, p in data.processors.items() if p.cached}

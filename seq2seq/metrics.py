@@ -22,3 +22,32 @@ def exact_match(predictions: list[str], references: list[str]) -> float:
         return 0.0
     hits = sum(p.strip() == r.strip() for p, r in zip(predictions, references, strict=True))
     return 100.0 * hits / len(predictions)
+
+
+def per_class_accuracy(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """Percentage of each reference class predicted exactly, by class (sorted)."""
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+    hits: dict[str, list[int]] = {}
+    for prediction, reference in zip(predictions, references, strict=True):
+        hits.setdefault(reference.strip(), []).append(prediction.strip() == reference.strip())
+    return {label: 100.0 * sum(values) / len(values) for label, values in sorted(hits.items())}
+
+
+def mean_class_accuracy(predictions: list[str], references: list[str]) -> float:
+    """Per-class accuracy averaged over the classes (balanced accuracy)."""
+    by_class = per_class_accuracy(predictions, references)
+    return sum(by_class.values()) / len(by_class) if by_class else 0.0
+
+
+def confusion_matrix(predictions: list[str], references: list[str],
+                     labels: list[str] | None = None) -> tuple[list[str], list[list[int]]]:
+    """Counts[reference][prediction] over ``labels`` (default: every reference class), plus a last
+    column "(other)" for predictions outside them."""
+    labels = sorted({r.strip() for r in references}) if labels is None else list(labels)
+    index = {label: i for i, label in enumerate(labels)}
+    counts = [[0] * (len(labels) + 1) for _ in labels]
+    for prediction, reference in zip(predictions, references, strict=True):
+        if reference.strip() in index:
+            counts[index[reference.strip()]][index.get(prediction.strip(), len(labels))] += 1
+    return labels, counts

@@ -1,8 +1,9 @@
-"""Seq2SeqModel: encoders by modality feeding one attention RNN decoder.
+"""Seq2SeqModel: one encoder per named input (text, video) feeding one attention RNN decoder.
 
-A trained model is a directory: ``config.json`` (the model's own arguments, task, generation
-defaults, format version), ``model.safetensors`` and the tokenizer files. ``from_pretrained``
-needs nothing else: no training code, no YAML, no pickle.
+A trained model is a directory: ``config.json`` (the model's own arguments, its inputs, task,
+generation defaults, format version), ``model.safetensors``, the tokenizer files and
+``processor_config.json``. ``from_pretrained`` needs nothing else: no training code, no YAML, no
+pickle. Directories of format 1 (text only, before named inputs) are converted when read.
 """
 
 from __future__ import annotations
@@ -14,22 +15,19 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, save_model
 from torch import nn
 from torch.nn import functional as F
 
-from seq2seq.config import ModelConfig, config_from_dict, config_to_dict
+from seq2seq.config import InputConfig, ModelConfig, config_from_dict, config_to_dict
 from seq2seq.decoder import AttentionDecoder, DecoderState, Memory
-from seq2seq.encoders import EncoderOutput, TextEncoder
+from seq2seq.encoders import EncoderOutput, TextEncoder, VideoEncoder
 from seq2seq.search import SearchOutput, beam_search, greedy_search, output_limits
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-
-# Which Batch fields each modality's encoder reads, in argument order.
-ENCODER_INPUTS = {"text": ("src_ids", "src_mask")}
 
 
 class Seq2SeqOutput(NamedTuple):
@@ -87,19 +85,29 @@ class Seq2SeqModel(nn.Module):
         self.encoders = nn.ModuleDict(encoders)
         self.decoder = decoder
         self.label_smoothing = label_smoothing
-        # With several modalities their memories are concatenated along time; a learned
-        # embedding tells the attention which modality a position came from.
-        self.modality_embedding = nn.Embedding(len(encoders), memory_size) if len(encoders) > 1 else None
+        # Every input's memory has the decoder's memory size: encoders of another size are projected.
+        self.projections = nn.ModuleDict({name: nn.Linear(encoder.output_size, memory_size)
+                                          for name, encoder in encoders.items() if encoder.output_size != memory_size})
+        # With several inputs their memories are concatenated along time; a learned embedding
+        # tells the attention which input a position came from.
+        self.input_embedding = nn.Embedding(len(encoders), memory_size) if len(encoders) > 1 else None
         self.config = config or {}
 
     # -- encoding ------------------------------------------------------------------------------
 
     def encode(self, batch) -> EncoderOutput:
+        """Each input through its own encoder; several memories are joined along time."""
         outputs = []
-        for index, (modality, encoder) in enumerate(self.encoders.items()):
-            output = encoder(*(getattr(batch, name) for name in ENCODER_INPUTS[modality]))
-            if self.modality_embedding is not None:
-                output = output._replace(states=output.states + self.modality_embedding.weight[index])
+        for index, (name, encoder) in enumerate(self.encoders.items()):
+            if name not in batch.inputs:
+                raise KeyError(f"the batch has no input {name!r} (it has {', '.join(batch.inputs)})")
+            output = encoder(*batch.inputs[name])
+            if name in self.projections:
+                project = self.projections[name]
+                output = EncoderOutput(project(output.states) * output.mask.unsqueeze(-1), output.mask,
+                                       project(output.final))
+            if self.input_embedding is not None:
+                output = output._replace(states=output.states + self.input_embedding.weight[index])
             outputs.append(output)
         if len(outputs) == 1:
             return outputs[0]
@@ -139,6 +147,33 @@ class Seq2SeqModel(nn.Module):
         token_log_probs = log_probs.gather(-1, batch.tgt_out.unsqueeze(-1)).squeeze(-1)  # (B, T)
         return token_log_probs.masked_fill(batch.tgt_out == PAD_ID, 0.0).sum(dim=1)
 
+    @torch.no_grad()
+    def score_candidates(self, batch, candidates: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability (B, C) of every candidate output (bare ids, eos added) for every input.
+
+        The inputs are encoded once and the B x C teacher-forced decodes run as one batch: this is
+        how a classifier over a fixed label set scores all its labels. Also returns the attention
+        (B, C, T, S) of each candidate's decode over the memory, T = the longest candidate + 1.
+        """
+        if not candidates or any(not ids for ids in candidates):
+            raise ValueError("score_candidates needs at least one candidate, and no empty one")
+        encoded = self.encode(batch)
+        num_inputs, num_candidates = encoded.states.size(0), len(candidates)
+        longest = max(map(len, candidates)) + 1
+        tgt_in = torch.full((num_candidates, longest), PAD_ID, dtype=torch.long, device=encoded.states.device)
+        tgt_out = tgt_in.clone()
+        for row, ids in enumerate(candidates):
+            tgt_in[row, : len(ids) + 1] = torch.tensor([BOS_ID, *ids])
+            tgt_out[row, : len(ids) + 1] = torch.tensor([*ids, EOS_ID])
+        tgt_in, tgt_out = tgt_in.repeat(num_inputs, 1), tgt_out.repeat(num_inputs, 1)  # (B*C, T), input-major
+        expanded = EncoderOutput(*(t.repeat_interleave(num_candidates, dim=0) for t in encoded))
+        state, memory = self.decoder.init_state(expanded.final), self.decoder.prepare_memory(expanded)
+        att_vectors, attention = self.decoder(tgt_in, state, memory)
+        log_probs = torch.log_softmax(self.decoder.output_layer(att_vectors).float(), dim=-1)
+        token_log_probs = log_probs.gather(-1, tgt_out.unsqueeze(-1)).squeeze(-1).masked_fill(tgt_out == PAD_ID, 0.0)
+        scores = token_log_probs.sum(dim=1).view(num_inputs, num_candidates)
+        return scores, attention.view(num_inputs, num_candidates, longest, -1)
+
     # -- generation ----------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -176,8 +211,11 @@ class Seq2SeqModel(nn.Module):
 
     # -- persistence ---------------------------------------------------------------------------
 
-    def save_pretrained(self, directory: str | Path, *, tokenizer=None, extra: dict | None = None) -> None:
+    def save_pretrained(self, directory: str | Path, *, tokenizer=None, processors: dict | None = None,
+                        extra: dict | None = None) -> None:
         """Write the model directory atomically: a temporary directory renamed into place."""
+        from seq2seq.processors import save_processors
+
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
@@ -187,6 +225,8 @@ class Seq2SeqModel(nn.Module):
             save_model(self, str(staging / WEIGHTS_FILE))
             if tokenizer is not None:
                 tokenizer.save_pretrained(staging)
+            if processors is not None:
+                save_processors(staging, processors)
             _replace_directory(staging, directory)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -198,17 +238,22 @@ class Seq2SeqModel(nn.Module):
         weights = directory / WEIGHTS_FILE
         if not weights.is_file():
             raise FileNotFoundError(f"{directory} is not a complete model directory: {WEIGHTS_FILE} is missing")
-        model = build_model(
-            config_from_dict(config["model"], ModelConfig),
-            source_vocab_size=config["source_vocab_size"],
-            target_vocab_size=config["target_vocab_size"],
-        )
+        inputs = {name: config_from_dict(values, InputConfig) for name, values in config["inputs"].items()}
+        for spec in inputs.values():
+            spec.encoder.cnn_weights = ""  # the trained CNN weights are in model.safetensors
+        model = build_model(config_from_dict(config["model"], ModelConfig), inputs,
+                            source_vocab_size=config["source_vocab_size"],
+                            target_vocab_size=config["target_vocab_size"])
         model.config = config
-        load_model(model, str(weights), device=str(device))
+        state = load_file(str(weights), device=str(device))
+        if config.get("converted_from_format") == 1:  # format 1 named its only encoder by modality
+            state = {key.replace("encoders.text.", "encoders.source.", 1): value for key, value in state.items()}
+        model.load_state_dict(state)
         return model.to(device).eval()
 
 
 def read_model_config(directory: str | Path) -> dict[str, Any]:
+    """A model directory's config.json, format 1 converted to the current format."""
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"model directory not found: {directory}")
@@ -217,9 +262,14 @@ def read_model_config(directory: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{directory} is not a model directory: {CONFIG_FILE} is missing")
     config = json.loads(path.read_text(encoding="utf-8"))
     version = config.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{path}: unsupported format_version {version!r} (this library reads {FORMAT_VERSION})")
-    for key in ("model", "source_vocab_size", "target_vocab_size"):
+    if version == 1 and isinstance(config.get("model"), dict) and "encoder" in config["model"]:
+        # Format 1: one text encoder, configured under model.encoder, its input named "source".
+        config["inputs"] = {"source": {"modality": "text", "encoder": config["model"].pop("encoder")}}
+        config["format_version"], config["converted_from_format"] = FORMAT_VERSION, 1
+    elif version != FORMAT_VERSION:
+        raise ValueError(f"{path}: model format version {version!r} is not supported (this library reads format "
+                         f"{FORMAT_VERSION}, and converts format 1); upgrade seq2seq to load it")
+    for key in ("model", "inputs", "source_vocab_size", "target_vocab_size"):
         if key not in config:
             raise ValueError(f"{path}: missing key '{key}'")
     return config
@@ -236,23 +286,33 @@ def _replace_directory(staging: Path, directory: Path) -> None:
         staging.rename(directory)
 
 
+def build_encoder(spec: InputConfig, *, source_vocab_size: int, embedding_size: int,
+                  embedding_dropout: float) -> nn.Module:
+    """The encoder of one input, by its modality."""
+    encoder = spec.encoder
+    common = dict(hidden_size=encoder.hidden_size, rnn_type=encoder.rnn_type, num_layers=encoder.num_layers,
+                  bidirectional=encoder.bidirectional, dropout=encoder.dropout)
+    if spec.modality == "text":
+        return TextEncoder(vocab_size=source_vocab_size, embedding_size=embedding_size,
+                           embedding_dropout=embedding_dropout, padding_idx=PAD_ID, **common)
+    if spec.modality == "video":
+        return VideoEncoder(cnn=encoder.cnn, cnn_weights=encoder.cnn_weights or None, freeze_cnn=encoder.freeze_cnn,
+                            feature_size=encoder.feature_size, spatial_grid=encoder.spatial_grid,
+                            frame_differences=encoder.frame_differences, **common)
+    raise ValueError(f"unknown modality {spec.modality!r}")
+
+
 def build_model(
-    config: ModelConfig, *, source_vocab_size: int, target_vocab_size: int, label_smoothing: float = 0.0
+    config: ModelConfig, inputs: dict[str, InputConfig], *, source_vocab_size: int, target_vocab_size: int,
+    label_smoothing: float = 0.0,
 ) -> Seq2SeqModel:
-    """The only place that reads a ModelConfig."""
-    encoder_config, decoder_config = config.encoder, config.decoder
-    encoder = TextEncoder(
-        vocab_size=source_vocab_size,
-        embedding_size=config.embedding_size,
-        hidden_size=encoder_config.hidden_size,
-        rnn_type=encoder_config.rnn_type,
-        num_layers=encoder_config.num_layers,
-        bidirectional=encoder_config.bidirectional,
-        dropout=encoder_config.dropout,
-        embedding_dropout=config.embedding_dropout,
-        padding_idx=PAD_ID,
-    )
-    memory_size = encoder.output_size
+    """The only place that reads a ModelConfig and the inputs' encoder configs."""
+    if not inputs:
+        raise ValueError("a model needs at least one input (the config's inputs section is empty)")
+    encoders = {name: build_encoder(spec, source_vocab_size=source_vocab_size, embedding_size=config.embedding_size,
+                                    embedding_dropout=config.embedding_dropout) for name, spec in inputs.items()}
+    memory_size = next(iter(encoders.values())).output_size
+    decoder_config = config.decoder
     decoder = AttentionDecoder(
         vocab_size=target_vocab_size,
         embedding_size=config.embedding_size,
@@ -270,13 +330,10 @@ def build_model(
     )
     description = {
         "model": config_to_dict(config),
+        "inputs": {name: {"modality": spec.modality, "encoder": config_to_dict(spec.encoder)}
+                   for name, spec in inputs.items()},
         "source_vocab_size": source_vocab_size,
         "target_vocab_size": target_vocab_size,
     }
-    return Seq2SeqModel(
-        encoders={"text": encoder},
-        decoder=decoder,
-        memory_size=memory_size,
-        label_smoothing=label_smoothing,
-        config=description,
-    )
+    return Seq2SeqModel(encoders=encoders, decoder=decoder, memory_size=memory_size, label_smoothing=label_smoothing,
+                        config=description)

@@ -52,3 +52,24 @@ def plot_attention(weights, source_pieces: list[str], target_pieces: list[str],
     figure.savefig(output_path, dpi=100)
     plt.close(figure)
     return Path(output_path)
+
+
+def plot_confusion_matrix(labels: list[str], counts: list[list[int]], output_path: str | Path,
+                          title: str = "validation confusion matrix") -> Path:
+    """Rows are the true classes, columns the predicted ones (the last column: any other output)."""
+    columns = [*labels, "(other)"]
+    figure, axes = plt.subplots(figsize=(1.0 + 0.7 * len(columns), 1.0 + 0.6 * len(labels)))
+    axes.imshow(counts, cmap="Blues")
+    axes.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set(xlabel="predicted", ylabel="true", title=title)
+    peak = max((max(row) for row in counts), default=0)
+    for row, values in enumerate(counts):
+        for column, value in enumerate(values):
+            if value:
+                axes.text(column, row, str(value), ha="center", va="center",
+                          color="white" if value > peak / 2 else "black")
+    figure.tight_layout()
+    figure.savefig(output_path, dpi=100)
+    plt.close(figure)
+    return Path(output_path)

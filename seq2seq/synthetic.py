@@ -135,7 +135,7 @@ def make_corpus(name: str, sizes: dict[str, int], seed: int = 1234) -> DatasetDi
     same sizes give the same data however the mapping is ordered (YAML writers sort keys).
     """
     if name not in GENERATORS:
-        raise ValueError(f"unknown generated corpus {name!r}; choose one of {sorted(GENERATORS)}")
+        raise ValueError(f"unknown generated corpus {name!r}; choose one of {sorted([*GENERATORS, 'actions'])}")
     generate = GENERATORS[name]
     rng = random.Random(seed)
     seen: set[str] = set()

@@ -88,7 +88,7 @@ class Tokenizer:
     @classmethod
     def train(
         cls,
-        source_texts: Iterable[str],
+        source_texts: Iterable[str] | None,
         target_texts: Iterable[str],
         *,
         vocab_size: int,
@@ -103,6 +103,9 @@ class Tokenizer:
             character_coverage=character_coverage,
             max_sentences=max_sentences,
         )
+        if source_texts is None:  # no text inputs (video, audio): one model, for the targets
+            shared = train_sentencepiece(target_texts, **options)
+            return cls(shared, shared)
         if joint:
             shared = train_sentencepiece(_chain(source_texts, target_texts), **options)
             return cls(shared, shared)

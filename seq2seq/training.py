@@ -28,12 +28,11 @@ from tqdm.auto import tqdm
 
 from seq2seq.checkpoints import load_checkpoint, save_checkpoint
 from seq2seq.config import Config, config_to_dict, flatten
-from seq2seq.data import Batch
+from seq2seq.data import Batch, Examples
 from seq2seq.evaluation import generate_distributed, search_options
-from seq2seq.experiment import Experiment, Task, assemble
+from seq2seq.experiment import Experiment, Task, assemble, longest_inputs
 from seq2seq.model import Seq2SeqModel
 from seq2seq.plots import plot_learning_curve
-from seq2seq.tokenization import Tokenizer
 
 logger = get_logger(__name__)  # logs on the main process only
 
@@ -56,20 +55,6 @@ class TrainerState:
     window_tokens: int = 0
     window_examples: int = 0
     stop_reason: str = ""
-
-
-
-
-# ---------------------------------------------------------------------------------------------
-# builders
-
-
-
-
-
-
-
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,8 +110,6 @@ def train_step(model, optimizer, micro_batches: list[Batch], accelerator: Accele
     return StepResult(float(loss_sum), int(global_tokens), int(global_examples), finite, overflow)
 
 
-
-
 def iterate_updates(loader: DataLoader, micro_batches: int) -> Iterable[list[Batch]]:
     """The loader's micro-batches grouped by optimizer update."""
     iterator = iter(loader)
@@ -138,17 +121,19 @@ def iterate_updates(loader: DataLoader, micro_batches: int) -> Iterable[list[Bat
 # evaluation and logging
 
 
-def evaluate(model, data, references, tokenizer, task: Task, config: Config,
-             accelerator: Accelerator) -> tuple[dict[str, float], list[str]]:
+def evaluate(model, data: Examples, tokenizer, task: Task, config: Config,
+             accelerator: Accelerator) -> tuple[dict[str, float], list[str], list[str]]:
+    """Task metrics on ``data`` (at most training.max_eval_examples), predictions and references."""
     limit = config.training.max_eval_examples
     if limit and len(data) > limit:
-        data, references = data.select(range(limit)), references[:limit]
+        data = data.select(range(limit))
+    references = data.references
     ids = generate_distributed(
         model, data, accelerator, batch_size=config.generation.batch_size,
         **search_options(config.generation, num_beams=config.training.eval_num_beams),
     )
     predictions = tokenizer.decode_target(ids)
-    return task.compute_metrics(predictions, references, config.training.metrics or None), predictions
+    return task.compute_metrics(predictions, references, config.training.metrics or None), predictions, references
 
 
 class MetricsLog:
@@ -205,6 +190,7 @@ def train(config: Config, task: Task, *, resume: bool = False, overwrite: bool =
             state.stop_reason = f"reached max_epochs={tc.max_epochs}"
             break
         experiment.sampler.set_epoch(state.epoch, start_update=state.batches_in_epoch)
+        experiment.train_data.set_epoch(state.epoch)
         for micro_batches in iterate_updates(experiment.loader, tc.gradient_accumulation_steps):
             result = train_step(experiment.model, experiment.optimizer, micro_batches, experiment.accelerator,
                                 tc.clip_grad_norm)
@@ -250,6 +236,7 @@ class Run:
                              disable=not self.accelerator.is_local_main_process, dynamic_ncols=True, mininterval=2.0)
         self.started = time.monotonic() - self.state.elapsed_seconds  # the run's clock, across resumes
         self.started_here = self.window_started = time.monotonic()
+        self.best_predictions: tuple[list[str], list[str]] | None = None  # of this process's best evaluation
 
     def _restore(self) -> TrainerState:
         checkpoint = self.experiment.checkpoint
@@ -330,8 +317,8 @@ class Run:
         state, tc, experiment = self.state, self.tc, self.experiment
         state.last_eval_step = state.step
         model = self.accelerator.unwrap_model(experiment.model)
-        metrics, predictions = evaluate(model, experiment.valid_data, experiment.references, experiment.tokenizer,
-                                        experiment.task, experiment.config, self.accelerator)
+        metrics, predictions, references = evaluate(model, experiment.valid_data, experiment.tokenizer,
+                                                    experiment.task, experiment.config, self.accelerator)
         experiment.model.train()
         self.log(state.step, **{f"valid/{k}": v for k, v in metrics.items()})
         score = metrics[tc.eval_metric]
@@ -341,6 +328,7 @@ class Run:
                 self.save_model("model")
                 (experiment.run_dir / "valid_predictions.txt").write_text("\n".join(predictions) + "\n",
                                                                           encoding="utf-8")
+                self.best_predictions = (predictions, references)
         else:
             state.evals_without_improvement += 1
         if self.accelerator.is_main_process:
@@ -353,8 +341,7 @@ class Run:
 
     def save_model(self, name: str) -> None:
         experiment = self.experiment
-        _save_model(self.accelerator.unwrap_model(experiment.model), experiment.run_dir / name, experiment.tokenizer,
-                    experiment.config, experiment.task, experiment.longest_source)
+        _save_model(self.accelerator.unwrap_model(experiment.model), experiment.run_dir / name, experiment)
 
     def finish(self) -> None:
         """Validate the final weights if needed, save them as ``last``, draw the learning curve."""
@@ -365,18 +352,24 @@ class Run:
         if accelerator.is_main_process:
             self.save_model("last")
             plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png")
+            report = getattr(self.experiment.task, "save_report", None)  # e.g. a confusion matrix
+            if report is not None and self.best_predictions is not None:
+                report(*self.best_predictions, run_dir)
         accelerator.print(f"stopped: {state.stop_reason}; best {self.tc.eval_metric} {state.best_metric} "
                           f"at step {state.best_step}; model in {run_dir / 'model'}")
         accelerator.wait_for_everyone()
         accelerator.end_training()  # tears the process group down before the interpreter exits
 
 
-def _save_model(model: Seq2SeqModel, directory: Path, tokenizer: Tokenizer, config: Config, task: Task,
-                longest_source: int) -> None:
-    model.save_pretrained(directory, tokenizer=tokenizer, extra={
-        "task": task.name,
+def _save_model(model: Seq2SeqModel, directory: Path, experiment: Experiment) -> None:
+    config = experiment.config
+    longest = longest_inputs(experiment.train_data)
+    describe = getattr(experiment.task, "describe", None)  # what the task records, e.g. its label set
+    model.save_pretrained(directory, tokenizer=experiment.tokenizer, processors=experiment.processors, extra={
+        **(describe(experiment.train_data.references) if describe else {}),
+        "task": experiment.task.name,
         "generation": config_to_dict(config.generation),
         # longest_source: the longest training input in tokens; pipelines warn beyond it.
         "data": {"source_column": config.data.source_column, "target_column": config.data.target_column,
-                 "longest_source": longest_source},
+                 "longest_source": max(longest.values(), default=0)},
     })

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from seq2seq.config import Config, config_from_dict
+from seq2seq.data import Batch, Collator, prepare_dataset
 from seq2seq.model import build_model
+from seq2seq.processors import TextProcessor
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
@@ -20,8 +22,8 @@ def tiny_config(output_dir: str, **sections) -> Config:
         "data": {"kind": "generated", "path": "reverse", "source_column": "source", "target_column": "target",
                  "generated_sizes": {"train": 6000, "validation": 200, "test": 100}},
         "tokenizer": {"vocab_size": 40, "model_type": "unigram"},
+        "inputs": {"source": {"modality": "text", "encoder": {"hidden_size": 64, "dropout": 0.0}}},
         "model": {"embedding_size": 32, "embedding_dropout": 0.0,
-                  "encoder": {"hidden_size": 64, "dropout": 0.0},
                   "decoder": {"hidden_size": 128, "attention": "luong_general", "dropout": 0.0}},
         "training": {"output_dir": output_dir, "max_epochs": 20, "batch_size": 32, "learning_rate": 3e-3,
                      "lr_schedule": "cosine", "eval_every_steps": 250, "eval_metric": "exact_match",
@@ -48,14 +50,15 @@ def trained_reverse_model(tmp_path_factory):
 def make_model(*, rnn_type="gru", attention="bahdanau", input_feeding=False, bidirectional=True,
                num_layers=1, source_vocab_size=30, target_vocab_size=40, seed=0):
     """An untrained model in eval mode, for invariant tests."""
-    config = Config().model
+    full = Config()
+    config, encoder = full.model, full.inputs["source"].encoder
     config.embedding_size = 16
     config.embedding_dropout = 0.0
-    config.encoder.rnn_type = rnn_type
-    config.encoder.hidden_size = 12
-    config.encoder.bidirectional = bidirectional
-    config.encoder.num_layers = num_layers
-    config.encoder.dropout = 0.0
+    encoder.rnn_type = rnn_type
+    encoder.hidden_size = 12
+    encoder.bidirectional = bidirectional
+    encoder.num_layers = num_layers
+    encoder.dropout = 0.0
     config.decoder.rnn_type = rnn_type
     config.decoder.hidden_size = 24
     config.decoder.num_layers = num_layers
@@ -64,8 +67,24 @@ def make_model(*, rnn_type="gru", attention="bahdanau", input_feeding=False, bid
     config.decoder.input_feeding = input_feeding
     config.decoder.dropout = 0.0
     torch.manual_seed(seed)
-    model = build_model(config, source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size)
+    model = build_model(config, full.inputs, source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size)
     return model.eval()
+
+
+def collate(examples: list[dict]) -> Batch:
+    """A translation batch from {"src_ids": [...], "tgt_ids": [...]} examples (input ``source``)."""
+    renamed = [{"source": e["src_ids"], **({"tgt_ids": e["tgt_ids"]} if "tgt_ids" in e else {})} for e in examples]
+    return Collator({"source": TextProcessor(None)})(renamed)
+
+
+def prepare(rows, tokenizer, *, to_example, **options):
+    """``prepare_dataset`` for translation rows: the ``source`` text input's ids and ``tgt_ids``."""
+    return prepare_dataset(rows, tokenizer, {"source": TextProcessor(tokenizer)}, to_example=to_example, **options)
+
+
+def source_ids(batch: Batch):
+    """The padded source ids (B, S) of a translation batch."""
+    return batch.inputs["source"][0]
 
 
 def load_script(name: str):

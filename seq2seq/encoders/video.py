@@ -21,14 +21,20 @@ from seq2seq.rnn import last_layer_final, make_rnn, run_rnn
 CNN_TYPES = ("small", "resnet18")
 
 
-def small_cnn(feature_size: int = 128, width: int = 32) -> nn.Module:
-    """Four stride-2 conv blocks and global average pooling: (N, 3, H, W) -> (N, feature_size)."""
-    channels = [3, width, 2 * width, 4 * width, feature_size]
+def small_cnn(feature_size: int = 128, width: int = 32, spatial_grid: int = 4, in_channels: int = 3) -> nn.Module:
+    """Four stride-2 conv blocks, then pooling to a ``spatial_grid`` x ``spatial_grid`` map and a
+    linear layer: (N, 3, H, W) -> (N, feature_size).
+
+    Global average pooling (``spatial_grid=1``) would keep *what* is in a frame but not *where*:
+    motion classes such as moving left or right need the coarse position the grid keeps.
+    """
+    channels = [in_channels, width, 2 * width, 4 * width, 4 * width]
     blocks = []
     for in_channels, out_channels in zip(channels, channels[1:], strict=False):
         blocks += [nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1, bias=False),
                    nn.GroupNorm(8, out_channels), nn.ReLU(inplace=True)]
-    return nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    head = [nn.Linear(channels[-1] * spatial_grid**2, feature_size), nn.ReLU(inplace=True)]
+    return nn.Sequential(*blocks, nn.AdaptiveAvgPool2d(spatial_grid), nn.Flatten(), *head)
 
 
 def resnet18(weights_path: str | Path | None = None) -> nn.Module:
@@ -68,6 +74,8 @@ class VideoEncoder(nn.Module):
         cnn_weights: str | Path | None = None,
         freeze_cnn: bool = False,
         feature_size: int = 128,
+        spatial_grid: int = 4,
+        frame_differences: bool = False,
         rnn_type: str = "gru",
         num_layers: int = 1,
         bidirectional: bool = True,
@@ -76,11 +84,15 @@ class VideoEncoder(nn.Module):
         super().__init__()
         if cnn not in CNN_TYPES:
             raise ValueError(f"cnn must be one of {', '.join(CNN_TYPES)}, got {cnn!r}")
+        self.frame_differences = frame_differences
         if cnn == "small":
             if cnn_weights is not None:
                 raise ValueError("cnn_weights loads ResNet-18 weights; the small CNN always starts from scratch")
-            self.cnn, self.feature_size = small_cnn(feature_size), feature_size
+            self.cnn = small_cnn(feature_size, spatial_grid=spatial_grid, in_channels=6 if frame_differences else 3)
+            self.feature_size = feature_size
         else:
+            if frame_differences:
+                raise ValueError("frame_differences needs the small CNN (ResNet-18 takes 3 channels)")
             self.cnn, self.feature_size = resnet18(cnn_weights), 512
         self.freeze_cnn = freeze_cnn
         if freeze_cnn:
@@ -99,7 +111,16 @@ class VideoEncoder(nn.Module):
         return self
 
     def frame_features(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Per-frame CNN features (B, T, F) of float frames (B, T, C, H, W); zero at padding."""
+        """Per-frame CNN features (B, T, F) of float frames (B, T, C, H, W); zero at padding.
+
+        With ``frame_differences`` each frame is stacked with its difference to the next frame
+        (zero for the last real one), the cheap motion cue of TSN's "RGB difference": which way
+        an object turns or moves shows in one difference image, not in one frame.
+        """
+        if self.frame_differences:
+            both_real = (mask[:, 1:] & mask[:, :-1]).view(*mask[:, 1:].shape, 1, 1, 1)
+            differences = (frames[:, 1:] - frames[:, :-1]) * both_real
+            frames = torch.cat([frames, torch.cat([differences, torch.zeros_like(frames[:, :1])], dim=1)], dim=2)
         features = frames.new_zeros(*mask.shape, self.feature_size)
         real = self.cnn(frames[mask])  # (N, F): only real frames go through the CNN
         return features.masked_scatter(mask.unsqueeze(-1), real.to(features.dtype))

@@ -4,7 +4,7 @@
 Evaluation is deterministic: the centre frame of each of ``num_frames`` equal segments, resized
 (short side) and centre-cropped. Training draws a random frame within each segment (temporal
 jitter), a random resized crop, and optionally a horizontal flip: only for labels that do not
-depend on left and right (not for the generated "moving left/right" or "rotating" clips).
+depend on left and right (not for the generated "moving left/right" or "circling" clips).
 The settings are saved as JSON with the model and are part of every preprocessing cache key.
 """
 
@@ -34,6 +34,7 @@ class VideoProcessor:
     crop_scale: tuple[float, float] = (0.7, 1.0)  # training: area kept by the random resized crop
     horizontal_flip: bool = False  # training only
     kind: str = field(default="video", init=False)
+    cached = False  # decoded and sampled per access (train-time augmentation differs each epoch)
 
     def __post_init__(self) -> None:
         self.mean, self.std, self.crop_scale = tuple(self.mean), tuple(self.std), tuple(self.crop_scale)
@@ -69,7 +70,31 @@ class VideoProcessor:
             raise MediaError(f"{name}: {frames.size(0)} frame(s), fewer than min_frames={self.min_frames}")
         frames = frames[self.sample_indices(frames.size(0), train=train, generator=generator)]
         # One set of random crop/flip parameters for the whole clip: the motion stays intact.
-        return self._transform(train)(tv_tensors.Video(frames)).as_subclass(torch.Tensor)
+        # torchvision draws them from the global RNG: seed it from ``generator`` inside a fork, so
+        # augmentation neither depends on nor disturbs the training RNG (dropout, resumption).
+        with torch.random.fork_rng(devices=[]):
+            if train and generator is not None:
+                torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+            return self._transform(train)(tv_tensors.Video(frames)).as_subclass(torch.Tensor)
+
+    def check(self, video: Any, name: str = "video") -> int:
+        """The clip's frame count, or a MediaError naming ``name`` if it cannot be used."""
+        frames = load_video(video, name)
+        if frames.size(0) < self.min_frames:
+            raise MediaError(f"{name}: {frames.size(0)} frame(s), fewer than min_frames={self.min_frames}")
+        return frames.size(0)
+
+    def collate(self, clips: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clips (T_i, ...) -> values (B, T, ...) zero-padded in time, mask (B, T) True at real frames.
+
+        Works for frames (T, 3, H, W) and cached per-frame features (T, F) alike."""
+        longest = max(clip.size(0) for clip in clips)
+        values = clips[0].new_zeros(len(clips), longest, *clips[0].shape[1:])
+        mask = torch.zeros(len(clips), longest, dtype=torch.bool)
+        for row, clip in enumerate(clips):
+            values[row, : clip.size(0)] = clip
+            mask[row, : clip.size(0)] = True
+        return values, mask
 
     # -- persistence ---------------------------------------------------------------------------
 

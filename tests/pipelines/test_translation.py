@@ -3,11 +3,11 @@ import shutil
 
 import pytest
 import torch
+from conftest import collate
 
 from pipelines import TranslationPipeline, get_task, pipeline
 from pipelines.translation import TranslationTask, has_native_bf16
 from seq2seq.config import DataConfig, GenerationConfig
-from seq2seq.data import collate
 from seq2seq.search import length_penalty
 
 

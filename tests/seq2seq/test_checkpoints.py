@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import make_model, tiny_config
+from conftest import collate, make_model, tiny_config
 
 from pipelines import get_task
 from seq2seq.checkpoints import (
@@ -17,7 +17,6 @@ from seq2seq.checkpoints import (
     save_checkpoint,
     verify_checkpoint,
 )
-from seq2seq.data import collate
 from seq2seq.training import train, train_step
 
 

@@ -46,13 +46,13 @@ def test_overrides_are_coerced_by_field_type(tmp_path):
     config = load_config(
         write(tmp_path, "training:\n  max_epochs: 3\n"),
         ["training.learning_rate=3e-4", "training.max_epochs=7", "model.decoder.input_feeding=true",
-         "model.encoder.dropout=0", "data.source_files={train: a.de, validation: b.de}", "task=translation",
+         "inputs.source.encoder.dropout=0", "data.source_files={train: a.de, validation: b.de}", "task=translation",
          "data.path=123", "training.mixed_precision=no", "tokenizer.joint=yes"],
     )
     assert config.training.learning_rate == pytest.approx(3e-4)
     assert config.training.max_epochs == 7
     assert config.model.decoder.input_feeding is True
-    assert config.model.encoder.dropout == 0.0 and isinstance(config.model.encoder.dropout, float)
+    assert config.inputs["source"].encoder.dropout == 0.0 and isinstance(config.inputs["source"].encoder.dropout, float)
     assert config.data.source_files == {"train": "a.de", "validation": "b.de"}
     assert config.data.path == "123"
     assert config.training.mixed_precision == "no" and config.tokenizer.joint is True

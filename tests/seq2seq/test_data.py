@@ -2,17 +2,18 @@ import json
 
 import datasets
 import pytest
+from conftest import collate, prepare, source_ids
 
 from pipelines.translation import TranslationTask
 from seq2seq.config import DataConfig
-from seq2seq.data import BucketBatchSampler, collate, get_split, load_raw_dataset, tokenize_dataset
+from seq2seq.data import BucketBatchSampler, get_split, load_raw_dataset
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
 
 def test_collate_pads_and_shifts_targets():
     batch = collate([{"src_ids": [5, 6, 3], "tgt_ids": [7, 8]}, {"src_ids": [9, 3], "tgt_ids": [10]}])
-    assert batch.src_ids.tolist() == [[5, 6, 3], [9, 3, PAD_ID]]
-    assert batch.src_mask.tolist() == [[True, True, True], [True, True, False]]
+    assert source_ids(batch).tolist() == [[5, 6, 3], [9, 3, PAD_ID]]
+    assert batch.inputs["source"][1].tolist() == [[True, True, True], [True, True, False]]
     assert batch.tgt_in.tolist() == [[BOS_ID, 7, 8], [BOS_ID, 10, PAD_ID]]
     assert batch.tgt_out.tolist() == [[7, 8, EOS_ID], [10, EOS_ID, PAD_ID]]
     assert batch.num_target_tokens == 5 and len(batch) == 2
@@ -84,15 +85,15 @@ def test_disk_and_json_sources_load(tmp_path):
     assert loaded["train"][0] == {"source": "a b", "target": "b a"}
 
 
-def test_tokenize_dataset_filters_long_pairs_and_reports_emptiness():
+def test_prepare_dataset_filters_long_pairs_and_reports_emptiness():
     rows = datasets.Dataset.from_dict({"source": ["a b c", "a " * 40], "target": ["c b a", "a"]})
     tokenizer = Tokenizer.train(["a b c d"] * 20, ["c b a d"] * 20, vocab_size=12)
-    to_example = lambda row: {"source_text": row["source"], "target_text": row["target"]}  # noqa: E731
-    tokenized = tokenize_dataset(rows, tokenizer, to_example=to_example, max_source_length=10)
+    to_example = lambda row: {"source": row["source"], "target_text": row["target"]}  # noqa: E731
+    tokenized = prepare(rows, tokenizer, to_example=to_example, max_source_length=10)
     assert len(tokenized) == 1
-    assert tokenized[0]["src_ids"] == tokenizer.encode_source(["a b c"])[0]
+    assert tokenized[0]["source"] == tokenizer.encode_source(["a b c"])[0]
     with pytest.raises(ValueError, match="no examples left"):
-        tokenize_dataset(rows, tokenizer, to_example=to_example, max_source_length=1)
+        prepare(rows, tokenizer, to_example=to_example, max_source_length=1)
 
 
 def saved_dataset(tmp_path, kind):
@@ -122,18 +123,18 @@ def test_the_tokenized_cache_depends_on_the_tokenizer_and_the_row_mapping(tmp_pa
     assert small.fingerprint != large.fingerprint
 
     for tokenizer in (small, large, small):
-        tokenized = tokenize_dataset(rows, tokenizer, to_example=forward)
-        assert tokenized["src_ids"] == tokenizer.encode_source(list(rows["source"]))
+        tokenized = prepare(rows, tokenizer, to_example=forward)
+        assert tokenized["source"] == tokenizer.encode_source(list(rows["source"]))
         assert tokenized["tgt_ids"] == tokenizer.encode_target(list(rows["target"]))
     for to_example, source, target in ((forward, "source", "target"), (backward, "target", "source")):
-        tokenized = tokenize_dataset(rows, joint, to_example=to_example)
-        assert tokenized["src_ids"] == joint.encode_source(list(rows[source]))
+        tokenized = prepare(rows, joint, to_example=to_example)
+        assert tokenized["source"] == joint.encode_source(list(rows[source]))
         assert tokenized["tgt_ids"] == joint.encode_target(list(rows[target]))
     lengths = [len(ids) for ids in joint.encode_source(list(rows["source"]))]
     shortest = min(lengths)
     assert shortest < max(lengths)
-    assert len(tokenize_dataset(rows, joint, to_example=forward)) == 30
-    filtered = tokenize_dataset(rows, joint, to_example=forward, max_source_length=shortest)
+    assert len(prepare(rows, joint, to_example=forward)) == 30
+    filtered = prepare(rows, joint, to_example=forward, max_source_length=shortest)
     assert len(filtered) == lengths.count(shortest) < 30
 
 
@@ -141,9 +142,9 @@ def test_the_same_preprocessing_is_read_back_from_the_cache(tmp_path):
     rows = saved_dataset(tmp_path, "disk")
     to_example = TranslationTask().make_to_example(DataConfig())
     tokenizer = Tokenizer.train(["a b c d e"] * 20, ["x y z w"] * 20, vocab_size=10)
-    first = tokenize_dataset(rows, tokenizer, to_example=to_example)
+    first = prepare(rows, tokenizer, to_example=to_example)
     # Another process (or run) builds equal objects: the key must not depend on object identity.
-    again = tokenize_dataset(rows, Tokenizer.from_pretrained(save(tokenizer, tmp_path / "tok")),
+    again = prepare(rows, Tokenizer.from_pretrained(save(tokenizer, tmp_path / "tok")),
                              to_example=TranslationTask().make_to_example(DataConfig()))
     assert again.cache_files == first.cache_files
 

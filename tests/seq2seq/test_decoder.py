@@ -1,8 +1,6 @@
 import pytest
 import torch
-from conftest import make_model
-
-from seq2seq.data import collate
+from conftest import collate, make_model
 
 
 def batch():

@@ -2,9 +2,8 @@ import json
 
 import pytest
 import torch
-from conftest import make_model
+from conftest import collate, make_model
 
-from seq2seq.data import collate
 from seq2seq.model import Seq2SeqModel
 from seq2seq.tokenization import BOS_ID, PAD_ID
 
@@ -59,7 +58,7 @@ def test_save_and_load_round_trip_exactly(tmp_path, rnn_type):
     torch.testing.assert_close(loaded(data).loss, model(data).loss, rtol=0, atol=0)
     assert torch.equal(loaded.generate(data, num_beams=3).tokens, model.generate(data, num_beams=3).tokens)
     saved = json.loads((tmp_path / "model" / "config.json").read_text())
-    assert saved["task"] == "translation" and saved["format_version"] == 1
+    assert saved["task"] == "translation" and saved["format_version"] == 2
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["config.json", "model.safetensors"]
 
 
@@ -83,8 +82,28 @@ def test_loading_errors_name_the_problem(tmp_path):
     with pytest.raises(FileNotFoundError, match="model.safetensors is missing"):
         Seq2SeqModel.from_pretrained(tmp_path / "model")
     (tmp_path / "model" / "config.json").write_text(json.dumps({"format_version": 99}))
-    with pytest.raises(ValueError, match="format_version 99"):
+    with pytest.raises(ValueError, match="model format version 99 is not supported"):
         Seq2SeqModel.from_pretrained(tmp_path / "model")
+
+
+def test_a_model_saved_in_format_1_loads_and_gives_the_same_outputs(tmp_path):
+    """Format 1 (before named inputs): one text encoder under model.encoder, weights encoders.text.*."""
+    from safetensors.torch import load_file, save_file
+
+    model = make_model(seed=3)
+    model.save_pretrained(tmp_path / "model", extra={"task": "translation"})
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    config["model"]["encoder"] = config.pop("inputs")["source"]["encoder"]
+    config["format_version"] = 1
+    (tmp_path / "model" / "config.json").write_text(json.dumps(config))
+    weights = load_file(tmp_path / "model" / "model.safetensors")
+    save_file({k.replace("encoders.source.", "encoders.text."): v for k, v in weights.items()},
+              tmp_path / "model" / "model.safetensors")
+
+    loaded = Seq2SeqModel.from_pretrained(tmp_path / "model")
+    data = collate(pairs())
+    assert torch.equal(loaded.generate(data, num_beams=3).tokens, model.generate(data, num_beams=3).tokens)
+    torch.testing.assert_close(loaded(data).loss, model(data).loss, rtol=0, atol=0)
 
 
 def test_truncated_weights_are_an_error_not_a_crash(tmp_path):

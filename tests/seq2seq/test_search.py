@@ -2,9 +2,8 @@ import itertools
 
 import pytest
 import torch
-from conftest import make_model
+from conftest import collate, make_model, source_ids
 
-from seq2seq.data import collate
 from seq2seq.search import beam_search, hit_limit, length_penalty, output_limits
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
 
@@ -41,7 +40,7 @@ def rescore(model, data, tokens):
         row = row[: row.index(EOS_ID)] if EOS_ID in row else row
         rows.append(row)
     examples = [{"src_ids": [t for t in src if t != PAD_ID], "tgt_ids": tgt}
-                for src, tgt in zip(data.src_ids.tolist(), rows, strict=True)]
+                for src, tgt in zip(source_ids(data).tolist(), rows, strict=True)]
     finished = [EOS_ID in row for row in tokens.tolist()]
     scored = collate(examples)
     if not all(finished):  # unfinished hypotheses have no eos to score
@@ -76,7 +75,7 @@ def all_scored_outputs(model, data, max_length):
     scores = []
     for tokens in outputs:
         batch = collate([{"src_ids": [t for t in src if t != PAD_ID], "tgt_ids": tokens[:-1]}
-                         for src in data.src_ids.tolist()])
+                         for src in source_ids(data).tolist()])
         batch.tgt_out[:, len(tokens) - 1] = tokens[-1]  # the last token may be a cut, not eos
         scores.append(model.score(batch))
     return outputs, torch.stack(scores, dim=1)  # (B, candidates)
@@ -102,8 +101,8 @@ def test_attention_rows_cover_source_only_and_batching_does_not_change_results()
     data = sources(seed=6)
     together = model.generate(data, num_beams=3, max_length=20)
     for row in range(len(data)):
-        length = int(data.src_mask[row].sum())
-        alone = model.generate(collate([{"src_ids": data.src_ids[row, :length].tolist()}]),
+        length = int(data.inputs["source"][1][row].sum())
+        alone = model.generate(collate([{"src_ids": source_ids(data)[row, :length].tolist()}]),
                                num_beams=3, max_length=20)
         width = alone.tokens.size(-1)
         assert torch.equal(together.tokens[row, :, :width], alone.tokens[0])
@@ -150,13 +149,13 @@ def test_a_relative_limit_scales_with_each_input_and_is_reported(num_beams):
         model.decoder.output_layer.bias[EOS_ID] = -1e4
     data = sources(seed=9, count=8)
     output = model.generate(data, num_beams=num_beams, max_length=12, max_length_a=1.0, max_length_b=2)
-    source_lengths = data.src_mask.sum(dim=1)
+    source_lengths = data.inputs["source"][1].sum(dim=1)
     expected = torch.clamp(source_lengths + 2, max=12)
     assert ((output.tokens[:, 0] != PAD_ID).sum(dim=1) == expected).all()
     assert hit_limit(output.tokens[:, 0], EOS_ID).all()
     assert len(set(expected.tolist())) > 2  # the inputs really have different limits
     for row in range(len(data)):  # alone, each input gets the same output: limits are per input
-        alone = model.generate(collate([{"src_ids": data.src_ids[row, : int(source_lengths[row])].tolist()}]),
+        alone = model.generate(collate([{"src_ids": source_ids(data)[row, : int(source_lengths[row])].tolist()}]),
                                num_beams=num_beams, max_length=12, max_length_a=1.0, max_length_b=2)
         width = alone.tokens.size(-1)
         assert torch.equal(output.tokens[row, 0, :width], alone.tokens[0, 0])
@@ -167,7 +166,7 @@ def test_greedy_outputs_that_end_within_their_limit_are_unchanged_by_it():
     data = sources(seed=10, count=12)
     absolute = model.generate(data, num_beams=1, max_length=40)
     relative = model.generate(data, num_beams=1, max_length=40, max_length_a=1.0, max_length_b=4)
-    limits = output_limits(data.src_mask.sum(dim=1), max_length=40, max_length_a=1.0, max_length_b=4)
+    limits = output_limits(data.inputs["source"][1].sum(dim=1), max_length=40, max_length_a=1.0, max_length_b=4)
     lengths = (absolute.tokens[:, 0] != PAD_ID).sum(dim=1)
     within = (lengths <= limits) & ~hit_limit(absolute.tokens[:, 0], EOS_ID)
     assert within.sum() >= 3 and (~within).sum() >= 1  # both kinds are in the sample

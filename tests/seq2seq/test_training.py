@@ -4,12 +4,11 @@ import re
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import make_model, tiny_config
+from conftest import collate, make_model, tiny_config
 
 from pipelines import get_task
 from seq2seq.checkpoints import CheckpointError, list_checkpoints
 from seq2seq.config import ConfigError, config_to_dict
-from seq2seq.data import collate
 from seq2seq.evaluation import translate_dataset
 from seq2seq.experiment import lr_factor, make_accelerator
 from seq2seq.model import Seq2SeqModel
@@ -41,13 +40,16 @@ def test_end_to_end_training_learns_to_reverse(trained_reverse_model):
     assert list_checkpoints(run_dir)
 
     # The saved best model generalises to fresh reverse examples from a new seed.
-    from seq2seq.data import tokenize_dataset
+    from conftest import prepare
+
+    from seq2seq.data import Examples
+    from seq2seq.processors import TextProcessor
     from seq2seq.synthetic import make_corpus
     fresh = make_corpus("reverse", {"test": 200}, seed=99)["test"]
     tokenizer = Tokenizer.from_pretrained(run_dir / "model")
     model = Seq2SeqModel.from_pretrained(run_dir / "model")
-    to_example = lambda row: {"source_text": row["source"]}  # noqa: E731
-    data = tokenize_dataset(fresh, tokenizer, to_example=to_example)
+    to_example = lambda row: {"source": row["source"]}  # noqa: E731
+    data = Examples(prepare(fresh, tokenizer, to_example=to_example), {"source": TextProcessor(tokenizer)})
     predictions = translate_dataset(model, data, tokenizer, batch_size=64, num_beams=1, max_length=30,
                                     length_penalty=1.0, device=torch.device("cpu"))
     assert predictions == fresh["target"]

@@ -13,12 +13,14 @@ def clips(lengths, size=32, seed=0):
     return frames, mask
 
 
-@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+@pytest.mark.parametrize("rnn_type,frame_differences", [("gru", False), ("lstm", False), ("gru", True)])
 @pytest.mark.parametrize("training", [False, True])
-def test_padded_frames_change_nothing(rnn_type, training):
-    """In eval and train mode (GroupNorm: no batch statistics), with junk in the padded frames."""
+def test_padded_frames_change_nothing(rnn_type, frame_differences, training):
+    """In eval and train mode (GroupNorm: no batch statistics), with junk in the padded frames; the
+    last real frame's difference image must not see the padding either."""
     torch.manual_seed(0)
-    encoder = VideoEncoder(hidden_size=8, feature_size=16, rnn_type=rnn_type, num_layers=2).train(training)
+    encoder = VideoEncoder(hidden_size=8, feature_size=16, rnn_type=rnn_type, num_layers=2,
+                           frame_differences=frame_differences).train(training)
     frames, mask = clips([6, 3, 4])
     together = encoder(frames, mask)
     assert together.states.shape == (3, 6, 16) and together.final.shape == (3, 16)
@@ -38,6 +40,18 @@ def test_cached_features_give_the_same_output_as_frames():
     from_frames, from_features = encoder(frames, mask), encoder(features, mask)
     torch.testing.assert_close(from_features.states, from_frames.states)
     torch.testing.assert_close(from_features.final, from_frames.final)
+
+
+def test_frame_differences_make_the_features_depend_on_the_next_frame():
+    torch.manual_seed(0)
+    encoder = VideoEncoder(hidden_size=8, feature_size=16, frame_differences=True).eval()
+    frames, mask = clips([4])
+    changed = frames.clone()
+    changed[0, 2] += 1.0
+    before, after = encoder.frame_features(frames, mask), encoder.frame_features(changed, mask)
+    torch.testing.assert_close(before[0, 0], after[0, 0])  # frames 0 and 3 do not touch frame 2
+    torch.testing.assert_close(before[0, 3], after[0, 3])
+    assert not torch.allclose(before[0, 1], after[0, 1])  # frame 1's difference image does
 
 
 def test_a_frozen_cnn_does_not_train():

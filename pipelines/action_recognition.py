@@ -1,0 +1,158 @@
+"""Action recognition as seq2seq: a video input, the decoder writes the action's label.
+
+The task maps a dataset row to a ``video`` input (a file path, frame folder, image strip, array or
+``datasets`` Video value) and the label text; its metrics are accuracy and mean per-class accuracy,
+and at the end of training it saves the per-class accuracy and a confusion matrix. The pipeline
+scores every label of the model's label set in one batched pass and returns probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seq2seq.config import DataConfig
+from seq2seq.data import Batch
+from seq2seq.media import MediaError, load_video
+from seq2seq.metrics import confusion_matrix, exact_match, mean_class_accuracy, per_class_accuracy
+from seq2seq.model import Seq2SeqModel, read_model_config
+from seq2seq.plots import plot_confusion_matrix
+from seq2seq.processors import load_processors
+from seq2seq.tokenization import Tokenizer
+
+NAME = "action_recognition"
+INPUT = "video"
+REPORT_FILE, CONFUSION_FILE = "valid_report.json", "confusion_matrix.png"
+
+
+def _label(row: dict[str, Any], column: str) -> str:
+    if column not in row:
+        raise KeyError(f"label column '{column}' not found in dataset row (available: {', '.join(sorted(row))})")
+    value = row[column]
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"label column '{column}' must hold text (or a class number), got {type(value).__name__}")
+    return str(value).strip()
+
+
+class ActionRecognitionTask:
+    name = NAME
+    inputs = {INPUT: "video"}
+    metric_names = ("accuracy", "mean_class_accuracy")
+
+    def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        def to_example(row: dict[str, Any]) -> dict[str, Any]:
+            if data.source_column not in row:
+                raise KeyError(f"video column '{data.source_column}' not found in dataset row "
+                               f"(available: {', '.join(sorted(row))})")
+            example = {INPUT: row[data.source_column]}
+            if data.target_column in row:
+                example["target_text"] = _label(row, data.target_column)
+            return example
+
+        return to_example
+
+    def compute_metrics(self, predictions: list[str], references: list[str],
+                        metrics: list[str] | None = None) -> dict[str, float]:
+        """Accuracy (exact label match) and mean per-class accuracy, in percent."""
+        functions = {"accuracy": exact_match, "mean_class_accuracy": mean_class_accuracy}
+        return {name: functions[name](predictions, references) for name in metrics or self.metric_names}
+
+    def describe(self, references: list[str]) -> dict[str, Any]:
+        """What a saved model records about its task: the label set it was trained on."""
+        return {"labels": sorted(set(references))}
+
+    def save_report(self, predictions: list[str], references: list[str], directory: str | Path) -> None:
+        """Per-class accuracy and the confusion matrix of the best validation predictions (JSON and PNG)."""
+        labels, counts = confusion_matrix(predictions, references)
+        report = {"accuracy": exact_match(predictions, references),
+                  "per_class_accuracy": per_class_accuracy(predictions, references),
+                  "confusion_matrix": {"labels": labels, "columns": [*labels, "(other)"], "counts": counts}}
+        (Path(directory) / REPORT_FILE).write_text(json.dumps(report, indent=2))
+        plot_confusion_matrix(labels, counts, Path(directory) / CONFUSION_FILE)
+
+
+class ActionRecognitionPipeline:
+    """``pipeline("action-recognition", model=DIR)(video)`` -> ``[{"label": str, "score": float}, ...]``.
+
+    ``video`` is a path (video file, frame folder or image strip), a uint8 array or tensor
+    (T, H, W, C), a ``datasets`` Video value, or a list of them (then one result list per video).
+    Scores are probabilities over the model's label set: every label is scored by the decoder in
+    one batched pass and the sequence probabilities are normalised, so they sum to 1; results are
+    sorted, best first, and cut to ``top_k``. ``num_clips > 1`` splits a long video into that many
+    equal parts and averages their probabilities. ``return_attention=True`` adds ``attention``:
+    the top label's attention over the sampled frames (label tokens + eos, frames).
+    """
+
+    def __init__(self, model: str | Path, *, device: str | torch.device = "cpu", batch_size: int = 16):
+        config = read_model_config(model)
+        if config.get("task") != NAME:
+            raise ValueError(f"{model} holds a '{config.get('task')}' model, not an action recognition model")
+        if not config.get("labels"):
+            raise ValueError(f"{model}/config.json has no 'labels': not a complete action recognition model")
+        self.tokenizer = Tokenizer.from_pretrained(model)
+        self.model = Seq2SeqModel.from_pretrained(model, device=device)
+        self.processor = load_processors(model, self.tokenizer, config["inputs"])[INPUT]
+        self.device, self.batch_size = torch.device(device), _positive("batch_size", batch_size)
+        self.labels: list[str] = config["labels"]
+        self.label_ids = self.tokenizer.encode_target(self.labels)
+
+    def __call__(self, videos: Any, *, top_k: int | None = 5, num_clips: int = 1,
+                 return_attention: bool = False) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+        single = not isinstance(videos, (list, tuple))
+        items = [videos] if single else list(videos)
+        if not items:
+            raise ValueError("action recognition input is empty: give a video or a list of videos")
+        top_k = len(self.labels) if top_k is None else _positive("top_k", top_k)
+        _positive("num_clips", num_clips)
+        clips, owners = [], []
+        for position, video in enumerate(items):
+            name = str(video) if isinstance(video, (str, Path)) else f"video {position}"
+            for clip in self._clips(video, num_clips, name):
+                clips.append(self.processor(clip, train=False, name=name))
+                owners.append(position)
+        probabilities, attention = self._score(clips, return_attention)
+        results = []
+        for position in range(len(items)):
+            rows = [row for row, owner in enumerate(owners) if owner == position]
+            mean = probabilities[rows].mean(dim=0)
+            order = mean.argsort(descending=True)[:top_k].tolist()
+            result = [{"label": self.labels[i], "score": float(mean[i])} for i in order]
+            if return_attention:
+                best = order[0]
+                length = len(self.label_ids[best]) + 1
+                result[0]["attention"] = attention[rows[0], best, :length].float().cpu()  # (label tokens + eos, frames)
+            results.append(result)
+        return results[0] if single else results
+
+    def _clips(self, video: Any, num_clips: int, name: str) -> list[Any]:
+        if num_clips == 1:
+            return [video]
+        frames = load_video(video, name)  # (T, 3, H, W)
+        if frames.size(0) < num_clips * self.processor.min_frames:
+            raise MediaError(f"{name}: {frames.size(0)} frames cannot make {num_clips} clips of at least "
+                             f"{self.processor.min_frames} frames")
+        return [part.permute(0, 2, 3, 1) for part in torch.tensor_split(frames, num_clips)]
+
+    @torch.no_grad()
+    def _score(self, clips: list[torch.Tensor], return_attention: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Label probabilities (N, L) and, if asked, the attention (N, L, T, frames)."""
+        probabilities, attention = [], []
+        for start in range(0, len(clips), self.batch_size):
+            values, mask = self.processor.collate(clips[start : start + self.batch_size])
+            batch = Batch({INPUT: (values.to(self.device), mask.to(self.device))})
+            scores, weights = self.model.score_candidates(batch, self.label_ids)
+            probabilities.append(torch.softmax(scores, dim=-1).cpu())
+            if return_attention:
+                attention.append(weights.cpu())
+        return torch.cat(probabilities), torch.cat(attention) if return_attention else None
+
+
+def _positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)

@@ -1,0 +1,175 @@
+import json
+
+import datasets
+import numpy as np
+import pytest
+import torch
+
+from pipelines import ActionRecognitionPipeline, get_task, pipeline
+from pipelines.action_recognition import ActionRecognitionTask
+from seq2seq.config import ConfigError, DataConfig, config_from_dict
+from seq2seq.data import Batch, prepare_dataset
+from seq2seq.media import MediaError, read_video
+from seq2seq.processors import VideoProcessor, load_processors
+from seq2seq.synthetic_video import ACTIONS, make_video_corpus
+from seq2seq.tokenization import Tokenizer
+
+
+def action_config(output_dir: str, data_dir: str, **training):
+    """A small video model that learns the generated actions (at 32x32) in about a minute."""
+    return config_from_dict({
+        "task": "action_recognition",
+        "data": {"kind": "disk", "path": data_dir, "source_column": "video", "target_column": "label"},
+        "tokenizer": {"vocab_size": 32},
+        "inputs": {"video": {"modality": "video",
+                             "processor": {"num_frames": 6, "frame_size": 32, "crop_scale": [0.85, 1.0]},
+                             "encoder": {"feature_size": 48, "spatial_grid": 2, "hidden_size": 48, "dropout": 0.0}}},
+        "model": {"embedding_size": 16, "embedding_dropout": 0.0,
+                  "decoder": {"hidden_size": 64, "attention": "luong_general", "dropout": 0.0}},
+        "training": {"output_dir": output_dir, "max_steps": 240, "batch_size": 16, "learning_rate": 3e-3,
+                     "eval_every_steps": 80, "eval_metric": "accuracy", "log_every_steps": 40, **training},
+        "generation": {"num_beams": 1, "max_length": 8, "max_length_a": 0.0, "max_length_b": 0},
+    })
+
+
+@pytest.fixture(scope="session")
+def action_data(tmp_path_factory):
+    """Generated clips (32x32, 8 frames) saved as a DatasetDict on disk."""
+    root = tmp_path_factory.mktemp("actions")
+    corpus = make_video_corpus(root / "clips", {"train": 640, "validation": 96}, frames=8, frame_size=32)
+    corpus.save_to_disk(root / "dataset")
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_action_model(action_data, tmp_path_factory):
+    from seq2seq.training import train
+
+    run_dir = tmp_path_factory.mktemp("action_run")
+    torch.manual_seed(0)
+    train(action_config(str(run_dir), str(action_data / "dataset")), get_task("action_recognition"))
+    return run_dir
+
+
+def clip_path(action_data, index=0, split="validation") -> str:
+    return str(action_data / "clips" / split / f"{index:05d}.mp4")
+
+
+def test_training_learns_the_generated_actions_far_above_chance(trained_action_model):
+    evals = [json.loads(line) for line in (trained_action_model / "metrics.jsonl").read_text().splitlines()
+             if "valid/accuracy" in line]
+    best = max(e["valid/accuracy"] for e in evals)
+    assert best >= 50.0, evals  # chance is 12.5 %
+    report = json.loads((trained_action_model / "valid_report.json").read_text())
+    assert report["accuracy"] == best
+    assert set(report["per_class_accuracy"]) == set(ACTIONS)
+    assert sum(map(sum, report["confusion_matrix"]["counts"])) == 96
+    assert (trained_action_model / "confusion_matrix.png").stat().st_size > 0
+    saved = json.loads((trained_action_model / "model" / "config.json").read_text())
+    assert saved["task"] == "action_recognition" and saved["labels"] == sorted(ACTIONS)
+
+
+def test_label_scores_are_probabilities_and_the_top_label_is_greedy_decoding(trained_action_model, action_data):
+    classify = pipeline(model=trained_action_model / "model")
+    assert isinstance(classify, ActionRecognitionPipeline)
+    paths = [clip_path(action_data, i) for i in range(12)]
+    results = classify(paths, top_k=None)
+    model, processor, tokenizer = classify.model, classify.processor, classify.tokenizer
+    values, mask = processor.collate([processor(p) for p in paths])
+    greedy = tokenizer.decode_target(model.generate(Batch({"video": (values, mask)}), max_length=8).tokens[:, 0])
+    for result, decoded in zip(results, greedy, strict=True):
+        assert len(result) == len(ACTIONS)
+        assert sum(r["score"] for r in result) == pytest.approx(1.0, abs=1e-5)
+        assert [r["score"] for r in result] == sorted((r["score"] for r in result), reverse=True)
+        if result[0]["score"] > 0.5:  # a clear winner: greedy decoding writes the same label
+            assert result[0]["label"] == decoded
+
+
+def test_pipeline_takes_a_path_a_tensor_or_a_list(trained_action_model, action_data):
+    classify = pipeline("action-recognition", model=trained_action_model / "model")
+    path = clip_path(action_data, 3)
+    from_path = classify(path, top_k=3)
+    assert len(from_path) == 3 and {"label", "score"} <= set(from_path[0])
+    frames = read_video(path)[0].permute(0, 2, 3, 1)  # (T, H, W, C) uint8
+    for value in (frames, frames.numpy()):
+        assert classify(value, top_k=3) == from_path
+    batch = classify([path, frames], top_k=2)
+    assert len(batch) == 2 and batch[0] == batch[1] == from_path[:2]
+    with_attention = classify(path, return_attention=True)[0]
+    label_tokens = len(classify.tokenizer.encode_target([with_attention["label"]])[0])
+    assert with_attention["attention"].shape == (label_tokens + 1, 6)
+    assert torch.allclose(with_attention["attention"].sum(dim=-1), torch.ones(label_tokens + 1), atol=1e-5)
+    two_clips = classify(path, num_clips=2, top_k=None)
+    assert sum(r["score"] for r in two_clips) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_pipeline_errors_name_the_input(trained_action_model, tmp_path):
+    classify = pipeline(model=trained_action_model / "model")
+    with pytest.raises(MediaError, match="missing.mp4"):
+        classify(str(tmp_path / "missing.mp4"))
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all")
+    with pytest.raises(MediaError, match="broken.mp4"):
+        classify(str(tmp_path / "broken.mp4"))
+    with pytest.raises(MediaError, match="video 1"):
+        classify([np.zeros((4, 32, 32, 3), np.uint8), np.zeros((4, 32, 32), np.float32)])
+    with pytest.raises(MediaError, match="fewer than min_frames"):
+        classify(np.zeros((1, 32, 32, 3), np.uint8))
+    with pytest.raises(ValueError, match="empty"):
+        classify([])
+    with pytest.raises(ValueError, match="top_k"):
+        classify(np.zeros((4, 32, 32, 3), np.uint8), top_k=0)
+
+
+def test_a_translation_model_is_not_an_action_model(trained_reverse_model):
+    with pytest.raises(ValueError, match="not an action recognition model"):
+        ActionRecognitionPipeline(trained_reverse_model / "model")
+
+
+def test_the_processor_round_trips_with_the_model(trained_action_model, action_data):
+    directory = trained_action_model / "model"
+    processor = load_processors(directory, Tokenizer.from_pretrained(directory),
+                                json.loads((directory / "config.json").read_text())["inputs"])["video"]
+    assert processor == VideoProcessor(num_frames=6, frame_size=32, crop_scale=(0.85, 1.0))
+    path = clip_path(action_data, 5)
+    assert torch.equal(processor(path), ActionRecognitionPipeline(directory).processor(path))
+
+
+def test_bad_videos_stop_preparation_or_are_skipped_and_counted(action_data, tmp_path, caplog):
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
+    rows = datasets.Dataset.from_dict({"video": [clip_path(action_data, 0), str(tmp_path / "broken.mp4"),
+                                                 clip_path(action_data, 1)],
+                                       "label": ["a", "b", "c"]})
+    to_example = ActionRecognitionTask().make_to_example(DataConfig(source_column="video", target_column="label"))
+    tokenizer = Tokenizer.train(None, ["a", "b", "c"] * 5, vocab_size=8)
+    processors = {"video": VideoProcessor(num_frames=4, frame_size=32)}
+    with pytest.raises(MediaError, match="broken.mp4"):
+        prepare_dataset(rows, tokenizer, processors, to_example=to_example)
+    with caplog.at_level("WARNING"):
+        prepared = prepare_dataset(rows, tokenizer, processors, to_example=to_example, skip_bad_examples=True)
+    assert prepared["row"] == [0, 2] and prepared["target_text"] == ["a", "c"]
+    assert "skipped 1 of 3 examples" in caplog.text and "broken.mp4" in caplog.text
+
+
+def test_metrics_and_report(tmp_path):
+    task = ActionRecognitionTask()
+    predictions, references = ["a", "b", "b", "x"], ["a", "b", "a", "a"]
+    metrics = task.compute_metrics(predictions, references)
+    assert metrics == {"accuracy": 50.0, "mean_class_accuracy": pytest.approx((100 / 3 + 100) / 2)}
+    task.save_report(predictions, references, tmp_path)
+    report = json.loads((tmp_path / "valid_report.json").read_text())
+    assert report["per_class_accuracy"] == {"a": pytest.approx(100 / 3), "b": 100.0}
+    assert report["confusion_matrix"]["counts"] == [[1, 1, 1], [0, 1, 0]]  # columns a, b, (other)
+    assert (tmp_path / "confusion_matrix.png").stat().st_size > 0
+
+
+def test_the_config_must_list_the_inputs_the_task_feeds(tmp_path):
+    from seq2seq.experiment import check_config
+
+    config = action_config(str(tmp_path), str(tmp_path))
+    config.inputs = {"source": config_from_dict({"modality": "text"}, type(config.inputs["video"]))}
+    with pytest.raises(ConfigError, match=r"feeds video \(video\); the config lists source \(text\)"):
+        check_config(config, get_task("action-recognition"))
+    config = action_config(str(tmp_path), str(tmp_path))
+    config.inputs["video"].processor = {"num_frame": 4}
+    with pytest.raises(ValueError, match="inputs.video.processor: unknown video processor setting"):
+        check_config(config, get_task("action_recognition"))
