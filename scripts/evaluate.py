@@ -22,10 +22,11 @@ import torch  # noqa: E402
 from pipelines import get_task  # noqa: E402
 from seq2seq import cli  # noqa: E402
 from seq2seq.config import load_config  # noqa: E402
-from seq2seq.data import Examples, get_split, load_raw_dataset, prepare_dataset  # noqa: E402
+from seq2seq.data import Examples, prepare_dataset  # noqa: E402
 from seq2seq.evaluation import count_hit_limit, generate_dataset, search_options  # noqa: E402
 from seq2seq.model import Seq2SeqModel, read_model_config  # noqa: E402
 from seq2seq.processors import load_processors  # noqa: E402
+from seq2seq.sources import get_split, load_raw_dataset  # noqa: E402
 from seq2seq.tokenization import Tokenizer  # noqa: E402
 
 

@@ -1,7 +1,11 @@
-"""Translate text with a trained model: sentences as arguments, from --input FILE, or stdin.
+"""Run a trained model: translate sentences, or name the action in videos.
 
     python scripts/predict.py --model runs/translation/model "three hundred forty-two"
     python scripts/predict.py --model runs/multi30k/model --input val.de --num-beams 5 > hyp.en
+    python scripts/predict.py --model runs/action_recognition/model clip.mp4 other.mp4 --top-k 3
+
+Inputs are arguments, lines of --input FILE, or lines of stdin: sentences for a translation model,
+video paths for an action recognition model (one line each: path, then label:score pairs).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines import pipeline  # noqa: E402
 from seq2seq import cli  # noqa: E402
+from seq2seq.model import read_model_config  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="decode under bfloat16 autocast (faster, same BLEU); default: where the hardware has "
                         "native bf16")
-    parser.add_argument("sentences", nargs="*", help="sentences to translate")
+    parser.add_argument("--top-k", type=int, default=1, help="action recognition: labels to print per video")
+    parser.add_argument("sentences", nargs="*", help="sentences to translate, or video paths")
     args = parser.parse_args(argv)
     if args.sentences:
         lines = args.sentences
@@ -43,6 +49,13 @@ def main(argv: list[str] | None = None) -> None:
     else:
         lines = [line.rstrip("\n") for line in sys.stdin]
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
+    if read_model_config(args.model).get("task") == "action_recognition":
+        classify = pipeline(model=args.model, device=args.device, **({"batch_size": args.batch_size}
+                                                                     if args.batch_size else {}))
+        paths = [line.strip() for line in lines if line.strip()]
+        for path, result in zip(paths, classify(paths, top_k=args.top_k) if paths else [], strict=True):
+            print(path, *(f"{r['label']}:{r['score']:.3f}" for r in result), sep="\t")
+        return
     translate = pipeline(model=args.model, device=args.device, bf16=args.bf16, num_beams=args.num_beams,
                          batch_size=args.batch_size, max_length=args.max_length, max_length_a=args.max_length_a,
                          max_length_b=args.max_length_b, split_sentences=args.split_sentences)

@@ -1,9 +1,9 @@
 """Throughput and memory measurements for a training config, on the real training code paths.
 
 Training throughput runs ``train_step`` (the loop's own update) over the config's data after a
-warm-up, in several timed windows, and reports the median. Inference decodes validation sentences
+warm-up, in several timed windows, and reports the median. Inference decodes validation examples
 with greedy and beam search. Each measurement is one function returning a flat dict, so
-modality-specific ones (video clips/s, seconds of audio per second) join the same table.
+modality-specific ones (video decode rate, seconds of audio per second) join the same table.
 """
 
 from __future__ import annotations
@@ -22,8 +22,17 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from seq2seq.config import Config
+from seq2seq.data import Examples
 from seq2seq.evaluation import generate_dataset, search_options
-from seq2seq.experiment import Task, build_optimizer, load_data, make_train_loader, tune_cpu_allocator
+from seq2seq.experiment import (
+    Task,
+    build_optimizer,
+    cache_frame_features,
+    load_data,
+    make_train_loader,
+    tune_cpu_allocator,
+)
+from seq2seq.media import load_video
 from seq2seq.model import Seq2SeqModel, build_model
 from seq2seq.tokenization import Tokenizer
 from seq2seq.training import iterate_updates, train_step
@@ -79,13 +88,38 @@ def measure_training(model, optimizer, loader, sampler, accelerator: Accelerator
     }
 
 
-def measure_inference(model, data, *, batch_size: int, device, **options) -> dict[str, float]:
-    """Sentences/s decoding ``data`` (``options`` as ``Seq2SeqModel.generate``'s)."""
+def measure_inference(model, data, *, batch_size: int, device, unit: str = "sentences",
+                      **options) -> dict[str, float]:
+    """Examples (``unit``) per second decoding ``data`` (``options`` as ``Seq2SeqModel.generate``'s)."""
     num_beams = options["num_beams"]
     started = time.perf_counter()
     generate_dataset(model, data, batch_size=batch_size, device=device, **options)
     name = "greedy" if num_beams == 1 else f"beam{num_beams}"
-    return {f"{name}_sentences_per_second": len(data) / (time.perf_counter() - started)}
+    return {f"{name}_{unit}_per_second": len(data) / (time.perf_counter() - started)}
+
+
+def measure_model_only(model, optimizer, groups: list, accelerator: Accelerator, *, clip_grad_norm: float,
+                       windows: int) -> dict[str, float]:
+    """Examples/s of ``train_step`` on batches already in memory: the rate the model alone allows,
+    the limit of the data path (decoding, processing, collation) that ``measure_training`` includes."""
+    rates = []
+    for _ in range(windows):
+        started, examples = time.perf_counter(), 0
+        for group in groups:
+            examples += train_step(model, optimizer, group, accelerator, clip_grad_norm).num_examples
+        rates.append(examples / (time.perf_counter() - started))
+    return {"model_only_train_examples_per_second": statistics.median(rates)}
+
+
+def measure_decoding(data: Examples, *, clips: int = 200) -> dict[str, float]:
+    """Clips/s that torchcodec decodes (every frame, no processing) from the data's own videos."""
+    name = data.media[0]
+    rows = data.prepared["row"][:clips]
+    raw = [data.to_example(data.rows[row])[name] for row in rows]
+    started = time.perf_counter()
+    for value in raw:
+        load_video(value, name)
+    return {"decode_clips_per_second": len(raw) / (time.perf_counter() - started)}
 
 
 def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windows: int = 5, window_updates: int = 20,
@@ -95,7 +129,8 @@ def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windo
 
     Inference is timed with the trained model in ``model_dir`` (and its tokenizer) when given:
     an untrained model rarely emits eos, so it decodes to ``max_length`` and says little about
-    real decoding speed.
+    real decoding speed. Tasks with video inputs also get the raw decode rate of their files and
+    the model-only training rate, to compare the data path with its own limits.
     """
     tune_cpu_allocator()
     tc = config.training
@@ -105,11 +140,23 @@ def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windo
         if model_dir is not None:
             Tokenizer.from_pretrained(model_dir).save_pretrained(Path(run_dir) / "tokenizer")
         tokenizer, _, train_data, valid_data = load_data(config, task, Path(run_dir), accelerator)
-    model = build_model(config.model, config.inputs, source_vocab_size=tokenizer.source_vocab_size,
-                        target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
+        model = build_model(config.model, config.inputs, source_vocab_size=tokenizer.source_vocab_size,
+                            target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
+        train_data, valid_data = cache_frame_features(config, model, [train_data, valid_data], Path(run_dir),
+                                                      accelerator)
+        return _measure(config, model, train_data, valid_data, accelerator, warmup_updates=warmup_updates,
+                        windows=windows, window_updates=window_updates, inference_sentences=inference_sentences,
+                        beams=beams, model_dir=model_dir)
+
+
+def _measure(config: Config, model, train_data: Examples, valid_data: Examples, accelerator: Accelerator, *,
+             warmup_updates: int, windows: int, window_updates: int, inference_sentences: int,
+             beams: tuple[int, ...], model_dir: str | Path | None) -> dict[str, Any]:
+    tc = config.training
     optimizer = build_optimizer(model, tc)
     sampler, loader = make_train_loader(train_data, tc, accelerator)
     model, optimizer = accelerator.prepare(model, optimizer)
+    video = bool(train_data.media or train_data.features)
     results: dict[str, Any] = {
         "device": device_name(),
         "threads": torch.get_num_threads(),
@@ -117,18 +164,30 @@ def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windo
         "mixed_precision": tc.mixed_precision,
         "training_examples": len(train_data),
     }
+    if train_data.features:
+        results["cached_features"] = ", ".join(train_data.features)
     results |= measure_training(model, optimizer, loader, sampler, accelerator, clip_grad_norm=tc.clip_grad_norm,
                                 micro_batches=tc.gradient_accumulation_steps, warmup_updates=warmup_updates,
                                 windows=windows, window_updates=window_updates)
+    if video:
+        sampler.set_epoch(0)
+        groups = list(itertools.islice(iterate_updates(loader, tc.gradient_accumulation_steps), window_updates))
+        results |= measure_model_only(model, optimizer, groups, accelerator, clip_grad_norm=tc.clip_grad_norm,
+                                      windows=windows)
+        results["train_vs_model_only"] = (results["train_examples_per_second"]
+                                          / results["model_only_train_examples_per_second"])
+        if train_data.media:
+            results |= measure_decoding(train_data)
     model = accelerator.unwrap_model(model)
     if model_dir is not None:
         model = Seq2SeqModel.from_pretrained(model_dir, device=accelerator.device)
         results["inference_model"] = str(model_dir)
     data = valid_data.select(range(min(inference_sentences, len(valid_data))))
-    results["inference_sentences"] = len(data)
+    unit = "clips" if video else "sentences"
+    results[f"inference_{unit}"] = len(data)
     with accelerator.autocast():
         for num_beams in beams:
             options = search_options(config.generation, num_beams=num_beams)
             results |= measure_inference(model, data, batch_size=config.generation.batch_size,
-                                         device=accelerator.device, **options)
+                                         device=accelerator.device, unit=unit, **options)
     return results | peak_memory()

@@ -39,7 +39,8 @@ class DataConfig:
     # hub: datasets.load_dataset(path)            disk: datasets.load_from_disk(path)
     # files: datasets.load_dataset(path, data_files=data_files), path = "json" | "csv" | ...
     # parallel_text: line-aligned plain text files, one per side and split
-    kind: str = choice("generated", "generated", "hub", "disk", "files", "parallel_text")
+    # class_folders: path/<split>/<class>/<clip> (video files, frame folders or image strips)
+    kind: str = choice("generated", "generated", "hub", "disk", "files", "parallel_text", "class_folders")
     path: str = "numbers_en_de"
     data_files: dict[str, str] = field(default_factory=dict)
     source_files: dict[str, str] = field(default_factory=dict)
@@ -51,6 +52,8 @@ class DataConfig:
     # a key of the Hugging Face `translation` column ({"de": ..., "en": ...}).
     source_column: str = "source"
     target_column: str = "target"
+    # class_folders: readable labels for class folder names ({0_wave1: wave one hand}); default the name
+    folder_labels: dict[str, str] = field(default_factory=dict)
     # Training pairs longer than this (in tokens) are dropped, not truncated.
     max_source_length: int = 100
     max_target_length: int = 100
@@ -71,7 +74,7 @@ class DataConfig:
 
 @dataclass
 class TokenizerConfig:
-    model_type: str = choice("unigram", "unigram", "bpe")
+    model_type: str = choice("unigram", "unigram", "bpe", "word")  # word: whole words (labels)
     vocab_size: int = at_least(8000, 5)  # per side, or in all when joint
     joint: bool = False
     character_coverage: float = 1.0

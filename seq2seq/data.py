@@ -1,28 +1,24 @@
 """From raw datasets to padded batches.
 
-``load_raw_dataset`` reads any source the config names into a ``DatasetDict``; the task layer
-turns each row into named raw inputs and a target text; ``prepare_dataset`` computes what can be
-computed once (token ids, media checks) with a cached ``Dataset.map``; ``Examples`` adds the media
-each processor loads per access; ``BucketBatchSampler`` groups examples of similar length;
-``Collator`` pads them into a ``Batch``.
+``sources.load_raw_dataset`` reads the dataset a config names; the task layer turns each row
+into named raw inputs and a target text; ``prepare_dataset`` computes what can be computed once
+(token ids, media checks) with a cached ``Dataset.map``; ``Examples`` adds the media each
+processor loads per access (or features cached once: ``add_frame_features``); ``batching.py``
+groups examples of similar length; ``Collator`` pads them into a ``Batch``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
 import torch
-from torch.utils.data import Sampler
 
-from seq2seq.config import DataConfig
-from seq2seq.synthetic import make_corpus
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -79,78 +75,6 @@ class Collator:
         tgt_in = _pad([[BOS_ID, *e["tgt_ids"]] for e in examples])
         tgt_out = _pad([[*e["tgt_ids"], EOS_ID] for e in examples])
         return Batch(inputs, tgt_in, tgt_out)
-
-
-# ---------------------------------------------------------------------------------------------
-# loading
-
-
-def _read_lines(path: str) -> list[str]:
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"data file not found: {file}")
-    with open(file, encoding="utf-8") as handle:
-        return [line.rstrip("\n") for line in handle]
-
-
-def _parallel_text(config: DataConfig) -> datasets.DatasetDict:
-    if not config.source_files:
-        raise ValueError("data.kind=parallel_text needs data.source_files: {split: path}")
-    splits = {}
-    for split, source_path in config.source_files.items():
-        if split not in config.target_files:
-            raise ValueError(f"data.target_files has no entry for split '{split}'")
-        sources, targets = _read_lines(source_path), _read_lines(config.target_files[split])
-        if len(sources) != len(targets):
-            raise ValueError(
-                f"{source_path} has {len(sources)} lines but {config.target_files[split]} has "
-                f"{len(targets)}: parallel files must be line-aligned"
-            )
-        splits[split] = datasets.Dataset.from_dict(
-            {config.source_column: sources, config.target_column: targets}
-        )
-    return datasets.DatasetDict(splits)
-
-
-def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict:
-    """Read the dataset the config names; every failure names the path, id or split."""
-    if config.kind == "generated" and config.path == "actions":
-        from seq2seq.synthetic_video import make_video_corpus
-
-        directory = Path(config.generated_dir or Path.home() / ".cache" / "seq2seq" / "generated") / config.path
-        return make_video_corpus(directory, config.generated_sizes, seed=config.generated_seed)
-    if config.kind == "generated":
-        return make_corpus(config.path, config.generated_sizes, config.generated_seed)
-    if config.kind == "parallel_text":
-        return _parallel_text(config)
-    if config.kind == "disk":
-        if not Path(config.path).exists():
-            raise FileNotFoundError(f"dataset directory not found: {config.path}")
-        loaded = datasets.load_from_disk(config.path)
-        if isinstance(loaded, datasets.Dataset):
-            raise ValueError(f"{config.path} holds a single Dataset; save a DatasetDict with splits")
-        return loaded
-    if config.kind == "files":
-        for split, path in config.data_files.items():
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"data file for split '{split}' not found: {path}")
-        return datasets.load_dataset(config.path, data_files=config.data_files)
-    if config.kind == "hub":
-        return datasets.load_dataset(config.path)
-    raise ValueError(
-        f"data.kind must be generated, parallel_text, disk, files or hub; got {config.kind!r}"
-    )
-
-
-def get_split(dataset: datasets.DatasetDict, split: str, limit: int = 0) -> datasets.Dataset:
-    if split not in dataset:
-        raise KeyError(f"split '{split}' not in dataset (available: {', '.join(dataset)})")
-    selected = dataset[split]
-    if len(selected) == 0:
-        raise ValueError(f"split '{split}' is empty")
-    if limit and len(selected) > limit:
-        selected = selected.select(range(limit))
-    return selected
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,9 +195,12 @@ class Examples(torch.utils.data.Dataset):
                  seed: int = 0):
         self.prepared, self.processors, self.rows, self.to_example = prepared, processors, rows, to_example
         self.train, self.seed, self.epoch = train, seed, 0
-        self.media = [name for name, processor in processors.items() if not processor.cached]
+        stored = set(prepared.column_names)
+        # Media inputs are loaded per access, unless their features were cached (add_frame_features).
+        self.media = [name for name, p in processors.items() if not p.cached and name not in stored]
+        self.features = [name for name, p in processors.items() if not p.cached and name in stored]
         self.collate = Collator(processors)
-        self.columns = [c for c in (*processors, "tgt_ids") if c in prepared.column_names]
+        self.columns = [c for c in (*processors, "tgt_ids") if c in stored and c not in self.features]
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -282,8 +209,12 @@ class Examples(torch.utils.data.Dataset):
         return len(self.prepared)
 
     def select(self, indices) -> Examples:
-        return Examples(self.prepared.select(indices), self.processors, rows=self.rows, to_example=self.to_example,
-                        train=self.train, seed=self.seed)
+        return self.replace(self.prepared.select(indices))
+
+    def replace(self, prepared: datasets.Dataset) -> Examples:
+        """The same examples over other prepared columns (a selection, or with cached features)."""
+        return Examples(prepared, self.processors, rows=self.rows, to_example=self.to_example, train=self.train,
+                        seed=self.seed)
 
     @property
     def references(self) -> list[str]:
@@ -305,6 +236,9 @@ class Examples(torch.utils.data.Dataset):
     def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
         block = self.prepared[indices]  # one columnar read for the whole batch
         examples = [{name: block[name][i] for name in self.columns} for i in range(len(indices))]
+        for name in self.features:
+            for example, features in zip(examples, block[name], strict=True):
+                example[name] = torch.tensor(features)  # (T, F)
         if self.media:
             for example, row in zip(examples, block["row"], strict=True):
                 raw = self.to_example(self.rows[row])
@@ -316,125 +250,37 @@ class Examples(torch.utils.data.Dataset):
 
 
 # ---------------------------------------------------------------------------------------------
-# bucketing
+# cached features
 
 
-class BucketBatchSampler(Sampler[list[int]]):
-    """Batches of similar-length examples, so little compute goes to padding.
+@torch.no_grad()
+def add_frame_features(data: Examples, name: str, extract: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                       extractor_fingerprint: str, *, batch_size: int = 32,
+                       cache_dir: str | Path | None = None) -> Examples:
+    """``data`` with the media input ``name`` replaced by per-frame features, computed once.
 
-    Examples are shuffled, cut into pools of ``pool_batches`` batches, sorted by length within a
-    pool and cut into batches of ``batch_size`` sentences, or of at most ``batch_size`` padded
-    tokens with ``batch_type="tokens"``; the batches are shuffled again. Call ``set_epoch`` for a
-    new, reproducible order each epoch.
+    ``extract`` maps frames (B, T, C, H, W) and their mask to features (B, T, F): a frozen CNN.
+    Clips go through the processor's deterministic eval preset (cached features cannot be
+    augmented). The result is a cached ``Dataset.map`` keyed by the prepared data and
+    ``extractor_fingerprint`` (the CNN's weights), so an epoch neither decodes a video nor runs
+    the CNN again, and a second run with the same CNN reads the features from the cache.
     """
+    processor, prepared = data.processors[name], data.prepared
+    fingerprint = hashlib.sha256(f"{prepared._fingerprint}-{name}-{extractor_fingerprint}".encode()).hexdigest()[:16]
 
-    def __init__(
-        self,
-        lengths: list[int],
-        *,
-        batch_size: int,
-        batch_type: str = "sentences",
-        shuffle: bool = True,
-        seed: int = 0,
-        pool_batches: int = 100,
-        min_batch_size: int = 1,
-    ):
-        if batch_type not in ("sentences", "tokens"):
-            raise ValueError(f"batch_type must be 'sentences' or 'tokens', got {batch_type!r}")
-        self.lengths = lengths
-        self.batch_size = batch_size
-        self.batch_type = batch_type
-        self.shuffle = shuffle
-        self.seed = seed
-        self.pool_batches = pool_batches
-        self.min_batch_size = min_batch_size
-        self.epoch = 0
-        self._batches = self._make_batches()
+    def featurize(rows: dict[str, list]) -> dict[str, list]:
+        clips = []
+        for row in rows["row"]:
+            raw = data.to_example(data.rows[row])[name]
+            clips.append(processor(raw, name=_describe(raw, name, row)))
+        values, mask = processor.collate(clips)
+        features = extract(values, mask)
+        return {name: [features[i, : len(clip)].tolist() for i, clip in enumerate(clips)]}
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self._batches = self._make_batches()
-
-    def _make_batches(self) -> list[list[int]]:
-        rng = random.Random(self.seed + self.epoch)
-        order = list(range(len(self.lengths)))
-        if self.shuffle:
-            rng.shuffle(order)
-        pool_size = self.pool_batches * (
-            self.batch_size if self.batch_type == "sentences" else max(1, self.batch_size // 20)
-        )
-        if not self.shuffle:
-            pool_size = len(order)  # evaluation: one global sort, the least padding
-        batches = []
-        for start in range(0, len(order), pool_size):
-            pool = sorted(order[start : start + pool_size], key=self.lengths.__getitem__)
-            batches.extend(self._cut(pool))
-        # Every process and accumulation step needs at least one example of each batch.
-        for index in range(len(batches) - 1, 0, -1):
-            if len(batches[index]) < self.min_batch_size:
-                batches[index - 1].extend(batches.pop(index))
-        if self.shuffle:
-            rng.shuffle(batches)
-        return batches
-
-    def _cut(self, pool: list[int]) -> list[list[int]]:
-        if self.batch_type == "sentences":
-            return [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
-        batches, current, longest = [], [], 0
-        for index in pool:
-            longest_if_added = max(longest, self.lengths[index])
-            if current and longest_if_added * (len(current) + 1) > self.batch_size:
-                batches.append(current)
-                current, longest_if_added = [], self.lengths[index]
-            current.append(index)
-            longest = longest_if_added
-        if current:
-            batches.append(current)
-        return batches
-
-    def __iter__(self) -> Iterator[list[int]]:
-        return iter(self._batches)
-
-    def __len__(self) -> int:
-        return len(self._batches)
-
-
-class MicroBatchSampler(Sampler[list[int]]):
-    """This process's share of every update batch: ``micro_batches`` index lists per update.
-
-    Each batch of ``batches`` is one optimizer update. It is cut into ``num_shards *
-    micro_batches`` contiguous parts of near-equal size (the batch is length-sorted, so each part
-    stays tight); shard ``r`` gets parts ``r*k`` to ``r*k + k - 1``. The optimizer thus sees the
-    same examples per update whatever the number of processes and accumulation steps.
-    """
-
-    def __init__(self, batches: BucketBatchSampler, *, num_shards: int = 1, shard_index: int = 0,
-                 micro_batches: int = 1):
-        self.batches = batches
-        self.num_shards = num_shards
-        self.shard_index = shard_index
-        self.micro_batches = micro_batches
-        self.start_update = 0
-
-    def set_epoch(self, epoch: int, start_update: int = 0) -> None:
-        """Order for ``epoch``, skipping the updates a resumed run has already made."""
-        self.batches.set_epoch(epoch)
-        self.start_update = start_update
-
-    @property
-    def num_updates(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self) -> Iterator[list[int]]:
-        parts_per_batch = self.num_shards * self.micro_batches
-        first = self.shard_index * self.micro_batches
-        for batch in list(self.batches)[self.start_update :]:
-            if len(batch) < parts_per_batch:
-                raise ValueError(f"a batch of {len(batch)} examples cannot feed {parts_per_batch} micro-batches")
-            size, extra = divmod(len(batch), parts_per_batch)
-            bounds = [part * size + min(part, extra) for part in range(parts_per_batch + 1)]
-            for part in range(first, first + self.micro_batches):
-                yield batch[bounds[part] : bounds[part + 1]]
-
-    def __len__(self) -> int:
-        return (len(self.batches) - self.start_update) * self.micro_batches
+    cache_file = None
+    if not prepared.cache_files and cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        cache_file = str(Path(cache_dir) / f"{fingerprint}-features.arrow")
+    with_features = prepared.map(featurize, batched=True, batch_size=batch_size, new_fingerprint=fingerprint,
+                                 cache_file_name=cache_file, desc=f"caching {name} features")
+    return data.replace(with_features)

@@ -7,8 +7,9 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
+from seq2seq.batching import BucketBatchSampler
 from seq2seq.config import GenerationConfig
-from seq2seq.data import BucketBatchSampler, Examples
+from seq2seq.data import Examples
 from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel
 from seq2seq.tokenization import EOS_ID, PAD_ID, Tokenizer
 

@@ -9,6 +9,7 @@ and a ``target_text``, and how predictions are scored.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import math
 import os
@@ -24,12 +25,14 @@ from accelerate.logging import get_logger
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
+from seq2seq.batching import BucketBatchSampler, MicroBatchSampler
 from seq2seq.checkpoints import find_resume_checkpoint
 from seq2seq.config import Config, ConfigError, DataConfig, TrainingConfig, config_to_dict, did_you_mean
-from seq2seq.data import BucketBatchSampler, Examples, MicroBatchSampler, get_split, load_raw_dataset, prepare_dataset
+from seq2seq.data import Examples, add_frame_features, prepare_dataset
 from seq2seq.model import Seq2SeqModel, build_model
 from seq2seq.processors import Processor, build_processor
 from seq2seq.run_directory import check_new_run, check_resumable, clear_run_files
+from seq2seq.sources import get_split, load_raw_dataset
 from seq2seq.tokenization import Tokenizer
 
 logger = get_logger(__name__)  # logs on the main process only
@@ -250,6 +253,7 @@ def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: boo
     tokenizer, processors, train_data, valid_data = load_data(config, task, run_dir, accelerator)
     model = build_model(config.model, config.inputs, source_vocab_size=tokenizer.source_vocab_size,
                         target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
+    train_data, valid_data = cache_frame_features(config, model, [train_data, valid_data], run_dir, accelerator)
     optimizer = build_optimizer(model, tc)
     sampler, loader = make_train_loader(train_data, tc, accelerator)
     total_steps = tc.max_steps or tc.max_epochs * sampler.num_updates
@@ -257,6 +261,24 @@ def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: boo
     model, optimizer = accelerator.prepare(model, optimizer)
     return Experiment(config, task, accelerator, run_dir, checkpoint, tokenizer, processors, train_data, valid_data,
                       model, optimizer, scheduler, sampler, loader, total_steps)
+
+
+def cache_frame_features(config: Config, model: Seq2SeqModel, data: list[Examples], run_dir: Path,
+                         accelerator: Accelerator) -> list[Examples]:
+    """For each video input with ``encoder.cache_features``, replace its clips by the frozen CNN's
+    per-frame features, computed once (main process first) and cached under the CNN's weights."""
+    for name, spec in config.inputs.items():
+        if not spec.encoder.cache_features:
+            continue
+        encoder = model.encoders[name]
+        digest = hashlib.sha256(f"differences={encoder.frame_differences}".encode())
+        for key, tensor in sorted(encoder.cnn.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        with accelerator.main_process_first():
+            data = [add_frame_features(part, name, encoder.frame_features, digest.hexdigest(),
+                                       cache_dir=run_dir / "cache") for part in data]
+    return data
 
 
 def longest_inputs(data: Examples) -> dict[str, int]:

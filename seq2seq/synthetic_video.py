@@ -8,8 +8,10 @@ orientations and backgrounds are random.
 
 Why circling and not spinning in place: a shape spinning clockwise or anticlockwise about its own
 centre was tried first, and the small CNN + GRU encoder could not learn the direction at all (50 %
-on those two classes, with or without frame differences or a marker on the shape). ``make_video_corpus`` writes the clips as real H.264 .mp4 files, so
-training and tests exercise video decoding as users' data would.
+on those two classes, with or without frame differences or a marker on the shape).
+
+``make_video_corpus`` writes the clips as real H.264 .mp4 files, so training and tests exercise
+video decoding as users' data would.
 """
 
 from __future__ import annotations

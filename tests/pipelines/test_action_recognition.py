@@ -173,3 +173,14 @@ def test_the_config_must_list_the_inputs_the_task_feeds(tmp_path):
     config.inputs["video"].processor = {"num_frame": 4}
     with pytest.raises(ValueError, match="inputs.video.processor: unknown video processor setting"):
         check_config(config, get_task("action_recognition"))
+
+
+def test_the_predict_script_names_the_action_of_each_video(trained_action_model, action_data, run_script, tmp_path):
+    paths = [clip_path(action_data, 0), clip_path(action_data, 1)]
+    status, out, _ = run_script("predict", "--model", str(trained_action_model / "model"), *paths, "--top-k", "2")
+    assert status == 0
+    expected = pipeline(model=trained_action_model / "model")(paths, top_k=2)
+    for line, path, result in zip(out.strip().splitlines(), paths, expected, strict=True):
+        assert line.split("\t") == [path, *(f"{r['label']}:{r['score']:.3f}" for r in result)]
+    status, _, err = run_script("predict", "--model", str(trained_action_model / "model"), str(tmp_path / "no.mp4"))
+    assert status == 2 and "no.mp4" in err and "Traceback" not in err

@@ -5,7 +5,7 @@ import yaml
 from conftest import tiny_config
 
 from seq2seq.config import config_to_dict
-from seq2seq.data import load_raw_dataset
+from seq2seq.sources import load_raw_dataset
 
 
 @pytest.fixture

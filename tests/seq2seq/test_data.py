@@ -5,8 +5,9 @@ import pytest
 from conftest import collate, prepare, source_ids
 
 from pipelines.translation import TranslationTask
+from seq2seq.batching import BucketBatchSampler
 from seq2seq.config import DataConfig
-from seq2seq.data import BucketBatchSampler, get_split, load_raw_dataset
+from seq2seq.sources import get_split, load_raw_dataset
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
 
