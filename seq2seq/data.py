@@ -222,11 +222,15 @@ class Examples(torch.utils.data.Dataset):
 
     def lengths(self, *, targets: bool = True) -> list[int]:
         """Per-example cost used for bucketing: the longest text input (or target), in tokens.
-        Media inputs have their processed length, the same for every clip: they do not count."""
-        names = [name for name in self.columns if targets or name != "tgt_ids"]
-        columns = [self.prepared[name] for name in names]
-        if not columns:
+
+        Examples without a text input (a video: every clip has the processor's frame count) all
+        cost the same. Their targets are not used either: batches sorted by target length would
+        hold only some of the classes (all one-word labels, say), which stalls training."""
+        text_inputs = [name for name in self.columns if name != "tgt_ids"]
+        if not text_inputs:
             return [1] * len(self)
+        names = text_inputs + (["tgt_ids"] if targets and "tgt_ids" in self.columns else [])
+        columns = [self.prepared[name] for name in names]
         return [max(len(values[i]) + (name == "tgt_ids") for name, values in zip(names, columns, strict=True))
                 for i in range(len(self))]
 

@@ -18,9 +18,9 @@ def translate(trained_reverse_model):
 
 def test_to_example_reads_plain_and_translation_columns():
     to_example = TranslationTask().make_to_example(DataConfig(source_column="de", target_column="en"))
-    assert to_example({"de": "Hallo", "en": "Hello"}) == {"source_text": "Hallo", "target_text": "Hello"}
+    assert to_example({"de": "Hallo", "en": "Hello"}) == {"source": "Hallo", "target_text": "Hello"}
     assert to_example({"translation": {"de": "Hallo", "en": "Hello"}}) == {
-        "source_text": "Hallo", "target_text": "Hello"}
+        "source": "Hallo", "target_text": "Hello"}
     with pytest.raises(KeyError, match="'de' not found.*available: fr"):
         to_example({"fr": "Bonjour"})
     with pytest.raises(TypeError, match="'de' must hold text"):

@@ -12,14 +12,16 @@ from accelerate import Accelerator
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parents[1])]
 from conftest import make_model  # noqa: E402
 
+from seq2seq.data import Examples  # noqa: E402
 from seq2seq.evaluation import generate_distributed  # noqa: E402
+from seq2seq.processors import TextProcessor  # noqa: E402
 
 
-def sources(count: int) -> datasets.Dataset:
+def sources(count: int) -> Examples:
     generator = torch.Generator().manual_seed(0)
     rows = [torch.randint(4, 30, (int(torch.randint(2, 9, (1,), generator=generator)),), generator=generator).tolist()
             + [3] for _ in range(count)]
-    return datasets.Dataset.from_dict({"src_ids": rows})
+    return Examples(datasets.Dataset.from_dict({"source": rows}), {"source": TextProcessor(None)})
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def clips(tmp_path_factory):
 
 def examples(rows, *, train=False, seed=0, tmp_path=None):
     to_example = ActionRecognitionTask().make_to_example(DataConfig(source_column="video", target_column="label"))
-    tokenizer = Tokenizer.train(None, list(rows["label"]) * 3, vocab_size=24)
+    tokenizer = Tokenizer.train(None, list(rows["label"]) * 3, vocab_size=24, model_type="word")
     processors = {"video": VideoProcessor(num_frames=4, frame_size=24)}
     prepared = prepare_dataset(rows, tokenizer, processors, to_example=to_example, cache_dir=tmp_path)
     return Examples(prepared, processors, rows=rows, to_example=to_example, train=train, seed=seed)
