@@ -27,7 +27,8 @@ def action_config(output_dir: str, data_dir: str, **training):
         "model": {"embedding_size": 16, "embedding_dropout": 0.0,
                   "decoder": {"hidden_size": 64, "attention": "luong_general", "dropout": 0.0}},
         "training": {"output_dir": output_dir, "max_steps": 1000, "max_epochs": 50, "batch_size": 16,
-                     "learning_rate": 5e-4, "eval_every_steps": 200, "target_metric": 60.0, "eval_metric": "accuracy", "log_every_steps": 40, **training},
+                     "learning_rate": 5e-4, "eval_every_steps": 200, "target_metric": 60.0,
+                     "eval_metric": "accuracy", "log_every_steps": 40, **training},
         "generation": {"num_beams": 1, "max_length": 8, "max_length_a": 0.0, "max_length_b": 0},
     })
 
