@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics = task.compute_metrics(predictions, references, config.training.metrics or None)
         # hit_length_limit: outputs cut at generation.max_length(_a/_b) before eos (counted, never hidden)
         print(json.dumps({"split": args.split, "num_beams": num_beams, "examples": len(predictions),
-                          "sentences_per_second": round(len(predictions) / seconds, 1),
+                          "examples_per_second": round(len(predictions) / seconds, 1),
                           "hit_length_limit": count_hit_limit(outputs),
                           **{k: round(v, 2) for k, v in metrics.items()}}), flush=True)
         if args.output:

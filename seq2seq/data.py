@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 import torch
 
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
@@ -201,6 +202,10 @@ class Examples(torch.utils.data.Dataset):
         self.features = [name for name, p in processors.items() if not p.cached and name in stored]
         self.collate = Collator(processors)
         self.columns = [c for c in (*processors, "tgt_ids") if c in stored and c not in self.features]
+        # What a batch reads: only the columns it needs (not target_text), and cached features as
+        # numpy arrays (converting nested Python lists would cost more than the model's step).
+        self._columns_read = prepared.select_columns(self.columns + (["row"] if self.media else []))
+        self._features_read = prepared.with_format("numpy", columns=self.features) if self.features else None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -238,11 +243,13 @@ class Examples(torch.utils.data.Dataset):
         return self.__getitems__([index])[0]
 
     def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
-        block = self.prepared[indices]  # one columnar read for the whole batch
+        block = self._columns_read[indices]  # one columnar read for the whole batch
         examples = [{name: block[name][i] for name in self.columns} for i in range(len(indices))]
-        for name in self.features:
-            for example, features in zip(examples, block[name], strict=True):
-                example[name] = torch.tensor(features)  # (T, F)
+        if self._features_read is not None:
+            features = self._features_read[indices]
+            for name in self.features:
+                for example, clip in zip(examples, features[name], strict=True):
+                    example[name] = torch.from_numpy(np.stack(clip) if clip.dtype == object else clip).float()
         if self.media:
             for example, row in zip(examples, block["row"], strict=True):
                 raw = self.to_example(self.rows[row])

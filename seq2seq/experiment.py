@@ -251,6 +251,7 @@ def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: boo
     checkpoint = prepare_run_directory(run_dir, config, accelerator, resume=resume, overwrite=overwrite)
     accelerator.print(f"training on {accelerator.num_processes} process(es), device {accelerator.device}")
     tokenizer, processors, train_data, valid_data = load_data(config, task, run_dir, accelerator)
+    warn_if_targets_exceed_the_length_limit(train_data, config.generation.max_length)
     model = build_model(config.model, config.inputs, source_vocab_size=tokenizer.source_vocab_size,
                         target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
     train_data, valid_data = cache_frame_features(config, model, [train_data, valid_data], run_dir, accelerator)
@@ -279,6 +280,15 @@ def cache_frame_features(config: Config, model: Seq2SeqModel, data: list[Example
             data = [add_frame_features(part, name, encoder.frame_features, digest.hexdigest(),
                                        cache_dir=run_dir / "cache") for part in data]
     return data
+
+
+def warn_if_targets_exceed_the_length_limit(data: Examples, max_length: int) -> None:
+    """Evaluation cuts outputs at generation.max_length: say so before training if targets are longer."""
+    longest = max((len(ids) + 1 for ids in data.prepared["tgt_ids"]), default=0)  # + eos
+    if longest > max_length:
+        logger.warning("the longest training target has %d tokens (eos included) but generation.max_length is %d: "
+                       "evaluation and pipelines will cut such outputs; raise generation.max_length", longest,
+                       max_length)
 
 
 def longest_inputs(data: Examples) -> dict[str, int]:

@@ -35,6 +35,24 @@ def tiny_config(output_dir: str, **sections) -> Config:
     return config_from_dict(values)
 
 
+def tiny_action_config(output_dir: str, data_dir: str, **training):
+    """A small video model that learns the generated actions (at 32x32) in about a minute."""
+    return config_from_dict({
+        "task": "action_recognition",
+        "data": {"kind": "disk", "path": data_dir, "source_column": "video", "target_column": "label"},
+        "tokenizer": {"vocab_size": 32, "model_type": "word"},
+        "inputs": {"video": {"modality": "video",
+                             "processor": {"num_frames": 6, "frame_size": 32, "crop_scale": [0.85, 1.0]},
+                             "encoder": {"feature_size": 48, "spatial_grid": 2, "hidden_size": 48, "dropout": 0.0}}},
+        "model": {"embedding_size": 16, "embedding_dropout": 0.0,
+                  "decoder": {"hidden_size": 64, "attention": "luong_general", "dropout": 0.0}},
+        "training": {"output_dir": output_dir, "max_steps": 1000, "max_epochs": 50, "batch_size": 16,
+                     "learning_rate": 5e-4, "eval_every_steps": 200, "target_metric": 60.0,
+                     "eval_metric": "accuracy", "log_every_steps": 40, **training},
+        "generation": {"num_beams": 1, "max_length": 8, "max_length_a": 0.0, "max_length_b": 0},
+    })
+
+
 @pytest.fixture(scope="session")
 def trained_reverse_model(tmp_path_factory):
     """Run directory of a model trained to reverse letter sequences (the real training loop)."""

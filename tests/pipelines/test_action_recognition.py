@@ -4,6 +4,7 @@ import datasets
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_action_config
 
 from pipelines import ActionRecognitionPipeline, get_task, pipeline
 from pipelines.action_recognition import ActionRecognitionTask
@@ -13,24 +14,6 @@ from seq2seq.media import MediaError, read_video
 from seq2seq.processors import VideoProcessor, load_processors
 from seq2seq.synthetic_video import ACTIONS, make_video_corpus
 from seq2seq.tokenization import Tokenizer
-
-
-def action_config(output_dir: str, data_dir: str, **training):
-    """A small video model that learns the generated actions (at 32x32) in about a minute."""
-    return config_from_dict({
-        "task": "action_recognition",
-        "data": {"kind": "disk", "path": data_dir, "source_column": "video", "target_column": "label"},
-        "tokenizer": {"vocab_size": 32, "model_type": "word"},
-        "inputs": {"video": {"modality": "video",
-                             "processor": {"num_frames": 6, "frame_size": 32, "crop_scale": [0.85, 1.0]},
-                             "encoder": {"feature_size": 48, "spatial_grid": 2, "hidden_size": 48, "dropout": 0.0}}},
-        "model": {"embedding_size": 16, "embedding_dropout": 0.0,
-                  "decoder": {"hidden_size": 64, "attention": "luong_general", "dropout": 0.0}},
-        "training": {"output_dir": output_dir, "max_steps": 1000, "max_epochs": 50, "batch_size": 16,
-                     "learning_rate": 5e-4, "eval_every_steps": 200, "target_metric": 60.0,
-                     "eval_metric": "accuracy", "log_every_steps": 40, **training},
-        "generation": {"num_beams": 1, "max_length": 8, "max_length_a": 0.0, "max_length_b": 0},
-    })
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +31,7 @@ def trained_action_model(action_data, tmp_path_factory):
 
     run_dir = tmp_path_factory.mktemp("action_run")
     torch.manual_seed(0)
-    train(action_config(str(run_dir), str(action_data / "dataset")), get_task("action_recognition"))
+    train(tiny_action_config(str(run_dir), str(action_data / "dataset")), get_task("action_recognition"))
     return run_dir
 
 
@@ -168,11 +151,11 @@ def test_metrics_and_report(tmp_path):
 def test_the_config_must_list_the_inputs_the_task_feeds(tmp_path):
     from seq2seq.experiment import check_config
 
-    config = action_config(str(tmp_path), str(tmp_path))
+    config = tiny_action_config(str(tmp_path), str(tmp_path))
     config.inputs = {"source": config_from_dict({"modality": "text"}, type(config.inputs["video"]))}
     with pytest.raises(ConfigError, match=r"feeds video \(video\); the config lists source \(text\)"):
         check_config(config, get_task("action-recognition"))
-    config = action_config(str(tmp_path), str(tmp_path))
+    config = tiny_action_config(str(tmp_path), str(tmp_path))
     config.inputs["video"].processor = {"num_frame": 4}
     with pytest.raises(ValueError, match="inputs.video.processor: unknown video processor setting"):
         check_config(config, get_task("action_recognition"))

@@ -82,3 +82,18 @@ def test_class_folders_read_splits_and_labels(clips, tmp_path):
     assert loaded["val"][0]["video"].endswith("val/0_wave/0.mp4")
     with pytest.raises(FileNotFoundError, match="dataset folder not found"):
         load_raw_dataset(DataConfig(kind="class_folders", path=str(tmp_path / "nope")))
+
+
+def test_targets_longer_than_the_generation_limit_are_warned_about(clips, caplog):
+    from accelerate import PartialState
+
+    from seq2seq.experiment import warn_if_targets_exceed_the_length_limit
+
+    PartialState()  # Accelerate's logger needs it
+    data = examples(clips)
+    with caplog.at_level("WARNING"):
+        warn_if_targets_exceed_the_length_limit(data, max_length=3)  # "moving left" + eos fits
+    assert "generation.max_length" not in caplog.text
+    with caplog.at_level("WARNING"):
+        warn_if_targets_exceed_the_length_limit(data, max_length=2)
+    assert "longest training target has 3 tokens" in caplog.text
