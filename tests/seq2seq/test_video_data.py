@@ -97,3 +97,15 @@ def test_targets_longer_than_the_generation_limit_are_warned_about(clips, caplog
     with caplog.at_level("WARNING"):
         warn_if_targets_exceed_the_length_limit(data, max_length=2)
     assert "longest training target has 3 tokens" in caplog.text
+
+
+def test_cached_features_of_clips_of_different_lengths_come_back_exactly():
+    import datasets
+    import numpy as np
+
+    from seq2seq.data import _clips_from_arrow
+
+    clips = [np.random.default_rng(i).random((length, 5), dtype=np.float32) for i, length in enumerate((3, 1, 4))]
+    table = datasets.Dataset.from_dict({"video": clips}).with_format("arrow", columns=["video"])[[2, 0, 1]]
+    for tensor, index in zip(_clips_from_arrow(table.column("video")), [2, 0, 1], strict=True):
+        assert tensor.dtype == torch.float32 and torch.equal(tensor, torch.from_numpy(clips[index]))
