@@ -71,7 +71,14 @@ def _frames_from_array(value, name: str) -> torch.Tensor:
 
 
 def load_video(value, name: str = "video") -> torch.Tensor:
-    """Frames uint8 (T, 3, H, W) RGB from any supported input, or an error naming ``name``.
+    """Frames uint8 (T, 3, H, W) RGB from any supported input, or an error naming ``name``
+    (``load_video_and_fps`` also gives the frame rate)."""
+    return load_video_and_fps(value, name)[0]
+
+
+def load_video_and_fps(value, name: str = "video") -> tuple[torch.Tensor, float | None]:
+    """Frames uint8 (T, 3, H, W) RGB and the frame rate (None where the input has none), or an
+    error naming ``name``.
 
     Accepted: a video file (mp4, avi, webm, mkv, ... through torchcodec); a folder of frame
     images (sorted by file name); an image holding square frames side by side (a horizontal strip,
@@ -80,12 +87,15 @@ def load_video(value, name: str = "video") -> torch.Tensor:
     """
     from torchcodec.decoders import VideoDecoder
 
+    fps = None
     if isinstance(value, VideoDecoder):
         frames = value.get_frames_in_range(0, len(value)).data
+        fps = value.metadata.average_fps
     elif isinstance(value, dict) and value.get("bytes") is not None:
         try:
             decoder = VideoDecoder(value["bytes"])
             frames = decoder.get_frames_in_range(0, len(decoder)).data
+            fps = decoder.metadata.average_fps
         except (RuntimeError, ValueError) as error:
             raise MediaError(f"{name}: cannot decode the video bytes: {error}") from error
     elif isinstance(value, (str, Path)) or (isinstance(value, dict) and value.get("path")):
@@ -104,7 +114,7 @@ def load_video(value, name: str = "video") -> torch.Tensor:
                 raise MediaError(f"{name}: {path} is {width}x{height}, not a strip of square frames side by side")
             frames = strip.view(3, height, width // height, height).permute(2, 0, 1, 3).contiguous()
         else:
-            frames, _ = read_video(path)
+            frames, fps = read_video(path)
     elif isinstance(value, torch.Tensor) or hasattr(value, "__array__"):
         frames = _frames_from_array(value, name)
     else:
@@ -112,4 +122,4 @@ def load_video(value, name: str = "video") -> torch.Tensor:
                          f"or a {{'path'|'bytes'}} dict, got {type(value).__name__}")
     if frames.size(0) == 0:
         raise MediaError(f"{name}: the video has no frames")
-    return frames
+    return frames, float(fps) if fps else None

@@ -1,4 +1,5 @@
-"""Video processor: decode, sample frames uniformly, resize/crop, normalise.
+"""Video processor: decode, sample frames (spread over the clip, or at a target fps), resize/crop,
+normalise.
 
 ``VideoProcessor(...)(video, train=False)`` -> float (num_frames, 3, frame_size, frame_size).
 Evaluation is deterministic: the centre frame of each of ``num_frames`` equal segments, resized
@@ -21,7 +22,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from seq2seq.media import MediaError, load_video
+from seq2seq.media import MediaError, load_video, load_video_and_fps
 
 
 @dataclass
@@ -33,6 +34,11 @@ class VideoProcessor:
     std: tuple[float, float, float] = (0.25, 0.25, 0.25)
     crop_scale: tuple[float, float] = (0.7, 1.0)  # training: area kept by the random resized crop
     horizontal_flip: bool = False  # training only
+    # 0: spread num_frames over the whole clip. > 0: take num_frames at this rate, a window of
+    # num_frames / fps seconds (centred for evaluation, anywhere for training); clips shorter than
+    # the window are spread over instead.
+    fps: float = 0.0
+    source_fps: float = 25.0  # the frame rate assumed for inputs without one (frame folders, strips, arrays)
     kind: str = field(default="video", init=False)
     cached = False  # decoded and sampled per access (train-time augmentation differs each epoch)
 
@@ -40,13 +46,24 @@ class VideoProcessor:
         self.mean, self.std, self.crop_scale = tuple(self.mean), tuple(self.std), tuple(self.crop_scale)
         if self.num_frames < 1 or self.frame_size < 1 or self.min_frames < 1:
             raise ValueError(f"num_frames, frame_size and min_frames must be >= 1, got {self.to_dict()}")
+        if self.fps < 0 or self.source_fps <= 0:
+            raise ValueError(f"fps must be >= 0 and source_fps > 0, got fps={self.fps}, source_fps={self.source_fps}")
 
     # -- frames --------------------------------------------------------------------------------
 
-    def sample_indices(self, length: int, *, train: bool = False,
-                       generator: torch.Generator | None = None) -> list[int]:
-        """``num_frames`` indices spread evenly over ``length`` frames (repeating for short clips):
-        the middle of each equal segment, or (training) a random point in it."""
+    def sample_indices(self, length: int, *, train: bool = False, generator: torch.Generator | None = None,
+                       source_fps: float | None = None) -> list[int]:
+        """``num_frames`` indices into a clip of ``length`` frames recorded at ``source_fps``.
+
+        Without ``fps``: spread evenly (repeating for short clips), the middle of each equal
+        segment, or (training) a random point in it. With ``fps``: every ``source_fps / fps``-th
+        frame of a window in the middle of the clip, or (training) at a random place."""
+        step = (source_fps or self.source_fps) / self.fps if self.fps > 0 else 0.0
+        if step and step * self.num_frames < length:
+            room = length - step * self.num_frames
+            start = float(torch.rand((), generator=generator)) * room if train else room / 2
+            positions = start + step * (torch.arange(self.num_frames) + 0.5)
+            return positions.floor().long().clamp(0, length - 1).tolist()
         bounds = torch.linspace(0, length, self.num_frames + 1)
         middle = torch.full((self.num_frames,), 0.5)
         offsets = torch.rand(self.num_frames, generator=generator) if train else middle
@@ -65,10 +82,10 @@ class VideoProcessor:
     def __call__(self, video: Any, *, train: bool = False, generator: torch.Generator | None = None,
                  name: str = "video") -> torch.Tensor:
         """One clip -> float (num_frames, 3, frame_size, frame_size); ``name`` labels errors."""
-        frames = load_video(video, name)
+        frames, fps = load_video_and_fps(video, name)
         if frames.size(0) < self.min_frames:
             raise MediaError(f"{name}: {frames.size(0)} frame(s), fewer than min_frames={self.min_frames}")
-        frames = frames[self.sample_indices(frames.size(0), train=train, generator=generator)]
+        frames = frames[self.sample_indices(frames.size(0), train=train, generator=generator, source_fps=fps)]
         # One set of random crop/flip parameters for the whole clip: the motion stays intact.
         # torchvision draws them from the global RNG: seed it from ``generator`` inside a fork, so
         # augmentation neither depends on nor disturbs the training RNG (dropout, resumption).

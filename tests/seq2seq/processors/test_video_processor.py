@@ -94,7 +94,35 @@ def test_settings_round_trip_and_define_the_fingerprint(tmp_path):
     loaded = VideoProcessor.load(tmp_path / "video.json")
     assert loaded == processor and loaded.fingerprint == processor.fingerprint
     assert VideoProcessor(num_frames=11, frame_size=32, horizontal_flip=True).fingerprint != processor.fingerprint
-    with pytest.raises(ValueError, match="unknown video processor setting\\(s\\): fps"):
-        VideoProcessor.from_dict({**processor.to_dict(), "fps": 3})
+    with pytest.raises(ValueError, match="unknown video processor setting\\(s\\): frame_rate"):
+        VideoProcessor.from_dict({**processor.to_dict(), "frame_rate": 3})
     with pytest.raises(FileNotFoundError, match="nothing.json"):
         VideoProcessor.load(tmp_path / "nothing.json")
+
+
+def numbered_frames(count: int, size: int = 16) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames whose brightness is 8 x their index, to read back which were sampled."""
+    return np.repeat((np.arange(count, dtype=np.uint8) * 8)[:, None, None, None], size * size * 3).reshape(
+        count, size, size, 3)
+
+
+def sampled(processor: VideoProcessor, video, **options) -> list[int]:
+    clip = processor(video, **options)  # mean 0, std 1: values are brightness / 255
+    return (clip.mean(dim=(1, 2, 3)) * 255 / 8).round().long().tolist()
+
+
+def test_frames_at_a_target_fps_from_the_middle_or_anywhere_in_training(tmp_path):
+    processor = VideoProcessor(num_frames=4, frame_size=16, mean=(0, 0, 0), std=(1, 1, 1), fps=4, source_fps=8)
+    frames = numbered_frames(32)  # 4 s at 8 fps: an array has no frame rate, source_fps says it
+    assert sampled(processor, frames) == [13, 15, 17, 19]  # every 2nd frame, a 1 s window in the middle
+    windows = {tuple(sampled(processor, frames, train=True, generator=torch.Generator().manual_seed(seed)))
+               for seed in range(6)}
+    assert len(windows) > 1 and all(b - a == 2 for window in windows for a, b in zip(window, window[1:], strict=False))
+    # A file carries its own rate: at 16 fps every 4th frame, whatever source_fps says.
+    write_video(tmp_path / "clip.mp4", torch.from_numpy(frames).permute(0, 3, 1, 2), fps=16)
+    assert sampled(processor, str(tmp_path / "clip.mp4")) == [10, 14, 18, 22]
+    # A clip shorter than the window is spread over, as without fps.
+    assert sampled(processor, numbered_frames(6)) == sampled(VideoProcessor(
+        num_frames=4, frame_size=16, mean=(0, 0, 0), std=(1, 1, 1)), numbered_frames(6))
+    with pytest.raises(ValueError, match="fps must be >= 0"):
+        VideoProcessor(fps=-1)
