@@ -123,3 +123,74 @@ def load_video_and_fps(value, name: str = "video") -> tuple[torch.Tensor, float 
     if frames.size(0) == 0:
         raise MediaError(f"{name}: the video has no frames")
     return frames, float(fps) if fps else None
+
+
+# ---------------------------------------------------------------------------------------------
+# audio
+
+
+def _decode_audio(source, name: str, sampling_rate: int | None) -> tuple[torch.Tensor, int]:
+    from torchcodec.decoders import AudioDecoder
+
+    try:
+        decoder = source if isinstance(source, AudioDecoder) else AudioDecoder(source, sample_rate=sampling_rate)
+        samples = decoder.get_all_samples()
+    except (RuntimeError, ValueError) as error:
+        raise MediaError(f"{name}: cannot decode audio (corrupt, or no audio stream): {error}") from error
+    return samples.data, int(samples.sample_rate)
+
+
+def load_audio(value, name: str = "audio", *, sampling_rate: int | None = None) -> tuple[torch.Tensor, int]:
+    """A mono float waveform (N,) and its sampling rate, resampled to ``sampling_rate`` when given.
+
+    Accepted: an audio file (wav, flac, mp3, ...) or the audio track of a video file (through
+    torchcodec); a torchcodec ``AudioDecoder`` (what a ``datasets`` Audio column gives); a
+    ``{"array", "sampling_rate"}`` dict; a ``{"path"|"bytes"}`` dict. A bare array has no sampling
+    rate and is refused. Errors name ``name``.
+    """
+    import numpy as np
+    from torchcodec.decoders import AudioDecoder
+
+    if isinstance(value, AudioDecoder):
+        waveform, rate = _decode_audio(value, name, None)
+    elif isinstance(value, dict) and value.get("array") is not None:
+        if not value.get("sampling_rate"):
+            raise MediaError(f"{name}: the audio array has no 'sampling_rate'")
+        waveform = torch.as_tensor(np.asarray(value["array"]), dtype=torch.float32)
+        if waveform.dim() not in (1, 2):
+            raise MediaError(f"{name}: expected an audio array (N,) or (C, N), got shape {tuple(waveform.shape)}")
+        if waveform.numel() == 0:
+            raise MediaError(f"{name}: the audio is empty")
+        waveform, rate = waveform.reshape(-1, waveform.size(-1)), int(value["sampling_rate"])
+    elif isinstance(value, dict) and value.get("bytes") is not None:
+        waveform, rate = _decode_audio(value["bytes"], name, sampling_rate)
+    elif isinstance(value, (str, Path)) or (isinstance(value, dict) and value.get("path")):
+        path = Path(value["path"] if isinstance(value, dict) else value)
+        if not path.is_file():
+            raise FileNotFoundError(f"{name}: audio file not found: {path}")
+        if path.stat().st_size == 0:
+            raise MediaError(f"{name}: audio file {path} is empty (0 bytes)")
+        waveform, rate = _decode_audio(str(path), f"{name} {path}", sampling_rate)
+    elif isinstance(value, torch.Tensor) or hasattr(value, "__array__"):
+        raise MediaError(f"{name}: an audio array needs its sampling rate: pass {{'array': ..., 'sampling_rate': ...}}")
+    else:
+        raise MediaError(f"{name}: expected an audio file path, an AudioDecoder or an {{'array', 'sampling_rate'}} "
+                         f"dict, got {type(value).__name__}")
+    waveform = waveform.float().mean(dim=0)  # mono
+    if waveform.numel() == 0:
+        raise MediaError(f"{name}: the audio is empty")
+    if sampling_rate and rate != sampling_rate:
+        import torchaudio
+
+        waveform, rate = torchaudio.functional.resample(waveform, rate, sampling_rate), sampling_rate
+    return waveform, rate
+
+
+def write_audio(path: str | Path, waveform: torch.Tensor, *, sampling_rate: int) -> None:
+    """Encode a float waveform (N,) or (C, N) in [-1, 1] into ``path`` (.wav, .flac, ...)."""
+    from torchcodec.encoders import AudioEncoder
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    samples = waveform.reshape(-1, waveform.size(-1)).float()
+    AudioEncoder(samples, sample_rate=sampling_rate).to_file(str(path))
