@@ -11,12 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from seq2seq.processors.audio import AudioProcessor
 from seq2seq.processors.text import TextProcessor
 from seq2seq.processors.video import VideoProcessor
 from seq2seq.tokenization import Tokenizer
 
 PROCESSOR_FILE = "processor_config.json"
-Processor = TextProcessor | VideoProcessor
+Processor = TextProcessor | VideoProcessor | AudioProcessor
 
 
 def build_processor(modality: str, settings: dict[str, Any], tokenizer: Tokenizer, name: str) -> Processor:
@@ -31,7 +32,12 @@ def build_processor(modality: str, settings: dict[str, Any], tokenizer: Tokenize
             return VideoProcessor.from_dict(settings)
         except (TypeError, ValueError) as error:
             raise ValueError(f"inputs.{name}.processor: {error}") from None
-    raise ValueError(f"inputs.{name}: unknown modality {modality!r} (known: text, video)")
+    if modality == "audio":
+        try:
+            return AudioProcessor.from_dict(settings)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"inputs.{name}.processor: {error}") from None
+    raise ValueError(f"inputs.{name}: unknown modality {modality!r} (known: text, video, audio)")
 
 
 def save_processors(directory: str | Path, processors: dict[str, Processor]) -> None:
@@ -58,5 +64,5 @@ def load_processors(directory: str | Path, tokenizer: Tokenizer, inputs: dict[st
     return processors
 
 
-__all__ = ["PROCESSOR_FILE", "Processor", "TextProcessor", "VideoProcessor", "build_processor", "load_processors",
-           "save_processors"]
+__all__ = ["PROCESSOR_FILE", "AudioProcessor", "Processor", "TextProcessor", "VideoProcessor", "build_processor",
+           "load_processors", "save_processors"]

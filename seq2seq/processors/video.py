@@ -23,6 +23,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from seq2seq.media import MediaError, load_video, load_video_and_fps
+from seq2seq.processors.padding import pad_in_time
 
 
 @dataclass
@@ -105,13 +106,7 @@ class VideoProcessor:
         """Clips (T_i, ...) -> values (B, T, ...) zero-padded in time, mask (B, T) True at real frames.
 
         Works for frames (T, 3, H, W) and cached per-frame features (T, F) alike."""
-        longest = max(clip.size(0) for clip in clips)
-        values = clips[0].new_zeros(len(clips), longest, *clips[0].shape[1:])
-        mask = torch.zeros(len(clips), longest, dtype=torch.bool)
-        for row, clip in enumerate(clips):
-            values[row, : clip.size(0)] = clip
-            mask[row, : clip.size(0)] = True
-        return values, mask
+        return pad_in_time(clips)
 
     # -- persistence ---------------------------------------------------------------------------
 

@@ -1,0 +1,63 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from seq2seq.media import MediaError, write_audio
+from seq2seq.processors import AudioProcessor, build_processor
+
+
+def chirp(rate: int, seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    return (0.3 * np.sin(2 * math.pi * (300 + 400 * t) * t)).astype(np.float32)
+
+
+def test_log_mel_features_have_one_frame_per_hop_and_are_normalised():
+    processor = AudioProcessor(sampling_rate=16000, num_mel_bins=40)
+    features = processor({"array": chirp(16000), "sampling_rate": 16000})
+    assert features.shape == (101, 40)  # 1 s at 10 ms hops (centred frames: N / hop + 1)
+    assert features.mean(dim=0).abs().max() < 1e-4 and (features.std(dim=0, unbiased=False) - 1).abs().max() < 1e-2
+    mfcc = AudioProcessor(sampling_rate=16000, features="mfcc", num_mfcc=13)
+    assert mfcc({"array": chirp(16000), "sampling_rate": 16000}).shape == (101, 13) and mfcc.feature_size == 13
+
+
+def test_other_sampling_rates_and_files_give_the_same_frames(tmp_path):
+    processor = AudioProcessor(sampling_rate=16000, num_mel_bins=40)
+    native = processor({"array": chirp(16000), "sampling_rate": 16000})
+    resampled = processor({"array": chirp(8000), "sampling_rate": 8000})
+    assert resampled.shape == native.shape
+    assert torch.nn.functional.cosine_similarity(resampled.flatten(), native.flatten(), dim=0) > 0.9
+    write_audio(tmp_path / "chirp.wav", torch.from_numpy(chirp(16000)), sampling_rate=16000)
+    from_file = processor(str(tmp_path / "chirp.wav"))  # the file stores quantised samples: close, not equal
+    assert from_file.shape == native.shape
+    assert torch.nn.functional.cosine_similarity(from_file.flatten(), native.flatten(), dim=0) > 0.99
+
+
+def test_spec_augment_only_in_training_and_reproducible():
+    processor = AudioProcessor(sampling_rate=8000, num_mel_bins=20, freq_masks=1, freq_mask_width=5, time_masks=1,
+                               time_mask_width=10)
+    audio = {"array": chirp(8000), "sampling_rate": 8000}
+    plain = processor(audio)
+    assert torch.equal(processor(audio), plain)
+    one = processor(audio, train=True, generator=torch.Generator().manual_seed(1))
+    two = processor(audio, train=True, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(one, two) and not torch.equal(one, plain)
+    changed = (one != plain)
+    assert torch.all(one[changed] == 0)  # masked to the normalised mean
+
+
+def test_settings_round_trip_and_errors(tmp_path):
+    processor = AudioProcessor(sampling_rate=8000, num_mel_bins=32)
+    processor.save(tmp_path / "audio.json")
+    loaded = AudioProcessor.load(tmp_path / "audio.json")
+    assert loaded == processor and loaded.fingerprint == processor.fingerprint
+    assert build_processor("audio", {"sampling_rate": 8000, "num_mel_bins": 32}, None, "audio") == processor
+    with pytest.raises(ValueError, match="inputs.speech.processor: unknown audio processor setting"):
+        build_processor("audio", {"sample_rate": 8000}, None, "speech")
+    with pytest.raises(ValueError, match="features must be one of"):
+        AudioProcessor(features="spectrogram")
+    with pytest.raises(MediaError, match="utterance 2.*shorter than one"):
+        processor({"array": np.zeros(10, np.float32), "sampling_rate": 8000}, name="utterance 2")
+    values, mask = processor.collate([torch.ones(5, 3), torch.ones(2, 3)])
+    assert values.shape == (2, 5, 3) and mask.sum(dim=1).tolist() == [5, 2] and values[1, 2:].abs().sum() == 0
