@@ -1,7 +1,8 @@
 """One encoder per modality; each returns an :class:`EncoderOutput`."""
 
+from seq2seq.encoders.audio import AudioEncoder
 from seq2seq.encoders.base import EncoderOutput
 from seq2seq.encoders.text import TextEncoder
 from seq2seq.encoders.video import VideoEncoder
 
-__all__ = ["EncoderOutput", "TextEncoder", "VideoEncoder"]
+__all__ = ["AudioEncoder", "EncoderOutput", "TextEncoder", "VideoEncoder"]
