@@ -22,8 +22,8 @@ class ConfigError(ValueError):
     """A configuration value is unknown, missing or of the wrong type."""
 
 
-def choice(default: str, *options: str) -> Any:
-    """A text field that must be one of ``options`` (checked when the config is loaded)."""
+def choice(default: str | int, *options: str | int) -> Any:
+    """A field that must be one of ``options`` (checked when the config is loaded)."""
     return field(default=default, metadata={"choices": options})
 
 
@@ -84,7 +84,7 @@ class TokenizerConfig:
 RNN_TYPES = ("elman", "gru", "lstm")
 
 
-MODALITIES = ("text", "video")
+MODALITIES = ("text", "video", "audio")
 
 
 @dataclass
@@ -103,6 +103,9 @@ class EncoderConfig:
     frame_differences: bool = False  # small CNN: also see each frame's difference to the next (motion)
     # Frozen CNN: compute per-frame features once (cached with the data) instead of every epoch.
     cache_features: bool = False
+    # Audio only: stride-2 convolutions before the RNN divide the frames by `subsampling`.
+    subsampling: int = choice(4, 1, 2, 4, 8)
+    conv_channels: int = at_least(256, 1)
 
 
 @dataclass
@@ -111,8 +114,9 @@ class InputConfig:
 
     modality: str = choice("text", *MODALITIES)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    # Video: VideoProcessor settings (num_frames, frame_size, crop_scale, horizontal_flip, mean, std,
-    # min_frames). Text inputs are processed by the tokenizer section's SentencePiece model.
+    # Video: VideoProcessor settings (num_frames, frame_size, fps, crop_scale, horizontal_flip, ...).
+    # Audio: AudioProcessor settings (sampling_rate, features, num_mel_bins, SpecAugment masks, ...).
+    # Text inputs are processed by the tokenizer section's SentencePiece model.
     processor: dict[str, Any] = field(default_factory=dict)
 
 
@@ -277,8 +281,8 @@ def did_you_mean(word: str, options: typing.Iterable[str]) -> str:
 def _check_value(spec: dataclasses.Field, value: Any, key: str) -> None:
     options = spec.metadata.get("choices")
     if options is not None and value not in options:
-        shown = ", ".join(repr(o) if o == "" else o for o in options)
-        raise ConfigError(f"{key}: {value!r} is not one of {shown}{did_you_mean(str(value), options)}")
+        shown = ", ".join(repr(o) if o == "" else str(o) for o in options)
+        raise ConfigError(f"{key}: {value!r} is not one of {shown}{did_you_mean(str(value), map(str, options))}")
     minimum = spec.metadata.get("minimum")
     if minimum is not None and value < minimum:
         raise ConfigError(f"{key}: must be at least {minimum}, got {value!r}")

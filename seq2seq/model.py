@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from seq2seq.config import InputConfig, ModelConfig, config_from_dict, config_to_dict
 from seq2seq.decoder import AttentionDecoder, DecoderState, Memory
-from seq2seq.encoders import EncoderOutput, TextEncoder, VideoEncoder
+from seq2seq.encoders import AudioEncoder, EncoderOutput, TextEncoder, VideoEncoder
 from seq2seq.search import SearchOutput, beam_search, greedy_search, output_limits
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
 
@@ -299,6 +299,12 @@ def build_encoder(spec: InputConfig, *, source_vocab_size: int, embedding_size: 
         return VideoEncoder(cnn=encoder.cnn, cnn_weights=encoder.cnn_weights or None, freeze_cnn=encoder.freeze_cnn,
                             feature_size=encoder.feature_size, spatial_grid=encoder.spatial_grid,
                             frame_differences=encoder.frame_differences, **common)
+    if spec.modality == "audio":
+        from seq2seq.processors import AudioProcessor
+
+        feature_size = AudioProcessor.from_dict(spec.processor).feature_size
+        return AudioEncoder(feature_size=feature_size, subsampling=encoder.subsampling,
+                            conv_channels=encoder.conv_channels, **common)
     raise ValueError(f"unknown modality {spec.modality!r}")
 
 
@@ -330,8 +336,8 @@ def build_model(
     )
     description = {
         "model": config_to_dict(config),
-        "inputs": {name: {"modality": spec.modality, "encoder": config_to_dict(spec.encoder)}
-                   for name, spec in inputs.items()},
+        "inputs": {name: {"modality": spec.modality, "encoder": config_to_dict(spec.encoder),
+                          "processor": spec.processor} for name, spec in inputs.items()},
         "source_vocab_size": source_vocab_size,
         "target_vocab_size": target_vocab_size,
     }
