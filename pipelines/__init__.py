@@ -13,11 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.action_recognition import ActionRecognitionPipeline, ActionRecognitionTask
+from pipelines.speech_recognition import SpeechRecognitionPipeline, SpeechRecognitionTask
 from pipelines.translation import TranslationPipeline, TranslationTask
 from seq2seq.model import read_model_config
 
-TASKS = {"translation": TranslationTask, "action_recognition": ActionRecognitionTask}
-PIPELINES = {"translation": TranslationPipeline, "action_recognition": ActionRecognitionPipeline}
+TASKS = {"translation": TranslationTask, "action_recognition": ActionRecognitionTask,
+         "speech_recognition": SpeechRecognitionTask}
+PIPELINES = {"translation": TranslationPipeline, "action_recognition": ActionRecognitionPipeline,
+             "speech_recognition": SpeechRecognitionPipeline,
+             "automatic_speech_recognition": SpeechRecognitionPipeline}  # Hugging Face's name
 
 
 def get_task(name: str):
@@ -38,4 +42,4 @@ def pipeline(task: str | None = None, *, model: str | Path, **kwargs: Any):
     return PIPELINES[task](model, **kwargs)
 
 
-__all__ = ["ActionRecognitionPipeline", "TranslationPipeline", "get_task", "pipeline"]
+__all__ = ["ActionRecognitionPipeline", "SpeechRecognitionPipeline", "TranslationPipeline", "get_task", "pipeline"]

@@ -74,7 +74,8 @@ class DataConfig:
 
 @dataclass
 class TokenizerConfig:
-    model_type: str = choice("unigram", "unigram", "bpe", "word")  # word: whole words (labels)
+    # word: whole words (labels); char: one token per character (key strings, spelling)
+    model_type: str = choice("unigram", "unigram", "bpe", "word", "char")
     vocab_size: int = at_least(8000, 5)  # per side, or in all when joint
     joint: bool = False
     character_coverage: float = 1.0

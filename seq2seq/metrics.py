@@ -51,3 +51,22 @@ def confusion_matrix(predictions: list[str], references: list[str],
         if reference.strip() in index:
             counts[index[reference.strip()]][index.get(prediction.strip(), len(labels))] += 1
     return labels, counts
+
+
+def _error_rate(predictions: list[str], references: list[str], split) -> float:
+    from torchaudio.functional import edit_distance
+
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions but {len(references)} references")
+    errors = sum(edit_distance(split(r), split(p)) for p, r in zip(predictions, references, strict=True))
+    return 100.0 * errors / max(1, sum(len(split(r)) for r in references))
+
+
+def cer(predictions: list[str], references: list[str]) -> float:
+    """Character error rate in percent: edits (torchaudio's Levenshtein distance) per reference character."""
+    return _error_rate(predictions, references, lambda text: list(text.strip()))
+
+
+def wer(predictions: list[str], references: list[str]) -> float:
+    """Word error rate in percent: edits per reference word (whitespace-separated)."""
+    return _error_rate(predictions, references, str.split)

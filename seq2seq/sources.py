@@ -64,6 +64,11 @@ def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict:
 
         directory = Path(config.generated_dir or Path.home() / ".cache" / "seq2seq" / "generated") / config.path
         return make_video_corpus(directory, config.generated_sizes, seed=config.generated_seed)
+    if config.kind == "generated" and config.path == "dtmf":
+        from seq2seq.synthetic_audio import make_dtmf_corpus
+
+        directory = Path(config.generated_dir or Path.home() / ".cache" / "seq2seq" / "generated") / config.path
+        return make_dtmf_corpus(directory, config.generated_sizes, seed=config.generated_seed)
     if config.kind == "generated":
         return make_corpus(config.path, config.generated_sizes, config.generated_seed)
     if config.kind == "parallel_text":

@@ -30,8 +30,8 @@ def train_sentencepiece(
     max_sentences: int = 1_000_000,
 ) -> spm.SentencePieceProcessor:
     """Train a SentencePiece model in memory on ``sentences``."""
-    if model_type not in ("unigram", "bpe", "word"):
-        raise ValueError(f"tokenizer.model_type must be 'unigram', 'bpe' or 'word', got {model_type!r}")
+    if model_type not in ("unigram", "bpe", "word", "char"):
+        raise ValueError(f"tokenizer.model_type must be 'unigram', 'bpe', 'word' or 'char', got {model_type!r}")
     sentences = [s for s in sentences if s.strip()]
     if not sentences:
         raise ValueError("cannot train a tokenizer: the training text is empty")

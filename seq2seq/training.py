@@ -321,8 +321,10 @@ class Run:
                                                     experiment.task, experiment.config, self.accelerator)
         experiment.model.train()
         self.log(state.step, **{f"valid/{k}": v for k, v in metrics.items()})
+        # Error rates (a task's lower_is_better metrics) are compared negated: higher is better.
+        sign = -1.0 if tc.eval_metric in getattr(experiment.task, "lower_is_better", ()) else 1.0
         score = metrics[tc.eval_metric]
-        if state.best_metric is None or score > state.best_metric:
+        if state.best_metric is None or sign * score > sign * state.best_metric:
             state.best_metric, state.best_step, state.evals_without_improvement = score, state.step, 0
             if self.accelerator.is_main_process:
                 self.save_model("model")
@@ -334,8 +336,9 @@ class Run:
         if self.accelerator.is_main_process:
             self.progress.write(f"step {state.step}: " + ", ".join(f"{k} {v:.2f}" for k, v in metrics.items())
                                 + f" (best {tc.eval_metric} {state.best_metric:.2f} at step {state.best_step})")
-        if tc.target_metric is not None and score >= tc.target_metric:
-            state.stop_reason = f"reached the target: {tc.eval_metric} {score:.2f} >= {tc.target_metric:g}"
+        if tc.target_metric is not None and sign * score >= sign * tc.target_metric:
+            state.stop_reason = (f"reached the target: {tc.eval_metric} {score:.2f} {'>=' if sign > 0 else '<='} "
+                                 f"{tc.target_metric:g}")
         elif tc.early_stopping_patience and state.evals_without_improvement >= tc.early_stopping_patience:
             state.stop_reason = f"early stopping: no {tc.eval_metric} gain in {tc.early_stopping_patience} evaluations"
 

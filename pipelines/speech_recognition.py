@@ -1,0 +1,108 @@
+"""Speech recognition: an ``audio`` input, the decoder writes the transcription.
+
+The task maps a dataset row to an ``audio`` input (a file path, ``{"array", "sampling_rate"}``, or a
+``datasets`` Audio value) and its text; metrics are CER, WER (torchaudio's edit distance) and
+exact match. The pipeline transcribes a path, an array dict, or a list of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seq2seq.config import DataConfig, GenerationConfig, config_to_dict
+from seq2seq.data import Batch
+from seq2seq.metrics import cer, exact_match, wer
+from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel, check_generation_settings, read_model_config
+from seq2seq.processors import load_processors
+from seq2seq.tokenization import Tokenizer
+
+NAME = "speech_recognition"
+INPUT = "audio"
+
+
+class SpeechRecognitionTask:
+    name = NAME
+    inputs = {INPUT: "audio"}
+    metric_names = ("cer", "wer", "exact_match")
+    lower_is_better = ("cer", "wer")
+
+    def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        def to_example(row: dict[str, Any]) -> dict[str, Any]:
+            if data.source_column not in row:
+                raise KeyError(f"audio column '{data.source_column}' not found in dataset row "
+                               f"(available: {', '.join(sorted(row))})")
+            example = {INPUT: row[data.source_column]}
+            if data.target_column in row:
+                text = row[data.target_column]
+                if not isinstance(text, str):
+                    raise TypeError(f"column '{data.target_column}' must hold text, got {type(text).__name__}")
+                example["target_text"] = text
+            return example
+
+        return to_example
+
+    def compute_metrics(self, predictions: list[str], references: list[str],
+                        metrics: list[str] | None = None) -> dict[str, float]:
+        """CER and WER (lower is better) and exact match, in percent."""
+        functions = {"cer": cer, "wer": wer, "exact_match": exact_match}
+        return {name: functions[name](predictions, references) for name in metrics or self.metric_names}
+
+
+class SpeechRecognitionPipeline:
+    """``pipeline("automatic-speech-recognition", model=DIR)(audio)`` -> ``{"text": ...}``.
+
+    ``audio`` is a file path (any format torchcodec reads, or a video's audio track), a
+    ``{"array", "sampling_rate"}`` dict, a ``datasets`` Audio value, or a list of them (then a list
+    of results). Other sampling rates are resampled. ``return_scores`` adds ``score`` (as for
+    translation: log-probability over the length penalty); ``return_attention`` adds the attention
+    over the subsampled audio frames (T, frames).
+    """
+
+    def __init__(self, model: str | Path, *, device: str | torch.device = "cpu", **settings: Any):
+        config = read_model_config(model)
+        if config.get("task") != NAME:
+            raise ValueError(f"{model} holds a '{config.get('task')}' model, not a speech recognition model")
+        self.tokenizer = Tokenizer.from_pretrained(model)
+        self.model = Seq2SeqModel.from_pretrained(model, device=device)
+        self.processor = load_processors(model, self.tokenizer, config["inputs"])[INPUT]
+        self.device = torch.device(device)
+        defaults = {**config_to_dict(GenerationConfig()), **config.get("generation", {})}
+        unknown = set(settings) - set(defaults)
+        if unknown:
+            raise TypeError(f"unknown generation setting(s): {', '.join(sorted(unknown))}")
+        self.settings = {**defaults, **{k: v for k, v in settings.items() if v is not None}}
+        check_generation_settings(num_beams=self.settings["num_beams"], max_length=self.settings["max_length"],
+                                  max_length_a=self.settings["max_length_a"],
+                                  max_length_b=self.settings["max_length_b"])
+
+    def __call__(self, audio: Any, *, return_scores: bool = False,
+                 return_attention: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
+        single = not isinstance(audio, (list, tuple))
+        items = [audio] if single else list(audio)
+        if not items:
+            raise ValueError("speech recognition input is empty: give an utterance or a list of them")
+        features = [self.processor(item, name=str(item) if isinstance(item, (str, Path)) else f"audio {i}")
+                    for i, item in enumerate(items)]
+        options = {name: self.settings[name] for name in SEARCH_SETTINGS}
+        results = []
+        batch_size = self.settings["batch_size"]
+        for start in range(0, len(features), batch_size):
+            values, mask = self.processor.collate(features[start : start + batch_size])
+            batch = Batch({INPUT: (values.to(self.device), mask.to(self.device))})
+            with torch.no_grad():
+                output = self.model.generate(batch, return_attention=return_attention, **options)
+            for row, tokens in enumerate(output.tokens[:, 0].tolist()):
+                result: dict[str, Any] = {"text": self.tokenizer.decode_target([tokens])[0]}
+                if self.tokenizer.eos_id not in tokens:
+                    result["truncated"] = True
+                if return_scores:
+                    result["score"] = float(output.scores[row, 0])
+                if return_attention:
+                    length = tokens.index(self.tokenizer.eos_id) + 1 if self.tokenizer.eos_id in tokens else len(tokens)
+                    result["attention"] = output.attention[row, 0, :length].float().cpu()
+                results.append(result)
+        return results[0] if single else results

@@ -1,0 +1,80 @@
+"""Speech recognition groundwork: metrics, lowest-error model selection, the pipeline contract.
+
+The generated DTMF default is not tuned yet (the audio issue is open): these tests train only
+long enough to have a model whose pipeline can be exercised."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines import SpeechRecognitionPipeline, get_task, pipeline
+from seq2seq.config import config_from_dict
+from seq2seq.media import MediaError
+from seq2seq.metrics import cer, wer
+from seq2seq.synthetic_audio import make_dtmf_corpus
+
+
+def test_error_rates_count_edits_per_reference_unit():
+    assert cer(["314", "12"], ["314", "123"]) == pytest.approx(100 / 6)
+    assert wer(["a b c"], ["a x c d"]) == 50.0
+    assert get_task("speech_recognition").compute_metrics(["12"], ["12"]) == {"cer": 0.0, "wer": 0.0,
+                                                                               "exact_match": 100.0}
+
+
+@pytest.fixture(scope="module")
+def speech_run(tmp_path_factory):
+    from seq2seq.training import train
+
+    root = tmp_path_factory.mktemp("dtmf")
+    make_dtmf_corpus(root / "clips", {"train": 64, "validation": 8}).save_to_disk(root / "dataset")
+    config = config_from_dict({
+        "task": "speech_recognition",
+        "data": {"kind": "disk", "path": str(root / "dataset"), "source_column": "audio", "target_column": "text"},
+        "tokenizer": {"model_type": "char", "vocab_size": 24},
+        "inputs": {"audio": {"modality": "audio", "processor": {"sampling_rate": 8000, "num_mel_bins": 20},
+                             "encoder": {"conv_channels": 16, "hidden_size": 16, "dropout": 0.0}}},
+        "model": {"embedding_size": 16, "decoder": {"hidden_size": 32, "attention": "luong_general"}},
+        "training": {"output_dir": str(root / "run"), "max_steps": 24, "batch_size": 8, "eval_every_steps": 8,
+                     "eval_metric": "cer", "log_every_steps": 8},
+        "generation": {"num_beams": 1, "max_length": 16, "max_length_a": 0.0, "max_length_b": 0},
+    })
+    torch.manual_seed(0)
+    train(config, get_task("speech_recognition"))
+    return root
+
+
+def test_the_best_model_is_the_one_with_the_lowest_error_rate(speech_run):
+    evals = [json.loads(line) for line in (speech_run / "run" / "metrics.jsonl").read_text().splitlines()
+             if "valid/cer" in line]
+    state = json.loads((speech_run / "run" / "checkpoints" / "step_24" / "trainer_state.json").read_text())
+    best = min(evals, key=lambda e: e["valid/cer"])
+    assert state["trainer"]["best_metric"] == best["valid/cer"]
+
+
+def test_the_pipeline_takes_a_path_an_array_or_a_list(speech_run):
+    recognize = pipeline("automatic-speech-recognition", model=speech_run / "run" / "model")
+    assert isinstance(recognize, SpeechRecognitionPipeline)
+    path = str(speech_run / "clips" / "validation" / "00000.wav")
+    from_path = recognize(path)
+    assert isinstance(from_path["text"], str)
+    from seq2seq.media import load_audio
+
+    waveform, rate = load_audio(path)
+    assert recognize({"array": waveform.numpy(), "sampling_rate": rate}) == from_path
+    both = recognize([path, {"array": waveform.numpy(), "sampling_rate": rate}], return_scores=True)
+    assert len(both) == 2 and both[0]["text"] == both[1]["text"] == from_path["text"] and "score" in both[0]
+    with pytest.raises(FileNotFoundError, match="nothing.wav"):
+        recognize(str(speech_run / "nothing.wav"))
+    with pytest.raises(MediaError, match="audio 0.*sampling_rate"):
+        recognize({"array": np.zeros(800, np.float32)})
+    with pytest.raises(ValueError, match="empty"):
+        recognize([])
+
+
+def test_a_speech_pipeline_refuses_another_task_and_unknown_settings(speech_run, trained_reverse_model):
+    with pytest.raises(ValueError, match="not a speech recognition model"):
+        SpeechRecognitionPipeline(trained_reverse_model / "model")
+    with pytest.raises(TypeError, match="unknown generation setting"):
+        SpeechRecognitionPipeline(speech_run / "run" / "model", beams=3)
