@@ -9,18 +9,15 @@ preprocessing cache key.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import hashlib
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from seq2seq.media import MediaError, load_audio
 from seq2seq.processors.padding import pad_in_time
+from seq2seq.processors.settings import JsonSettings
 
 FEATURES = ("log_mel", "mfcc")
 
@@ -37,7 +34,7 @@ def _feature_transform(features: str, sampling_rate: int, n_fft: int, hop: int, 
 
 
 @dataclass
-class AudioProcessor:
+class AudioProcessor(JsonSettings):
     sampling_rate: int = 16000
     features: str = "log_mel"  # or "mfcc"
     num_mel_bins: int = 80
@@ -103,34 +100,3 @@ class AudioProcessor:
     def collate(self, utterances: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (T_i, F) -> values (B, T, F) zero-padded in time, mask (B, T) True at real frames."""
         return pad_in_time(utterances)
-
-    # -- persistence ---------------------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> AudioProcessor:
-        values = dict(values)
-        if values.pop("kind", "audio") != "audio":
-            raise ValueError(f"not an audio processor: {values}")
-        known = {f.name for f in dataclasses.fields(cls) if f.init}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown audio processor setting(s): {', '.join(unknown)} "
-                             f"(known: {', '.join(sorted(known))})")
-        return cls(**values)
-
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
-
-    @classmethod
-    def load(cls, path: str | Path) -> AudioProcessor:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"audio processor file not found: {path}")
-        return cls.from_dict(json.loads(path.read_text()))

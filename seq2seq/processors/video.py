@@ -11,11 +11,7 @@ The settings are saved as JSON with the model and are part of every preprocessin
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,10 +20,11 @@ from torchvision.transforms import v2
 
 from seq2seq.media import MediaError, load_video, load_video_and_fps
 from seq2seq.processors.padding import pad_in_time
+from seq2seq.processors.settings import JsonSettings
 
 
 @dataclass
-class VideoProcessor:
+class VideoProcessor(JsonSettings):
     num_frames: int = 16
     frame_size: int = 64
     min_frames: int = 2  # shorter clips are an error: motion needs at least two frames
@@ -107,35 +104,3 @@ class VideoProcessor:
 
         Works for frames (T, 3, H, W) and cached per-frame features (T, F) alike."""
         return pad_in_time(clips)
-
-    # -- persistence ---------------------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> VideoProcessor:
-        values = dict(values)
-        if values.pop("kind", "video") != "video":
-            raise ValueError(f"not a video processor: {values}")
-        known = {f.name for f in dataclasses.fields(cls) if f.init}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown video processor setting(s): {', '.join(unknown)} "
-                             f"(known: {', '.join(sorted(known))})")
-        return cls(**values)
-
-    @property
-    def fingerprint(self) -> str:
-        """Equal fingerprints give equal preprocessing: part of every cache key."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
-
-    @classmethod
-    def load(cls, path: str | Path) -> VideoProcessor:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"video processor file not found: {path}")
-        return cls.from_dict(json.loads(path.read_text()))
