@@ -13,10 +13,11 @@ from typing import Any
 
 import torch
 
+from pipelines.translation import resolve_settings
 from seq2seq.config import DataConfig, GenerationConfig, config_to_dict
 from seq2seq.data import Batch
 from seq2seq.metrics import cer, exact_match, wer
-from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel, check_generation_settings, read_model_config
+from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel, read_model_config
 from seq2seq.processors import load_processors
 from seq2seq.tokenization import Tokenizer
 
@@ -71,13 +72,7 @@ class SpeechRecognitionPipeline:
         self.processor = load_processors(model, self.tokenizer, config["inputs"])[INPUT]
         self.device = torch.device(device)
         defaults = {**config_to_dict(GenerationConfig()), **config.get("generation", {})}
-        unknown = set(settings) - set(defaults)
-        if unknown:
-            raise TypeError(f"unknown generation setting(s): {', '.join(sorted(unknown))}")
-        self.settings = {**defaults, **{k: v for k, v in settings.items() if v is not None}}
-        check_generation_settings(num_beams=self.settings["num_beams"], max_length=self.settings["max_length"],
-                                  max_length_a=self.settings["max_length_a"],
-                                  max_length_b=self.settings["max_length_b"])
+        self.settings = resolve_settings(defaults, settings)
 
     def __call__(self, audio: Any, *, return_scores: bool = False,
                  return_attention: bool = False) -> dict[str, Any] | list[dict[str, Any]]:

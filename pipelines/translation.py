@@ -92,13 +92,7 @@ class TranslationPipeline:
         self.longest_training_source = config.get("data", {}).get("longest_source")
 
     def _settings(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(overrides) - set(self.settings)
-        if unknown:
-            raise TypeError(f"unknown generation setting(s): {', '.join(sorted(unknown))} "
-                            f"(known: {', '.join(sorted(self.settings))})")
-        settings = {**self.settings, **{k: v for k, v in overrides.items() if v is not None}}
-        _check_settings(settings)
-        return settings
+        return resolve_settings(self.settings, overrides)
 
     def __call__(self, inputs: str | list[str], *, return_scores: bool = False,
                  return_attention: bool = False, **overrides: Any) -> list[dict[str, Any]]:
@@ -177,6 +171,17 @@ def has_native_bf16(device: torch.device) -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_settings(current: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Generation settings with ``overrides`` (None = keep) applied, checked; unknown names are an error."""
+    unknown = set(overrides) - set(current)
+    if unknown:
+        raise TypeError(f"unknown generation setting(s): {', '.join(sorted(unknown))} "
+                        f"(known: {', '.join(sorted(current))})")
+    settings = {**current, **{k: v for k, v in overrides.items() if v is not None}}
+    _check_settings(settings)
+    return settings
 
 
 def _check_settings(settings: dict[str, Any]) -> None:

@@ -238,6 +238,9 @@ class Experiment:
     sampler: MicroBatchSampler
     loader: DataLoader
     total_steps: int
+    # What the saved model records about its training data (the longest input, a task's label
+    # set): computed once here, not re-read from the data at every save.
+    training_description: dict[str, Any]
 
 
 def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: bool = False) -> Experiment:
@@ -261,7 +264,8 @@ def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: boo
     scheduler = build_scheduler(optimizer, tc, total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     return Experiment(config, task, accelerator, run_dir, checkpoint, tokenizer, processors, train_data, valid_data,
-                      model, optimizer, scheduler, sampler, loader, total_steps)
+                      model, optimizer, scheduler, sampler, loader, total_steps,
+                      describe_training_data(task, train_data))
 
 
 def cache_frame_features(config: Config, model: Seq2SeqModel, data: list[Examples], run_dir: Path,
@@ -291,6 +295,10 @@ def warn_if_targets_exceed_the_length_limit(data: Examples, max_length: int) -> 
                        max_length)
 
 
-def longest_inputs(data: Examples) -> dict[str, int]:
-    """The longest training example of each text input, in tokens (pipelines warn beyond it)."""
-    return {name: max(map(len, data.prepared[name])) for name, p in data.processors.items() if p.cached}
+def describe_training_data(task: Task, data: Examples) -> dict[str, Any]:
+    """The longest text input in tokens (pipelines warn beyond it), and what the task records,
+    e.g. an action recognizer's label set."""
+    longest = max((max(map(len, data.prepared[name])) for name, p in data.processors.items() if p.cached),
+                  default=0)
+    describe = getattr(task, "describe", None)
+    return {"longest_source": longest, **(describe(data.references) if describe else {})}

@@ -30,7 +30,7 @@ from seq2seq.checkpoints import load_checkpoint, save_checkpoint
 from seq2seq.config import Config, config_to_dict, flatten
 from seq2seq.data import Batch, Examples
 from seq2seq.evaluation import generate_distributed, search_options
-from seq2seq.experiment import Experiment, Task, assemble, longest_inputs
+from seq2seq.experiment import Experiment, Task, assemble
 from seq2seq.model import Seq2SeqModel
 from seq2seq.plots import plot_learning_curve
 
@@ -366,13 +366,13 @@ class Run:
 
 def _save_model(model: Seq2SeqModel, directory: Path, experiment: Experiment) -> None:
     config = experiment.config
-    longest = longest_inputs(experiment.train_data)
-    describe = getattr(experiment.task, "describe", None)  # what the task records, e.g. its label set
+    task_fields = dict(experiment.training_description)  # e.g. labels
+    longest_source = task_fields.pop("longest_source")
     model.save_pretrained(directory, tokenizer=experiment.tokenizer, processors=experiment.processors, extra={
-        **(describe(experiment.train_data.references) if describe else {}),
+        **task_fields,
         "task": experiment.task.name,
         "generation": config_to_dict(config.generation),
         # longest_source: the longest training input in tokens; pipelines warn beyond it.
         "data": {"source_column": config.data.source_column, "target_column": config.data.target_column,
-                 "longest_source": max(longest.values(), default=0)},
+                 "longest_source": longest_source},
     })
