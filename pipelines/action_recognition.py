@@ -1,9 +1,12 @@
-"""Action recognition as seq2seq: a video input, the decoder writes the action's label.
+"""Action recognition as seq2seq: a video and/or audio input, the decoder writes the label.
 
-The task maps a dataset row to a ``video`` input (a file path, frame folder, image strip, array or
-``datasets`` Video value) and the label text; its metrics are accuracy and mean per-class accuracy,
-and at the end of training it saves the per-class accuracy and a confusion matrix. The pipeline
-scores every label of the model's label set in one batched pass and returns probabilities.
+The task maps a dataset row to a ``video`` input (a file path, frame folder, image strip, array
+or ``datasets`` Video value), an ``audio`` input (``data.audio_column``, or by default the
+soundtrack of the video file) and the label text; a model uses one or both (the config's
+``inputs``), and with both one decoder attends over the two encoders' memories
+(``model.fusion``). Its metrics are accuracy and mean per-class accuracy, and at the end of
+training it saves the per-class accuracy and a confusion matrix. The pipeline scores every label
+of the model's label set in one batched pass and returns probabilities.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from seq2seq.tokenization import Tokenizer
 
 NAME = "action_recognition"
 INPUT = "video"
+AUDIO = "audio"
 REPORT_FILE, CONFUSION_FILE = "valid_report.json", "confusion_matrix.png"
 
 
@@ -41,7 +45,7 @@ def _label(row: dict[str, Any], column: str) -> str:
 
 class ActionRecognitionTask:
     name = NAME
-    inputs = {INPUT: "video"}
+    inputs = {INPUT: "video", AUDIO: "audio"}  # a model takes one or both
     metric_names = ("accuracy", "mean_class_accuracy")
 
     def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -50,6 +54,11 @@ class ActionRecognitionTask:
                 raise KeyError(f"video column '{data.source_column}' not found in dataset row "
                                f"(available: {', '.join(sorted(row))})")
             example = {INPUT: row[data.source_column]}
+            audio_column = data.audio_column or data.source_column
+            if audio_column not in row:
+                raise KeyError(f"audio column '{audio_column}' not found in dataset row "
+                               f"(available: {', '.join(sorted(row))})")
+            example[AUDIO] = row[audio_column]
             if data.target_column in row:
                 example["target_text"] = _label(row, data.target_column)
             return example
@@ -81,6 +90,8 @@ class ActionRecognitionPipeline:
 
     ``video`` is a path (video file, frame folder or image strip), a uint8 array or tensor
     (T, H, W, C), a ``datasets`` Video value, or a list of them (then one result list per video).
+    A model with an audio input reads the file's soundtrack; inputs that are not one file are given
+    by name, ``{"video": frames, "audio": {"array": ..., "sampling_rate": ...}}``.
     Scores are probabilities over the model's label set: every label is scored by the decoder in
     one batched pass and the sequence probabilities are normalised, so they sum to 1; results are
     sorted, best first, and cut to ``top_k``. ``num_clips > 1`` splits a long video into that many
@@ -96,7 +107,7 @@ class ActionRecognitionPipeline:
             raise ValueError(f"{model}/config.json has no 'labels': not a complete action recognition model")
         self.tokenizer = Tokenizer.from_pretrained(model)
         self.model = Seq2SeqModel.from_pretrained(model, device=device)
-        self.processor = load_processors(model, self.tokenizer, config["inputs"])[INPUT]
+        self.processors = load_processors(model, self.tokenizer, config["inputs"])
         self.device, self.batch_size = torch.device(device), _positive("batch_size", batch_size)
         self.labels: list[str] = config["labels"]
         self.label_ids = self.tokenizer.encode_target(self.labels)
@@ -109,11 +120,14 @@ class ActionRecognitionPipeline:
             raise ValueError("action recognition input is empty: give a video or a list of videos")
         top_k = len(self.labels) if top_k is None else _positive("top_k", top_k)
         _positive("num_clips", num_clips)
+        if num_clips > 1 and set(self.processors) != {INPUT}:
+            raise ValueError("num_clips > 1 splits the video only; this model also takes audio (use num_clips=1)")
         clips, owners = [], []
-        for position, video in enumerate(items):
-            name = str(video) if isinstance(video, (str, Path)) else f"video {position}"
-            for clip in self._clips(video, num_clips, name):
-                clips.append(self.processor(clip, train=False, name=name))
+        for position, item in enumerate(items):
+            name = str(item) if isinstance(item, (str, Path)) else f"input {position}"
+            for clip in self._clips(item, num_clips, name):
+                clips.append({key: processor(self._input(clip, key, name), train=False, name=f"{name} ({key})")
+                              for key, processor in self.processors.items()})
                 owners.append(position)
         probabilities, attention = self._score(clips, return_attention)
         results = []
@@ -129,22 +143,36 @@ class ActionRecognitionPipeline:
             results.append(result)
         return results[0] if single else results
 
+    def _input(self, item: Any, key: str, name: str) -> Any:
+        """What the ``key`` input reads from ``item``: its entry when inputs are given by name, else
+        the item itself (a video file, whose soundtrack is the audio)."""
+        named = isinstance(item, dict) and bool(set(item) & {INPUT, AUDIO})
+        if not named:
+            return item
+        if key not in item:
+            raise ValueError(f"{name}: this model takes {' and '.join(self.processors)}; the input has no {key!r}")
+        return item[key]
+
     def _clips(self, video: Any, num_clips: int, name: str) -> list[Any]:
         if num_clips == 1:
             return [video]
         frames = load_video(video, name)  # (T, 3, H, W)
-        if frames.size(0) < num_clips * self.processor.min_frames:
+        min_frames = self.processors[INPUT].min_frames
+        if frames.size(0) < num_clips * min_frames:
             raise MediaError(f"{name}: {frames.size(0)} frames cannot make {num_clips} clips of at least "
-                             f"{self.processor.min_frames} frames")
+                             f"{min_frames} frames")
         return [part.permute(0, 2, 3, 1) for part in torch.tensor_split(frames, num_clips)]
 
     @torch.no_grad()
-    def _score(self, clips: list[torch.Tensor], return_attention: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Label probabilities (N, L) and, if asked, the attention (N, L, T, frames)."""
+    def _score(self, clips: list[dict[str, torch.Tensor]],
+               return_attention: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Label probabilities (N, L) and, if asked, the attention (N, L, T, positions); with two
+        inputs the positions are the video's frames, then the audio's."""
         probabilities, attention = [], []
         for start in range(0, len(clips), self.batch_size):
-            values, mask = self.processor.collate(clips[start : start + self.batch_size])
-            batch = Batch({INPUT: (values.to(self.device), mask.to(self.device))})
+            chunk = clips[start : start + self.batch_size]
+            batch = Batch({key: tuple(t.to(self.device) for t in processor.collate([c[key] for c in chunk]))
+                           for key, processor in self.processors.items()})
             scores, weights = self.model.score_candidates(batch, self.label_ids)
             probabilities.append(torch.softmax(scores, dim=-1).cpu())
             if return_attention:

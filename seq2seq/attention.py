@@ -30,14 +30,17 @@ class BahdanauAttention(nn.Module):
         """Keys (B, S, A) from memory (B, S, M)."""
         return self.key_layer(memory)
 
+    def scores(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Unnormalised scores (B, T, S) for query (B, T, Q)."""
+        projected = self.query_layer(query)  # (B, T, A)
+        energies = torch.tanh(projected.unsqueeze(2) + keys.unsqueeze(1))  # (B, T, S, A)
+        return self.energy_layer(energies).squeeze(-1)
+
     def forward(
         self, query: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Context (B, T, M) and weights (B, T, S) for query (B, T, Q)."""
-        projected = self.query_layer(query)  # (B, T, A)
-        energies = torch.tanh(projected.unsqueeze(2) + keys.unsqueeze(1))  # (B, T, S, A)
-        scores = self.energy_layer(energies).squeeze(-1)  # (B, T, S)
-        weights = masked_softmax(scores, mask)
+        weights = masked_softmax(self.scores(query, keys), mask)
         return torch.bmm(weights, memory), weights
 
 
@@ -59,12 +62,15 @@ class LuongAttention(nn.Module):
         """Keys (B, S, Q) from memory (B, S, M)."""
         return memory if self.key_layer is None else self.key_layer(memory)
 
+    def scores(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """Unnormalised scores (B, T, S) for query (B, T, Q)."""
+        return torch.bmm(query, keys.transpose(1, 2))
+
     def forward(
         self, query: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Context (B, T, M) and weights (B, T, S) for query (B, T, Q)."""
-        scores = torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
-        weights = masked_softmax(scores, mask)
+        weights = masked_softmax(self.scores(query, keys), mask)
         return torch.bmm(weights, memory), weights
 
 

@@ -113,13 +113,35 @@ def measure_model_only(model, optimizer, groups: list, accelerator: Accelerator,
 
 def measure_decoding(data: Examples, *, clips: int = 200) -> dict[str, float]:
     """Clips/s that torchcodec decodes (every frame, no processing) from the data's own videos."""
-    name = data.media[0]
+    name = next(n for n in data.media if data.processors[n].kind == "video")
     rows = data.prepared["row"][:clips]
     raw = [data.to_example(data.rows[row])[name] for row in rows]
     started = time.perf_counter()
     for value in raw:
         load_video(value, name)
     return {"decode_clips_per_second": len(raw) / (time.perf_counter() - started)}
+
+
+def measure_feature_extraction(data: Examples, name: str, *, utterances: int = 200) -> dict[str, float]:
+    """Utterances/s that the audio processor turns from files into features (decode, resample,
+    log-mel): the work ``cache_features`` saves every epoch."""
+    processor = data.processors[name]
+    rows = data.prepared["row"][:utterances]
+    raw = [data.to_example(data.rows[row])[name] for row in rows]
+    started = time.perf_counter()
+    for value in raw:
+        processor(value, name=name)
+    return {"feature_extraction_utterances_per_second": len(raw) / (time.perf_counter() - started)}
+
+
+def audio_seconds(data: Examples) -> float:
+    """Mean seconds of audio per example, over the data's audio inputs (0 without any)."""
+    total = 0.0
+    for name, processor in data.processors.items():
+        if processor.kind == "audio":
+            frames = data.prepared[f"{name}_length"]
+            total += sum(frames) * processor.hop_ms / 1000 / len(frames)
+    return total
 
 
 def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windows: int = 5, window_updates: int = 20,
@@ -130,7 +152,8 @@ def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windo
     Inference is timed with the trained model in ``model_dir`` (and its tokenizer) when given:
     an untrained model rarely emits eos, so it decodes to ``max_length`` and says little about
     real decoding speed. Tasks with video inputs also get the raw decode rate of their files and
-    the model-only training rate, to compare the data path with its own limits.
+    the model-only training rate, to compare the data path with its own limits; audio inputs get
+    the feature extraction rate and every rate in seconds of audio per second as well.
     """
     tune_cpu_allocator()
     tc = config.training
@@ -156,7 +179,7 @@ def _measure(config: Config, model, train_data: Examples, valid_data: Examples, 
     optimizer = build_optimizer(model, tc)
     sampler, loader = make_train_loader(train_data, tc, accelerator)
     model, optimizer = accelerator.prepare(model, optimizer)
-    video = bool(train_data.media or train_data.features)
+    media = bool(train_data.media or train_data.features)  # video or audio
     results: dict[str, Any] = {
         "device": device_name(),
         "threads": torch.get_num_threads(),
@@ -169,25 +192,38 @@ def _measure(config: Config, model, train_data: Examples, valid_data: Examples, 
     results |= measure_training(model, optimizer, loader, sampler, accelerator, clip_grad_norm=tc.clip_grad_norm,
                                 micro_batches=tc.gradient_accumulation_steps, warmup_updates=warmup_updates,
                                 windows=windows, window_updates=window_updates)
-    if video:
+    train_seconds = audio_seconds(train_data)
+    if train_seconds:  # batches are drawn at random, so the mean utterance converts examples to audio
+        results["train_mean_audio_seconds"] = train_seconds
+        results["train_audio_seconds_per_second"] = results["train_examples_per_second"] * train_seconds
+    if media:
         sampler.set_epoch(0)
         groups = list(itertools.islice(iterate_updates(loader, tc.gradient_accumulation_steps), window_updates))
         results |= measure_model_only(model, optimizer, groups, accelerator, clip_grad_norm=tc.clip_grad_norm,
                                       windows=windows)
         results["train_vs_model_only"] = (results["train_examples_per_second"]
                                           / results["model_only_train_examples_per_second"])
-        if train_data.media:
+        if any(train_data.processors[name].kind == "video" for name in train_data.media):
             results |= measure_decoding(train_data)
+        audio = [name for name, p in train_data.processors.items() if p.kind == "audio"]
+        if audio:
+            results |= measure_feature_extraction(train_data, audio[0])
     model = accelerator.unwrap_model(model)
     if model_dir is not None:
         model = Seq2SeqModel.from_pretrained(model_dir, device=accelerator.device)
         results["inference_model"] = str(model_dir)
     data = valid_data.select(range(min(inference_sentences, len(valid_data))))
-    unit = "clips" if video else "sentences"
+    seconds = audio_seconds(data)
+    has_video = any(spec.modality == "video" for spec in config.inputs.values())
+    unit = "clips" if has_video else "utterances" if seconds else "sentences"
     results[f"inference_{unit}"] = len(data)
     with accelerator.autocast():
         for num_beams in beams:
             options = search_options(config.generation, num_beams=num_beams)
-            results |= measure_inference(model, data, batch_size=config.generation.batch_size,
-                                         device=accelerator.device, unit=unit, **options)
+            rate = measure_inference(model, data, batch_size=config.generation.batch_size,
+                                     device=accelerator.device, unit=unit, **options)
+            results |= rate
+            if seconds:
+                name = "greedy" if num_beams == 1 else f"beam{num_beams}"
+                results[f"{name}_audio_seconds_per_second"] = next(iter(rate.values())) * seconds
     return results | peak_memory()

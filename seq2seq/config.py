@@ -32,15 +32,23 @@ def at_least(default: int | float, minimum: int | float) -> Any:
     return field(default=default, metadata={"minimum": minimum})
 
 
+DATA_KINDS = ("generated", "hub", "disk", "files", "parallel_text", "class_folders", "fsdd", "fsdd_connected")
+
+
 @dataclass
 class DataConfig:
     # generated: a corpus the project makes itself (path = generator name: numbers_en_de, copy,
-    #            reverse; actions = seq2seq.synthetic_video's .mp4 clips)
+    #            reverse; actions = seq2seq.synthetic_video's .mp4 clips; dtmf = keypad tones, .wav;
+    #            audio_visual = seq2seq.synthetic_av's .mp4 clips with soundtracks)
     # hub: datasets.load_dataset(path)            disk: datasets.load_from_disk(path)
     # files: datasets.load_dataset(path, data_files=data_files), path = "json" | "csv" | ...
     # parallel_text: line-aligned plain text files, one per side and split
     # class_folders: path/<split>/<class>/<clip> (video files, frame folders or image strips)
-    kind: str = choice("generated", "generated", "hub", "disk", "files", "parallel_text", "class_folders")
+    # fsdd: the Free Spoken Digit Dataset at path (recordings 10-49 train, 5-9 validation, 0-4 test):
+    #       audio -> label (the digit word)
+    # fsdd_connected: 2-6 FSDD recordings of one split joined into an utterance (generated_sizes,
+    #       written under generated_dir): audio -> text (the digit string)
+    kind: str = choice("generated", *DATA_KINDS)
     path: str = "numbers_en_de"
     data_files: dict[str, str] = field(default_factory=dict)
     source_files: dict[str, str] = field(default_factory=dict)
@@ -52,6 +60,9 @@ class DataConfig:
     # a key of the Hugging Face `translation` column ({"de": ..., "en": ...}).
     source_column: str = "source"
     target_column: str = "target"
+    # Action recognition with an audio input: the column holding the audio; "" = the soundtrack of
+    # the video file in source_column.
+    audio_column: str = ""
     # class_folders: readable labels for class folder names ({0_wave1: wave one hand}); default the name
     folder_labels: dict[str, str] = field(default_factory=dict)
     # Training pairs longer than this (in tokens) are dropped, not truncated.
@@ -138,6 +149,12 @@ class ModelConfig:
     embedding_size: int = at_least(256, 1)
     embedding_dropout: float = 0.2
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    # Several inputs: concat = one attention over all their positions (with a learned embedding
+    # per input); gate = one attention per input, contexts mixed by a learned gate.
+    fusion: str = choice("concat", "concat", "gate")
+    # Joint CTC-attention training: weight in [0, 1) of an auxiliary CTC loss on the encoder
+    # states (one-input models; training only). Speech: the attention learns to align far sooner.
+    ctc_weight: float = 0.0
 
 
 @dataclass
@@ -335,6 +352,13 @@ def _set_dotted(values: dict[str, Any], dotted_key: str, raw: str) -> None:
     # YAML parsing gives lists/dicts/ints; type coercion later fixes the rest. Booleans stay text
     # ("no" is a valid mixed_precision), and bool fields accept true/false/yes/no text.
     value = yaml.safe_load(raw) if raw != "" else ""
+    if parts[0] == "inputs" and len(parts) == 2 and value is None:
+        # inputs.NAME=null drops an input: a fusion config trained on one of its inputs alone.
+        if parts[1] not in node:
+            raise ConfigError(f"{dotted_key}=null: there is no input {parts[1]!r} to drop "
+                              f"(inputs: {', '.join(node) or 'none'})")
+        del node[parts[1]]
+        return
     node[parts[-1]] = raw if isinstance(value, bool) else value
 
 

@@ -134,16 +134,25 @@ def prepare_dataset(
             if processor.cached:
                 prepared[name] = processor.encode([e[name] for e in examples], name=name)
                 continue
-            lengths = []
+            lengths, stored = [], []
+            store = getattr(processor, "cache_features", False)
             for position, (index, example) in enumerate(zip(indices, examples, strict=True)):
                 try:
-                    lengths.append(processor.check(example[name], name=_describe(example[name], name, index)))
+                    described = _describe(example[name], name, index)
+                    if store:  # the deterministic features; augmentation is drawn per access
+                        stored.append(processor(example[name], name=described).numpy())
+                        lengths.append(len(stored[-1]))
+                    else:
+                        lengths.append(processor.check(example[name], name=described))
                 except ValueError as error:
                     if not skip_bad_examples:
                         raise
                     lengths.append(0)
+                    stored.append(np.zeros((0, processor.feature_size), dtype=np.float32))
                     prepared["bad"][position] = str(error)
             prepared[f"{name}_length"] = lengths
+            if store:
+                prepared[name] = stored
         if "target_text" in examples[0]:
             prepared["target_text"] = [e["target_text"] for e in examples]
             prepared["tgt_ids"] = tokenizer.encode_target(prepared["target_text"])
@@ -204,7 +213,9 @@ class Examples(torch.utils.data.Dataset):
         self.columns = [c for c in (*processors, "tgt_ids") if c in stored and c not in self.features]
         # What a batch reads: only the columns it needs (not target_text), and cached features as
         # numpy arrays (converting nested Python lists would cost more than the model's step).
-        self._columns_read = prepared.select_columns(self.columns + (["row"] if self.media else []))
+        # Cached features a processor can still augment (audio's SpecAugment) get it per access.
+        self.augmented = [name for name in self.features if train and hasattr(processors[name], "augment_features")]
+        self._columns_read = prepared.select_columns(self.columns + (["row"] if self.media or self.augmented else []))
         self._features_read = prepared.with_format("arrow", columns=self.features) if self.features else None
 
     def set_epoch(self, epoch: int) -> None:
@@ -250,6 +261,10 @@ class Examples(torch.utils.data.Dataset):
             for name in self.features:
                 for example, clip in zip(examples, _clips_from_arrow(table.column(name)), strict=True):
                     example[name] = clip
+        for example, row in zip(examples, block["row"], strict=True) if self.augmented else ():
+            generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, row, 1)) % 2**63)
+            for name in self.augmented:
+                example[name] = self.processors[name].augment_features(example[name], generator)
         if self.media:
             for example, row in zip(examples, block["row"], strict=True):
                 raw = self.to_example(self.rows[row])

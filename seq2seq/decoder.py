@@ -6,6 +6,11 @@ and combine hidden state and context into the attentional vector
 ``tanh(W_c [h_t; c_t])`` from which the output layer predicts the next token (Luong et al., 2015).
 Bahdanau and Luong differ in the score function only (see ``attention.py``).
 
+With several inputs their memories arrive joined along time. ``fusion="concat"`` attends over
+them as one sequence (one softmax over every position); ``fusion="gate"`` normalises attention
+within each input and mixes the per-input contexts with a learned gate
+``softmax(W_g [h_t; c_1; ...; c_N])``, so no input can be drowned out by another one's length.
+
 Without input feeding the recurrence does not depend on attention, so the teacher-forced
 ``forward`` runs the RNN over the whole target in one fused call and attends for all steps in one
 batched product. With input feeding it loops over ``step``'s arithmetic.
@@ -18,20 +23,23 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from seq2seq.attention import make_attention
+from seq2seq.attention import make_attention, masked_softmax
 from seq2seq.encoders.base import EncoderOutput
 from seq2seq.rnn import RNNState, make_rnn
 
 
 class Memory(NamedTuple):
-    """Encoder memory prepared for decoding: states (B, S, M), mask (B, S), keys (B, S, A)."""
+    """Encoder memory prepared for decoding: states (B, S, M), mask (B, S), keys (B, S, A), and
+    each input's number of positions when several are joined (see ``EncoderOutput``)."""
 
     states: torch.Tensor
     mask: torch.Tensor
     keys: torch.Tensor
+    segments: tuple[int, ...] = ()
 
     def index_select(self, index: torch.Tensor) -> Memory:
-        return Memory(*(tensor.index_select(0, index) for tensor in self))
+        return Memory(self.states.index_select(0, index), self.mask.index_select(0, index),
+                      self.keys.index_select(0, index), self.segments)
 
 
 class DecoderState(NamedTuple):
@@ -47,6 +55,9 @@ class DecoderState(NamedTuple):
             hidden = self.hidden.index_select(1, index)
         att_vector = None if self.att_vector is None else self.att_vector.index_select(0, index)
         return DecoderState(hidden, att_vector)
+
+
+FUSIONS = ("concat", "gate")
 
 
 class AttentionDecoder(nn.Module):
@@ -66,8 +77,12 @@ class AttentionDecoder(nn.Module):
         embedding_dropout: float = 0.0,
         padding_idx: int = 0,
         tie_embeddings: bool = False,
+        fusion: str = "concat",
+        num_inputs: int = 1,
     ):
         super().__init__()
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.input_feeding = input_feeding
@@ -88,6 +103,8 @@ class AttentionDecoder(nn.Module):
         self.att_vector_layer = nn.Linear(hidden_size + memory_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
         self.output_layer = nn.Linear(hidden_size, vocab_size)
+        gated = fusion == "gate" and num_inputs > 1
+        self.gate_layer = nn.Linear(hidden_size + num_inputs * memory_size, num_inputs) if gated else None
         if tie_embeddings:
             if embedding_size != hidden_size:
                 raise ValueError(
@@ -101,7 +118,7 @@ class AttentionDecoder(nn.Module):
     def prepare_memory(self, encoder_output: EncoderOutput) -> Memory:
         """Project attention keys once per source."""
         states = encoder_output.states
-        return Memory(states, encoder_output.mask, self.attention.project_keys(states))
+        return Memory(states, encoder_output.mask, self.attention.project_keys(states), encoder_output.segments)
 
     def init_state(self, encoder_final: torch.Tensor) -> DecoderState:
         """Bridge: every layer starts from ``tanh(W encoder_final)``; (B, M) -> (L, B, H)."""
@@ -155,6 +172,27 @@ class AttentionDecoder(nn.Module):
 
     def _attend(self, queries: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
         """queries (B, T, H) -> attentional vectors (B, T, H), weights (B, T, S)."""
-        context, weights = self.attention(queries, memory.keys, memory.states, memory.mask)
+        if self.gate_layer is not None:
+            context, weights = self._gated_attention(queries, memory)
+        else:
+            context, weights = self.attention(queries, memory.keys, memory.states, memory.mask)
         att_vectors = torch.tanh(self.att_vector_layer(torch.cat([queries, context], dim=-1)))
         return self.dropout(att_vectors), weights
+
+    def _gated_attention(self, queries: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
+        """One softmax per input, contexts mixed by the gate: context (B, T, M), weights (B, T, S),
+        each input's weights scaled by its gate value (so a row still sums to 1)."""
+        if len(memory.segments) != self.gate_layer.out_features:
+            raise ValueError(f"gated fusion was built for {self.gate_layer.out_features} inputs; the memory joins "
+                             f"{len(memory.segments)}")
+        scores = self.attention.scores(queries, memory.keys)  # (B, T, S)
+        contexts, parts, start = [], [], 0
+        for size in memory.segments:
+            part = masked_softmax(scores[..., start : start + size], memory.mask[:, start : start + size])
+            contexts.append(torch.bmm(part, memory.states[:, start : start + size]))
+            parts.append(part)
+            start += size
+        gate = torch.softmax(self.gate_layer(torch.cat([queries, *contexts], dim=-1)), dim=-1)  # (B, T, N)
+        context = sum(gate[..., i : i + 1] * c for i, c in enumerate(contexts))
+        weights = torch.cat([gate[..., i : i + 1] * p for i, p in enumerate(parts)], dim=-1)
+        return context, weights

@@ -40,7 +40,7 @@ logger = get_logger(__name__)  # logs on the main process only
 
 class Task(Protocol):
     name: str
-    inputs: dict[str, str]  # input name -> modality, as the config's inputs section must list them
+    inputs: dict[str, str]  # input name -> modality: what the task can feed; a config lists one or more
     metric_names: tuple[str, ...]  # what compute_metrics can report
 
     def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]: ...
@@ -52,10 +52,11 @@ class Task(Protocol):
 def check_config(config: Config, task: Task) -> None:
     """Settings that depend on the task, checked before any work starts."""
     configured = {name: spec.modality for name, spec in config.inputs.items()}
-    if configured != task.inputs:
+    if not configured or any(task.inputs.get(name) != modality for name, modality in configured.items()):
         wanted = ", ".join(f"{name} ({modality})" for name, modality in task.inputs.items())
         given = ", ".join(f"{name} ({modality})" for name, modality in configured.items()) or "none"
-        raise ConfigError(f"inputs: the {task.name} task feeds {wanted}; the config lists {given}")
+        one_or_more = " (one or more of them)" if len(task.inputs) > 1 else ""
+        raise ConfigError(f"inputs: the {task.name} task feeds {wanted}{one_or_more}; the config lists {given}")
     for name, spec in config.inputs.items():
         build_processor(spec.modality, spec.processor, None, name)  # settings errors now, not after data loading
         if spec.encoder.cache_features and not spec.encoder.freeze_cnn:

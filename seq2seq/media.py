@@ -34,9 +34,11 @@ def read_video(path: str | Path) -> tuple[torch.Tensor, float]:
     return frames, float(decoder.metadata.average_fps or 0.0)
 
 
-def write_video(path: str | Path, frames: torch.Tensor, *, fps: float, crf: int = 18) -> None:
-    """Encode uint8 (T, C, H, W) RGB frames as H.264 into ``path`` (.mp4, .mkv, ...)."""
-    from torchcodec.encoders import VideoEncoder
+def write_video(path: str | Path, frames: torch.Tensor, *, fps: float, crf: int = 18,
+                audio: torch.Tensor | None = None, sampling_rate: int | None = None) -> None:
+    """Encode uint8 (T, C, H, W) RGB frames as H.264 into ``path`` (.mp4, .mkv, ...), with
+    ``audio`` (N,) in [-1, 1] at ``sampling_rate`` as the file's soundtrack (AAC in .mp4) if given."""
+    from torchcodec.encoders import Encoder, VideoEncoder
 
     if frames.dtype != torch.uint8 or frames.dim() != 4 or frames.size(1) != 3:
         raise MediaError(f"frames must be uint8 (T, 3, H, W), got {tuple(frames.shape)} {frames.dtype}")
@@ -44,8 +46,20 @@ def write_video(path: str | Path, frames: torch.Tensor, *, fps: float, crf: int 
     # x264's macroblock-tree rate control gave different files for the same frames when encoding
     # many clips in one process (measured: up to 8 distinct files in 8 encodes); without it the
     # output is reproducible, so a seeded generated dataset is the same on every run.
-    VideoEncoder(frames.contiguous(), frame_rate=fps).to_file(
-        str(path), codec="libx264", crf=crf, extra_options={"x264-params": "no-mbtree=1"})
+    options = {"x264-params": "no-mbtree=1"}
+    if audio is None:
+        VideoEncoder(frames.contiguous(), frame_rate=fps).to_file(str(path), codec="libx264", crf=crf,
+                                                                  extra_options=options)
+        return
+    if not sampling_rate:
+        raise MediaError("write_video: a soundtrack needs its sampling_rate")
+    encoder = Encoder()
+    video = encoder.add_video(height=frames.size(2), width=frames.size(3), frame_rate=fps, codec="libx264",
+                              crf=crf, extra_options=options)
+    sound = encoder.add_audio(sample_rate=sampling_rate, num_channels=1)
+    with encoder.open_file(str(path)):
+        video.add_frames(frames.contiguous())
+        sound.add_samples(audio.reshape(1, -1).float().contiguous())
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")

@@ -79,12 +79,23 @@ class Seq2SeqModel(nn.Module):
         decoder: AttentionDecoder,
         memory_size: int,
         label_smoothing: float = 0.0,
+        ctc_weight: float = 0.0,
+        target_vocab_size: int = 0,
         config: dict[str, Any] | None = None,
     ):
         super().__init__()
         self.encoders = nn.ModuleDict(encoders)
         self.decoder = decoder
         self.label_smoothing = label_smoothing
+        if not 0.0 <= ctc_weight < 1.0:
+            raise ValueError(f"ctc_weight must be in [0, 1), got {ctc_weight}")
+        if ctc_weight and len(encoders) > 1:
+            raise ValueError("ctc_weight needs a model with one input (CTC aligns the target to one memory)")
+        # Joint CTC-attention training (Kim et al., 2017): an auxiliary CTC loss on the encoder
+        # states, blank = the padding id, used in training only. It teaches the encoder what and
+        # where the target's tokens are, so the attention finds its monotonic alignment early.
+        self.ctc_weight = ctc_weight
+        self.ctc_layer = nn.Linear(memory_size, target_vocab_size) if ctc_weight else None
         # Every input's memory has the decoder's memory size: encoders of another size are projected.
         self.projections = nn.ModuleDict({name: nn.Linear(encoder.output_size, memory_size)
                                           for name, encoder in encoders.items() if encoder.output_size != memory_size})
@@ -115,6 +126,7 @@ class Seq2SeqModel(nn.Module):
             torch.cat([o.states for o in outputs], dim=1),
             torch.cat([o.mask for o in outputs], dim=1),
             torch.stack([o.final for o in outputs]).mean(dim=0),
+            tuple(o.states.size(1) for o in outputs),
         )
 
     def start(self, batch) -> tuple[DecoderState, Memory]:
@@ -124,8 +136,10 @@ class Seq2SeqModel(nn.Module):
     # -- training and scoring ------------------------------------------------------------------
 
     def forward(self, batch) -> Seq2SeqOutput:
-        """Teacher-forced cross-entropy over the real (non-pad) target tokens."""
-        state, memory = self.start(batch)
+        """Teacher-forced cross-entropy over the real (non-pad) target tokens (in training, mixed
+        with the CTC loss when ``ctc_weight`` > 0)."""
+        encoded = self.encode(batch)
+        state, memory = self.decoder.init_state(encoded.final), self.decoder.prepare_memory(encoded)
         att_vectors, _ = self.decoder(batch.tgt_in, state, memory)  # (B, T, H)
         target_mask = batch.tgt_out != PAD_ID
         # The output layer is the costliest product: run it on real positions only.
@@ -135,8 +149,19 @@ class Seq2SeqModel(nn.Module):
             loss_sum = smoothed_cross_entropy(logits, targets, self.label_smoothing)
         else:
             loss_sum = F.cross_entropy(logits.float(), targets, reduction="sum")
+        if self.ctc_layer is not None and self.training:
+            loss_sum = (1 - self.ctc_weight) * loss_sum + self.ctc_weight * self._ctc_loss_sum(encoded, batch)
         num_tokens = target_mask.sum()
         return Seq2SeqOutput(loss_sum / num_tokens.clamp(min=1), loss_sum, num_tokens)
+
+    def _ctc_loss_sum(self, encoded: EncoderOutput, batch) -> torch.Tensor:
+        """CTC negative log-likelihood of the target tokens (no bos/eos), summed over the batch."""
+        log_probs = F.log_softmax(self.ctc_layer(encoded.states).float(), dim=-1).transpose(0, 1)  # (S, B, V)
+        targets = batch.tgt_in[:, 1:]  # tokens, then padding
+        target_lengths = (batch.tgt_out != PAD_ID).sum(dim=1) - 1
+        # zero_infinity: a target longer than its subsampled input has no alignment; skip it, not NaN.
+        return F.ctc_loss(log_probs, targets, encoded.mask.sum(dim=1), target_lengths, blank=PAD_ID,
+                          reduction="sum", zero_infinity=True)
 
     @torch.no_grad()
     def score(self, batch) -> torch.Tensor:
@@ -166,7 +191,7 @@ class Seq2SeqModel(nn.Module):
             tgt_in[row, : len(ids) + 1] = torch.tensor([BOS_ID, *ids])
             tgt_out[row, : len(ids) + 1] = torch.tensor([*ids, EOS_ID])
         tgt_in, tgt_out = tgt_in.repeat(num_inputs, 1), tgt_out.repeat(num_inputs, 1)  # (B*C, T), input-major
-        expanded = EncoderOutput(*(t.repeat_interleave(num_candidates, dim=0) for t in encoded))
+        expanded = EncoderOutput(*(t.repeat_interleave(num_candidates, dim=0) for t in encoded[:3]), encoded.segments)
         state, memory = self.decoder.init_state(expanded.final), self.decoder.prepare_memory(expanded)
         att_vectors, attention = self.decoder(tgt_in, state, memory)
         log_probs = torch.log_softmax(self.decoder.output_layer(att_vectors).float(), dim=-1)
@@ -333,6 +358,8 @@ def build_model(
         embedding_dropout=config.embedding_dropout,
         padding_idx=PAD_ID,
         tie_embeddings=decoder_config.tie_embeddings,
+        fusion=config.fusion,
+        num_inputs=len(encoders),
     )
     description = {
         "model": config_to_dict(config),
@@ -342,4 +369,4 @@ def build_model(
         "target_vocab_size": target_vocab_size,
     }
     return Seq2SeqModel(encoders=encoders, decoder=decoder, memory_size=memory_size, label_smoothing=label_smoothing,
-                        config=description)
+                        ctc_weight=config.ctc_weight, target_vocab_size=target_vocab_size, config=description)

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import datasets
 
-from seq2seq.config import DataConfig
+from seq2seq.config import DATA_KINDS, DataConfig
 from seq2seq.synthetic import make_corpus
 
 
@@ -57,18 +58,21 @@ def _class_folders(config: DataConfig) -> datasets.DatasetDict:
     return datasets.DatasetDict(splits)
 
 
+# Generated corpora written as media files: data.path -> (module, function(directory, sizes, seed=)).
+MEDIA_GENERATORS = {
+    "actions": ("seq2seq.synthetic_video", "make_video_corpus"),
+    "dtmf": ("seq2seq.synthetic_audio", "make_dtmf_corpus"),
+    "audio_visual": ("seq2seq.synthetic_av", "make_audio_visual_corpus"),
+}
+
+
 def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict:
     """Read the dataset the config names; every failure names the path, id or split."""
-    if config.kind == "generated" and config.path == "actions":
-        from seq2seq.synthetic_video import make_video_corpus
-
+    if config.kind == "generated" and config.path in MEDIA_GENERATORS:
+        module, function = MEDIA_GENERATORS[config.path]
+        make = getattr(importlib.import_module(module), function)
         directory = Path(config.generated_dir or Path.home() / ".cache" / "seq2seq" / "generated") / config.path
-        return make_video_corpus(directory, config.generated_sizes, seed=config.generated_seed)
-    if config.kind == "generated" and config.path == "dtmf":
-        from seq2seq.synthetic_audio import make_dtmf_corpus
-
-        directory = Path(config.generated_dir or Path.home() / ".cache" / "seq2seq" / "generated") / config.path
-        return make_dtmf_corpus(directory, config.generated_sizes, seed=config.generated_seed)
+        return make(directory, config.generated_sizes, seed=config.generated_seed)
     if config.kind == "generated":
         return make_corpus(config.path, config.generated_sizes, config.generated_seed)
     if config.kind == "parallel_text":
@@ -89,9 +93,16 @@ def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict:
         return datasets.load_dataset(config.path)
     if config.kind == "class_folders":
         return _class_folders(config)
-    raise ValueError(
-        f"data.kind must be generated, parallel_text, disk, files, hub or class_folders; got {config.kind!r}"
-    )
+    if config.kind == "fsdd":
+        from seq2seq.spoken_digits import read_fsdd
+
+        return read_fsdd(config.path)
+    if config.kind == "fsdd_connected":
+        from seq2seq.spoken_digits import make_connected_digits
+
+        directory = Path(config.generated_dir or Path.home() / ".cache" / "seq2seq" / "generated") / "fsdd_connected"
+        return make_connected_digits(config.path, directory, config.generated_sizes, seed=config.generated_seed)
+    raise ValueError(f"data.kind must be one of {', '.join(DATA_KINDS)}; got {config.kind!r}")
 
 
 def get_split(dataset: datasets.DatasetDict, split: str, limit: int = 0) -> datasets.Dataset:

@@ -13,8 +13,11 @@ class EncoderOutput(NamedTuple):
     states: (B, S, D) memory, D the model's memory size, zero at padding
     mask:   (B, S) bool, True at real positions
     final:  (B, D) a summary of each sequence, used to initialise the decoder
+    segments: with several inputs joined along time, each input's number of positions (its
+              padded length); empty for one input
     """
 
     states: torch.Tensor
     mask: torch.Tensor
     final: torch.Tensor
+    segments: tuple[int, ...] = ()

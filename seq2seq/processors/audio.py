@@ -3,8 +3,10 @@
 ``AudioProcessor(...)(audio, train=False)`` -> float features (T, F), T = one frame per ``hop_ms``.
 Training adds SpecAugment: ``freq_masks`` bands of up to ``freq_mask_width`` feature bins and
 ``time_masks`` spans of up to ``time_mask_width`` frames set to zero (the normalised mean), drawn
-from the given generator. The settings are saved as JSON with the model and are part of every
-preprocessing cache key.
+from the given generator. With ``cache_features`` (the default) training data is turned into
+features once, when it is prepared, and only SpecAugment runs per access: decoding and
+resampling every utterance every epoch cost three times the model's own step. The settings are
+saved as JSON with the model and are part of every preprocessing cache key.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class AudioProcessor(JsonSettings):
     freq_mask_width: int = 10
     time_masks: int = 2
     time_mask_width: int = 20
+    cache_features: bool = True  # features stored with the prepared data; SpecAugment still per access
     kind: str = field(default="audio", init=False)
     cached = False  # processed per access: SpecAugment differs each epoch
 
@@ -72,7 +75,7 @@ class AudioProcessor(JsonSettings):
             features = (features - features.mean(dim=0)) / (features.std(dim=0, unbiased=False) + 1e-5)
         return features
 
-    def spec_augment(self, features: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def augment_features(self, features: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         features = features.clone()
         masks = ((self.freq_masks, self.freq_mask_width, 1), (self.time_masks, self.time_mask_width, 0))
         for count, width, axis in masks:
@@ -91,7 +94,7 @@ class AudioProcessor(JsonSettings):
         if waveform.numel() < hop:
             raise MediaError(f"{name}: {waveform.numel()} samples, shorter than one {self.hop_ms:g} ms frame")
         features = self.features_of(waveform)
-        return self.spec_augment(features, generator) if train else features
+        return self.augment_features(features, generator) if train else features
 
     def check(self, audio: Any, name: str = "audio") -> int:
         """The number of feature frames, or a MediaError naming ``name`` if the audio cannot be used."""

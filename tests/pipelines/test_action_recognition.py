@@ -156,7 +156,8 @@ def test_the_config_must_list_the_inputs_the_task_feeds(tmp_path):
 
     config = tiny_action_config(str(tmp_path), str(tmp_path))
     config.inputs = {"source": config_from_dict({"modality": "text"}, type(config.inputs["video"]))}
-    with pytest.raises(ConfigError, match=r"feeds video \(video\); the config lists source \(text\)"):
+    with pytest.raises(ConfigError, match=r"feeds video \(video\), audio \(audio\) \(one or more of them\); "
+                                          r"the config lists source \(text\)"):
         check_config(config, get_task("action-recognition"))
     config = tiny_action_config(str(tmp_path), str(tmp_path))
     config.inputs["video"].processor = {"num_frame": 4}

@@ -114,7 +114,73 @@ def test_truncated_weights_are_an_error_not_a_crash(tmp_path):
         Seq2SeqModel.from_pretrained(tmp_path / "model")
 
 
-def test_a_model_with_audio_and_text_inputs_trains_saves_and_loads(tmp_path):
+def _audio_and_text_model(fusion: str):
+    from seq2seq.config import Config, InputConfig, config_from_dict
+    from seq2seq.data import Collator
+    from seq2seq.model import build_model
+    from seq2seq.processors import AudioProcessor, TextProcessor
+
+    config = Config()
+    config.model.embedding_size, config.model.decoder.hidden_size, config.model.fusion = 16, 24, fusion
+    audio_settings = {"sampling_rate": 8000, "num_mel_bins": 20}
+    inputs = {"speech": config_from_dict({"modality": "audio", "processor": audio_settings,
+                                          "encoder": {"hidden_size": 10, "conv_channels": 12, "dropout": 0.0}},
+                                         InputConfig),
+              "source": config_from_dict({"modality": "text", "encoder": {"hidden_size": 6}}, InputConfig)}
+    torch.manual_seed(0)
+    model = build_model(config.model, inputs, source_vocab_size=30, target_vocab_size=40).eval()
+    processor = AudioProcessor(**audio_settings)
+    generator = torch.Generator().manual_seed(0)
+    waves = [{"array": torch.randn(n, generator=generator).numpy(), "sampling_rate": 8000} for n in (4000, 2400)]
+    texts = ([5, 6, 3], [9, 3])
+    examples = [{"speech": processor(w), "source": t, "tgt_ids": [7, 8]} for w, t in zip(waves, texts, strict=True)]
+    return model, Collator({"speech": processor, "source": TextProcessor(None)}), examples
+
+
+def test_gated_fusion_gives_each_input_its_own_softmax_mixed_by_the_gate():
+    """fusion=gate: every attention row sums to 1, each input's share of it is its gate value
+    (strictly between 0 and 1), and a batch neighbour's padding changes nothing."""
+    model, collate, examples = _audio_and_text_model("gate")
+    batch = collate(examples)
+    state, memory = model.start(batch)
+    assert memory.segments == (13, 3)  # the longest utterance's frames / 4, the longest text
+    _, weights = model.decoder(batch.tgt_in, state, memory)  # (B, T, S)
+    torch.testing.assert_close(weights.sum(dim=-1), torch.ones(weights.shape[:2]))
+    audio_share = weights[..., :13].sum(dim=-1)
+    assert bool(((audio_share > 0) & (audio_share < 1)).all())
+    assert bool((weights[~memory.mask.unsqueeze(1).expand_as(weights)] == 0).all())
+    alone = collate(examples[1:])
+    torch.testing.assert_close(model.score(alone), model.score(batch)[1:], rtol=1e-5, atol=1e-5)
+
+
+def test_ctc_weight_adds_a_ctc_loss_in_training_only():
+    from seq2seq.config import Config, InputConfig, config_from_dict
+    from seq2seq.model import build_model
+
+    model, collate, examples = _audio_and_text_model("concat")
+    batch = collate(examples)
+    config = Config()
+    config.model.embedding_size, config.model.decoder.hidden_size, config.model.ctc_weight = 16, 24, 0.5
+    audio_only = {"speech": config_from_dict({"modality": "audio", "processor": {"sampling_rate": 8000,
+                                                                                  "num_mel_bins": 20},
+                                              "encoder": {"hidden_size": 10, "conv_channels": 12}}, InputConfig)}
+    torch.manual_seed(0)
+    ctc_model = build_model(config.model, audio_only, source_vocab_size=30, target_vocab_size=40)
+    speech = type(batch)({"speech": batch.inputs["speech"]}, batch.tgt_in, batch.tgt_out)
+    ctc_model.train()
+    with_ctc = ctc_model(speech).loss
+    ctc_model.eval()
+    without = ctc_model(speech).loss
+    assert torch.isfinite(with_ctc) and not torch.isclose(with_ctc, without)
+    expected = 0.5 * without + 0.5 * ctc_model._ctc_loss_sum(ctc_model.encode(speech), speech) / 6
+    torch.testing.assert_close(with_ctc, expected)  # 6 target tokens: 2 x (2 tokens + eos)
+    with pytest.raises(ValueError, match="ctc_weight needs a model with one input"):
+        build_model(config.model, {**audio_only, "source": config_from_dict({"modality": "text"}, InputConfig)},
+                    source_vocab_size=30, target_vocab_size=40)
+
+
+@pytest.mark.parametrize("fusion", ["concat", "gate"])
+def test_a_model_with_audio_and_text_inputs_trains_saves_and_loads(tmp_path, fusion):
     """Several named inputs of different modalities and sizes feed one decoder (projections and
     input embeddings); the saved model rebuilds the audio encoder from its processor settings."""
     from seq2seq.config import Config, InputConfig, config_from_dict
@@ -123,7 +189,7 @@ def test_a_model_with_audio_and_text_inputs_trains_saves_and_loads(tmp_path):
     from seq2seq.processors import AudioProcessor, TextProcessor
 
     config = Config()
-    config.model.embedding_size, config.model.decoder.hidden_size = 16, 24
+    config.model.embedding_size, config.model.decoder.hidden_size, config.model.fusion = 16, 24, fusion
     audio_settings = {"sampling_rate": 8000, "num_mel_bins": 20}
     inputs = {"speech": config_from_dict({"modality": "audio", "processor": audio_settings,
                                           "encoder": {"hidden_size": 10, "conv_channels": 12, "dropout": 0.0}},
