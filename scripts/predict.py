@@ -1,11 +1,13 @@
-"""Run a trained model: translate sentences, or name the action in videos.
+"""Run a trained model: translate sentences, name the action in videos, or transcribe audio.
 
     python scripts/predict.py --model runs/translation/model "three hundred forty-two"
     python scripts/predict.py --model runs/multi30k/model --input val.de --num-beams 5 > hyp.en
     python scripts/predict.py --model runs/action_recognition/model clip.mp4 other.mp4 --top-k 3
+    python scripts/predict.py --model runs/speech_recognition/model keys.wav other.flac
 
 Inputs are arguments, lines of --input FILE, or lines of stdin: sentences for a translation model,
-video paths for an action recognition model (one line each: path, then label:score pairs).
+video paths for an action recognition model (one line each: path, then label:score pairs), audio
+paths for a speech recognition model (one line each: path, then the transcription).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="decode under bfloat16 autocast (faster, same BLEU); default: where the hardware has "
                         "native bf16")
     parser.add_argument("--top-k", type=int, default=1, help="action recognition: labels to print per video")
-    parser.add_argument("sentences", nargs="*", help="sentences to translate, or video paths")
+    parser.add_argument("sentences", nargs="*", help="sentences to translate, or video or audio paths")
     args = parser.parse_args(argv)
     if args.sentences:
         lines = args.sentences
@@ -49,7 +51,16 @@ def main(argv: list[str] | None = None) -> None:
     else:
         lines = [line.rstrip("\n") for line in sys.stdin]
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
-    if read_model_config(args.model).get("task") == "action_recognition":
+    task = read_model_config(args.model).get("task")
+    if task == "speech_recognition":
+        recognize = pipeline("automatic-speech-recognition", model=args.model, device=args.device,
+                             **{k: v for k, v in (("num_beams", args.num_beams), ("batch_size", args.batch_size),
+                                                  ("max_length", args.max_length)) if v is not None})
+        paths = [line.strip() for line in lines if line.strip()]
+        for path, result in zip(paths, recognize(paths) if paths else [], strict=True):
+            print(path, result["text"], sep="\t")
+        return
+    if task == "action_recognition":
         classify = pipeline(model=args.model, device=args.device, **({"batch_size": args.batch_size}
                                                                      if args.batch_size else {}))
         paths = [line.strip() for line in lines if line.strip()]

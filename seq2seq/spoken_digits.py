@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset, DatasetDict
+from tqdm.auto import tqdm
 
 from seq2seq.media import load_audio, write_audio
 
@@ -98,7 +99,7 @@ def make_connected_digits(fsdd: str | Path, directory: str | Path, sizes: dict[s
         texts = ["".join(str(digit) for _, digit in utterance) for utterance in chosen]
         paths = [directory / split / f"{index:05d}.wav" for index in range(size)]
         if not (reuse and all(path.is_file() for path in paths)):
-            for path, utterance in zip(paths, chosen, strict=True):
+            for path, utterance in tqdm(zip(paths, chosen, strict=True), total=size, desc=f"writing {split}"):
                 parts = [load_audio(file, sampling_rate=SAMPLING_RATE)[0] for file, _ in utterance]
                 write_audio(path, _join(parts, rng), sampling_rate=SAMPLING_RATE)
         splits[split] = Dataset.from_dict({"audio": [str(p) for p in paths], "text": texts})

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset, DatasetDict
+from tqdm.auto import tqdm
 
 from seq2seq.media import write_audio
 
@@ -67,21 +68,24 @@ def render_utterance(spec: UtteranceSpec) -> torch.Tensor:
     return (waveform + spec.noise * noise).clamp(-1.0, 1.0)
 
 
-def make_dtmf_corpus(directory: str | Path, sizes: dict[str, int], *, seed: int = 1234) -> DatasetDict:
-    """Write utterances as ``directory/<split>/<index>.wav``; a DatasetDict with ``audio`` (the file
-    path) and ``text`` (the key string) per split. A directory written with the same settings is
-    reused (its ``manifest.json`` says so)."""
+def make_dtmf_corpus(directory: str | Path, sizes: dict[str, int], *, seed: int = 1234, min_keys: int = 1,
+                     max_keys: int = 12) -> DatasetDict:
+    """Write utterances of ``min_keys``-``max_keys`` keys as ``directory/<split>/<index>.wav``; a
+    DatasetDict with ``audio`` (the file path) and ``text`` (the key string) per split. A directory
+    written with the same settings is reused (its ``manifest.json`` says so)."""
     directory = Path(directory)
     settings = {"version": GENERATOR_VERSION, "sizes": sizes, "seed": seed}
+    if (min_keys, max_keys) != (1, 12):  # the default's settings stay as before, so its files are reused
+        settings["keys"] = [min_keys, max_keys]
     manifest = directory / "manifest.json"
     reuse = manifest.is_file() and json.loads(manifest.read_text())["settings"] == settings
     splits, written = {}, {}
     for split, size in sizes.items():
         rng = random.Random(f"{seed}:{split}")
-        specs = [sample_utterance(rng) for _ in range(size)]
+        specs = [sample_utterance(rng, min_keys=min_keys, max_keys=max_keys) for _ in range(size)]
         paths = [directory / split / f"{index:05d}.wav" for index in range(size)]
         if not (reuse and all(path.is_file() for path in paths)):
-            for path, spec in zip(paths, specs, strict=True):
+            for path, spec in tqdm(zip(paths, specs, strict=True), total=size, desc=f"writing {split}"):
                 write_audio(path, render_utterance(spec), sampling_rate=spec.sampling_rate)
         splits[split] = Dataset.from_dict({"audio": [str(p) for p in paths], "text": [s.keys for s in specs]})
         written[split] = [asdict(spec) for spec in specs]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset, DatasetDict
+from tqdm.auto import tqdm
 
 from seq2seq.media import write_video
 from seq2seq.synthetic_video import ClipSpec, render_clip, sample_clip
@@ -93,7 +94,7 @@ def make_audio_visual_corpus(directory: str | Path, sizes: dict[str, int], *, se
                           sample_soundtrack(rng, COUNTS.index(count) + 1, seconds)))
         paths = [directory / split / f"{index:05d}.mp4" for index in range(size)]
         if not (reuse and all(path.is_file() for path in paths)):
-            for path, (clip, sound) in zip(paths, specs, strict=True):
+            for path, (clip, sound) in tqdm(zip(paths, specs, strict=True), total=size, desc=f"writing {split}"):
                 write_video(path, render_clip(clip, frames=frames, frame_size=frame_size), fps=fps,
                             audio=render_soundtrack(sound, seconds=seconds, sampling_rate=sampling_rate),
                             sampling_rate=sampling_rate)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset, DatasetDict
+from tqdm.auto import tqdm
 
 from seq2seq.media import write_video
 
@@ -182,7 +183,7 @@ def make_video_corpus(directory: str | Path, sizes: dict[str, int], *, seed: int
         paths = [directory / split / f"{index:05d}.mp4" for index in range(size)]
         specs = [sample_clip(rng, action, frames=frames, frame_size=frame_size) for action in actions]
         if not (reuse and all(path.is_file() for path in paths)):
-            for path, spec in zip(paths, specs, strict=True):
+            for path, spec in tqdm(zip(paths, specs, strict=True), total=size, desc=f"writing {split}"):
                 write_video(path, render_clip(spec, frames=frames, frame_size=frame_size), fps=fps)
         splits[split] = Dataset.from_dict({"video": [str(p) for p in paths], "label": actions})
         written[split] = [asdict(spec) for spec in specs]

@@ -1,7 +1,5 @@
-"""Speech recognition groundwork: metrics, lowest-error model selection, the pipeline contract.
-
-The generated DTMF default is not tuned yet (the audio issue is open): these tests train only
-long enough to have a model whose pipeline can be exercised."""
+"""Speech recognition: metrics, a short run that learns generated DTMF key strings, lowest-error
+model selection, the pipeline contract."""
 
 import json
 
@@ -28,16 +26,21 @@ def speech_run(tmp_path_factory):
     from seq2seq.training import train
 
     root = tmp_path_factory.mktemp("dtmf")
-    make_dtmf_corpus(root / "clips", {"train": 64, "validation": 8}).save_to_disk(root / "dataset")
+    corpus = make_dtmf_corpus(root / "clips", {"train": 800, "validation": 40}, max_keys=4)
+    corpus.save_to_disk(root / "dataset")
     config = config_from_dict({
         "task": "speech_recognition",
         "data": {"kind": "disk", "path": str(root / "dataset"), "source_column": "audio", "target_column": "text"},
         "tokenizer": {"model_type": "char", "vocab_size": 24},
-        "inputs": {"audio": {"modality": "audio", "processor": {"sampling_rate": 8000, "num_mel_bins": 20},
-                             "encoder": {"conv_channels": 16, "hidden_size": 16, "dropout": 0.0}}},
-        "model": {"embedding_size": 16, "decoder": {"hidden_size": 32, "attention": "luong_general"}},
-        "training": {"output_dir": str(root / "run"), "max_steps": 24, "batch_size": 8, "eval_every_steps": 8,
-                     "eval_metric": "cer", "log_every_steps": 8},
+        "inputs": {"audio": {"modality": "audio",
+                             "processor": {"sampling_rate": 8000, "num_mel_bins": 20, "freq_masks": 0,
+                                           "time_masks": 0},
+                             "encoder": {"conv_channels": 32, "hidden_size": 32, "dropout": 0.0}}},
+        "model": {"embedding_size": 16, "embedding_dropout": 0.0, "ctc_weight": 0.5,
+                  "decoder": {"hidden_size": 64, "attention": "luong_general", "dropout": 0.0}},
+        "training": {"output_dir": str(root / "run"), "max_steps": 1500, "max_epochs": 100, "batch_size": 16,
+                     "learning_rate": 3e-3,
+                     "eval_every_steps": 100, "eval_metric": "cer", "target_metric": 12.0, "log_every_steps": 50},
         "generation": {"num_beams": 1, "max_length": 16, "max_length_a": 0.0, "max_length_b": 0},
     })
     torch.manual_seed(0)
@@ -45,10 +48,17 @@ def speech_run(tmp_path_factory):
     return root
 
 
+def test_a_short_run_learns_the_generated_key_strings(speech_run):
+    evals = [json.loads(line) for line in (speech_run / "run" / "metrics.jsonl").read_text().splitlines()
+             if "valid/cer" in line]
+    assert min(e["valid/cer"] for e in evals) <= 20.0, evals  # an untrained model is near 100 %
+
+
 def test_the_best_model_is_the_one_with_the_lowest_error_rate(speech_run):
     evals = [json.loads(line) for line in (speech_run / "run" / "metrics.jsonl").read_text().splitlines()
              if "valid/cer" in line]
-    state = json.loads((speech_run / "run" / "checkpoints" / "step_24" / "trainer_state.json").read_text())
+    last = max(e["step"] for e in evals)
+    state = json.loads((speech_run / "run" / "checkpoints" / f"step_{last}" / "trainer_state.json").read_text())
     best = min(evals, key=lambda e: e["valid/cer"])
     assert state["trainer"]["best_metric"] == best["valid/cer"]
 
@@ -78,3 +88,11 @@ def test_a_speech_pipeline_refuses_another_task_and_unknown_settings(speech_run,
         SpeechRecognitionPipeline(trained_reverse_model / "model")
     with pytest.raises(TypeError, match="unknown generation setting"):
         SpeechRecognitionPipeline(speech_run / "run" / "model", beams=3)
+
+
+def test_the_predict_script_transcribes_each_file(speech_run, run_script):
+    paths = [str(speech_run / "clips" / "validation" / f"{i:05d}.wav") for i in range(2)]
+    status, out, _ = run_script("predict", "--model", str(speech_run / "run" / "model"), *paths)
+    assert status == 0
+    recognize = pipeline("automatic-speech-recognition", model=speech_run / "run" / "model")
+    assert out.splitlines() == [f"{path}\t{recognize(path)['text']}" for path in paths]

@@ -1,0 +1,47 @@
+"""Audio training data: features computed once at preparation, SpecAugment drawn per access."""
+
+import pytest
+import torch
+
+from pipelines.speech_recognition import SpeechRecognitionTask
+from seq2seq.config import DataConfig
+from seq2seq.data import Examples, prepare_dataset
+from seq2seq.processors import AudioProcessor
+from seq2seq.synthetic_audio import make_dtmf_corpus
+from seq2seq.tokenization import Tokenizer
+
+
+@pytest.fixture(scope="module")
+def utterances(tmp_path_factory):
+    return make_dtmf_corpus(tmp_path_factory.mktemp("dtmf"), {"train": 6}, max_keys=3)["train"]
+
+
+def examples(rows, *, cache_features=True, train=False, seed=0):
+    to_example = SpeechRecognitionTask().make_to_example(DataConfig(source_column="audio", target_column="text"))
+    tokenizer = Tokenizer.train(None, list(rows["text"]) * 3, vocab_size=24, model_type="char")
+    processors = {"audio": AudioProcessor(sampling_rate=8000, num_mel_bins=20, cache_features=cache_features)}
+    prepared = prepare_dataset(rows, tokenizer, processors, to_example=to_example)
+    return Examples(prepared, processors, rows=rows, to_example=to_example, train=train, seed=seed)
+
+
+def test_cached_features_are_the_processor_output_and_are_not_decoded_again(utterances):
+    cached, decoded = examples(utterances), examples(utterances, cache_features=False)
+    assert cached.features == ["audio"] and cached.media == [] and decoded.media == ["audio"]
+    processor = AudioProcessor(sampling_rate=8000, num_mel_bins=20)
+    for index in range(len(utterances)):
+        expected = processor(utterances[index]["audio"])
+        assert cached.prepared["audio_length"][index] == len(expected)
+        torch.testing.assert_close(cached[index]["audio"], expected, rtol=0, atol=0)
+        torch.testing.assert_close(decoded[index]["audio"], expected, rtol=0, atol=0)
+
+
+def test_spec_augment_on_cached_features_is_per_epoch_and_reproducible(utterances):
+    one, two = examples(utterances, train=True, seed=3), examples(utterances, train=True, seed=3)
+    state = torch.get_rng_state()
+    assert torch.equal(one[2]["audio"], two[2]["audio"])
+    assert torch.equal(torch.get_rng_state(), state)
+    plain = examples(utterances)[2]["audio"]
+    masked = one[2]["audio"]
+    assert not torch.equal(masked, plain) and bool(((masked == plain) | (masked == 0)).all())  # masks are zeros
+    one.set_epoch(1)
+    assert not torch.equal(one[2]["audio"], masked)
