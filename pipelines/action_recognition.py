@@ -123,10 +123,13 @@ class ActionRecognitionPipeline:
         if num_clips > 1 and set(self.processors) != {INPUT}:
             raise ValueError("num_clips > 1 splits the video only; this model also takes audio (use num_clips=1)")
         clips, owners = [], []
+        several = len(self.processors) > 1
         for position, item in enumerate(items):
-            name = str(item) if isinstance(item, (str, Path)) else f"input {position}"
+            kind = "input" if several else next(iter(self.processors))
+            name = str(item) if isinstance(item, (str, Path)) else f"{kind} {position}"
             for clip in self._clips(item, num_clips, name):
-                clips.append({key: processor(self._input(clip, key, name), train=False, name=f"{name} ({key})")
+                clips.append({key: processor(self._input(clip, key, name), train=False,
+                                             name=f"{name} ({key})" if several else name)
                               for key, processor in self.processors.items()})
                 owners.append(position)
         probabilities, attention = self._score(clips, return_attention)

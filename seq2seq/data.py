@@ -148,7 +148,8 @@ def prepare_dataset(
                     if not skip_bad_examples:
                         raise
                     lengths.append(0)
-                    stored.append(np.zeros((0, processor.feature_size), dtype=np.float32))
+                    if store:
+                        stored.append(np.zeros((0, processor.feature_size), dtype=np.float32))
                     prepared["bad"][position] = str(error)
             prepared[f"{name}_length"] = lengths
             if store:

@@ -58,7 +58,7 @@ def test_label_scores_are_probabilities_and_the_top_label_is_greedy_decoding(tra
     assert isinstance(classify, ActionRecognitionPipeline)
     paths = [clip_path(action_data, i) for i in range(12)]
     results = classify(paths, top_k=None)
-    model, processor, tokenizer = classify.model, classify.processor, classify.tokenizer
+    model, processor, tokenizer = classify.model, classify.processors["video"], classify.tokenizer
     values, mask = processor.collate([processor(p) for p in paths])
     greedy = tokenizer.decode_target(model.generate(Batch({"video": (values, mask)}), max_length=8).tokens[:, 0])
     clear_winners = 0
@@ -120,7 +120,7 @@ def test_the_processor_round_trips_with_the_model(trained_action_model, action_d
                                 json.loads((directory / "config.json").read_text())["inputs"])["video"]
     assert processor == VideoProcessor(num_frames=6, frame_size=32, crop_scale=(0.85, 1.0))
     path = clip_path(action_data, 5)
-    assert torch.equal(processor(path), ActionRecognitionPipeline(directory).processor(path))
+    assert torch.equal(processor(path), ActionRecognitionPipeline(directory).processors["video"](path))
 
 
 def test_bad_videos_stop_preparation_or_are_skipped_and_counted(action_data, tmp_path, caplog):

@@ -73,8 +73,8 @@ def test_the_pipeline_reads_both_streams_from_one_file_or_takes_them_by_name(av_
     path = str(av_data / "clips" / "validation" / "00000.mp4")
     from_file = classify(path, top_k=None)
     assert abs(sum(r["score"] for r in from_file) - 1.0) < 1e-5 and len(from_file) == 12
-    frames = load_video(path)
-    waveform, rate = load_audio(path)
+    frames = load_video(path).permute(0, 2, 3, 1)  # (T, H, W, C), as arrays are given
+    waveform, rate = load_audio(path, sampling_rate=8000)  # the model's rate: no second resampler
     by_name = classify({"video": frames, "audio": {"array": waveform.numpy(), "sampling_rate": rate}}, top_k=None)
     assert [r["label"] for r in by_name] == [r["label"] for r in from_file]
     torch.testing.assert_close(torch.tensor([r["score"] for r in by_name]),
@@ -86,7 +86,7 @@ def test_the_pipeline_reads_both_streams_from_one_file_or_takes_them_by_name(av_
 def test_fusion_pipeline_errors_name_the_input(av_runs, av_data, tmp_path):
     classify = pipeline("action-recognition", model=av_runs["both"] / "model")
     with pytest.raises(ValueError, match="input 0: this model takes video and audio; the input has no 'audio'"):
-        classify({"video": load_video(str(av_data / "clips" / "validation" / "00000.mp4"))})
+        classify({"video": load_video(str(av_data / "clips" / "validation" / "00000.mp4")).permute(0, 2, 3, 1)})
     with pytest.raises(ValueError, match="num_clips > 1 splits the video only"):
         classify(str(av_data / "clips" / "validation" / "00000.mp4"), num_clips=2)
     silent = tmp_path / "silent.mp4"

@@ -161,9 +161,11 @@ def test_ctc_weight_adds_a_ctc_loss_in_training_only():
     batch = collate(examples)
     config = Config()
     config.model.embedding_size, config.model.decoder.hidden_size, config.model.ctc_weight = 16, 24, 0.5
+    config.model.embedding_dropout = config.model.decoder.dropout = 0.0  # train and eval differ by CTC only
     audio_only = {"speech": config_from_dict({"modality": "audio", "processor": {"sampling_rate": 8000,
                                                                                   "num_mel_bins": 20},
-                                              "encoder": {"hidden_size": 10, "conv_channels": 12}}, InputConfig)}
+                                              "encoder": {"hidden_size": 10, "conv_channels": 12, "dropout": 0.0}},
+                                             InputConfig)}
     torch.manual_seed(0)
     ctc_model = build_model(config.model, audio_only, source_vocab_size=30, target_vocab_size=40)
     speech = type(batch)({"speech": batch.inputs["speech"]}, batch.tgt_in, batch.tgt_out)
