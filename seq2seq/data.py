@@ -215,7 +215,7 @@ class Examples(torch.utils.data.Dataset):
         # What a batch reads: only the columns it needs (not target_text), and cached features as
         # numpy arrays (converting nested Python lists would cost more than the model's step).
         # Cached features a processor can still augment (audio's SpecAugment) get it per access.
-        self.augmented = [name for name in self.features if train and hasattr(processors[name], "augment_features")]
+        self.augmented = [name for name in self.features if train and getattr(processors[name], "augments", False)]
         self._columns_read = prepared.select_columns(self.columns + (["row"] if self.media or self.augmented else []))
         self._features_read = prepared.with_format("arrow", columns=self.features) if self.features else None
 

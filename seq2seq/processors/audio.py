@@ -75,6 +75,11 @@ class AudioProcessor(JsonSettings):
             features = (features - features.mean(dim=0)) / (features.std(dim=0, unbiased=False) + 1e-5)
         return features
 
+    @property
+    def augments(self) -> bool:
+        """Whether training changes the features (any SpecAugment mask)."""
+        return bool(self.freq_masks or self.time_masks)
+
     def augment_features(self, features: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         features = features.clone()
         masks = ((self.freq_masks, self.freq_mask_width, 1), (self.time_masks, self.time_mask_width, 0))

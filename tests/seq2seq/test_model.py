@@ -185,29 +185,14 @@ def test_ctc_weight_adds_a_ctc_loss_in_training_only():
 def test_a_model_with_audio_and_text_inputs_trains_saves_and_loads(tmp_path, fusion):
     """Several named inputs of different modalities and sizes feed one decoder (projections and
     input embeddings); the saved model rebuilds the audio encoder from its processor settings."""
-    from seq2seq.config import Config, InputConfig, config_from_dict
-    from seq2seq.data import Batch, Collator
-    from seq2seq.model import build_model
-    from seq2seq.processors import AudioProcessor, TextProcessor
+    from seq2seq.data import Batch
 
-    config = Config()
-    config.model.embedding_size, config.model.decoder.hidden_size, config.model.fusion = 16, 24, fusion
-    audio_settings = {"sampling_rate": 8000, "num_mel_bins": 20}
-    inputs = {"speech": config_from_dict({"modality": "audio", "processor": audio_settings,
-                                          "encoder": {"hidden_size": 10, "conv_channels": 12, "dropout": 0.0}},
-                                         InputConfig),
-              "source": config_from_dict({"modality": "text", "encoder": {"hidden_size": 6}}, InputConfig)}
-    torch.manual_seed(0)
-    model = build_model(config.model, inputs, source_vocab_size=30, target_vocab_size=40).eval()
+    model, collate, examples = _audio_and_text_model(fusion)
     assert set(model.projections) == {"source"}  # 12 != 20: projected to the first input's size
-    processor = AudioProcessor(**audio_settings)
-    generator = torch.Generator().manual_seed(0)
-    waves = [{"array": torch.randn(n, generator=generator).numpy(), "sampling_rate": 8000} for n in (4000, 2400)]
-    collate = Collator({"speech": processor, "source": TextProcessor(None)})
-    batch = collate([{"speech": processor(w), "source": [5, 6, 3], "tgt_ids": [7, 8]} for w in waves])
+    batch = collate(examples)
     assert batch.inputs["speech"][0].shape == (2, 51, 20)
     encoded = model.encode(batch)
-    assert encoded.mask.sum(dim=1).tolist() == [13 + 3, 8 + 3]  # 51 and 31 frames / 4, plus 3 tokens
+    assert encoded.mask.sum(dim=1).tolist() == [13 + 3, 8 + 2]  # 51 and 31 frames / 4, plus the text's tokens
     model.save_pretrained(tmp_path / "model")
     loaded = Seq2SeqModel.from_pretrained(tmp_path / "model")
     torch.testing.assert_close(loaded(batch).loss, model(batch).loss, rtol=0, atol=0)
