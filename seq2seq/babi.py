@@ -1,0 +1,78 @@
+"""Reading the bAbI question-answering format (Weston et al., 2015).
+
+Each line is ``ID text``; IDs restart at 1 where a new story starts. A question line is
+``ID question<TAB>answer<TAB>supporting fact IDs`` and is answered from the story's statements up
+to that point (questions are not statements). Answers may be several words joined by commas
+(``apple,football``); they stay text. Supporting fact IDs are turned into positions in the
+question's list of context sentences.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, DatasetDict
+
+_LINE = re.compile(r"^(\d+) (.*)$")
+_FILE = re.compile(r"^qa(\d+)_(?:.*_)?(train|valid|test)\.txt$")
+SPLITS = {"train": "train", "valid": "validation", "test": "test"}
+
+
+def parse_babi(lines: Iterable[str], source: str = "bAbI") -> list[dict[str, Any]]:
+    """One row per question: ``context_sentences`` (the story so far), ``context`` (them joined by
+    spaces), ``question``, ``answer`` and ``supporting_facts`` (positions in ``context_sentences``).
+    Malformed lines are errors naming ``source`` and the line number."""
+    rows: list[dict[str, Any]] = []
+    sentences: list[str] = []
+    position_of: dict[int, int] = {}  # statement ID -> its position in ``sentences``
+    previous = 0
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\n")
+        if not line.strip():
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            raise ValueError(f"{source}:{number}: expected 'ID text', got {line[:60]!r}")
+        line_id, text = int(match.group(1)), match.group(2)
+        if line_id == 1:
+            sentences, position_of = [], {}
+        elif line_id != previous + 1:
+            raise ValueError(f"{source}:{number}: line ID {line_id} follows {previous} (IDs count up from 1 per story)")
+        previous = line_id
+        if "\t" not in text:
+            position_of[line_id] = len(sentences)
+            sentences.append(text.strip())
+            continue
+        fields = text.split("\t")
+        if len(fields) < 2 or not fields[1].strip():
+            raise ValueError(f"{source}:{number}: a question line needs 'question<TAB>answer<TAB>fact IDs'")
+        facts = fields[2].split() if len(fields) > 2 else []
+        try:
+            supporting = [position_of[int(fact)] for fact in facts]
+        except (KeyError, ValueError):
+            raise ValueError(f"{source}:{number}: supporting facts {facts} are not statements of this story") from None
+        rows.append({"context_sentences": list(sentences), "context": " ".join(sentences),
+                     "question": fields[0].strip(), "answer": fields[1].strip(), "supporting_facts": supporting})
+    return rows
+
+
+def read_babi(path: str | Path) -> Dataset | DatasetDict:
+    """A bAbI file -> a Dataset of questions; a folder of ``qaN_..._{train,valid,test}.txt`` files
+    -> a DatasetDict (train/validation/test) over all its tasks, with a ``task`` column (N)."""
+    path = Path(path)
+    if path.is_file():
+        return Dataset.from_list(parse_babi(path.read_text(encoding="utf-8").splitlines(), str(path)))
+    if not path.is_dir():
+        raise FileNotFoundError(f"bAbI file or folder not found: {path}")
+    splits: dict[str, list[dict[str, Any]]] = {}
+    for file in sorted(path.iterdir(), key=lambda f: (len(f.name), f.name)):
+        match = _FILE.match(file.name)
+        if match:
+            rows = parse_babi(file.read_text(encoding="utf-8").splitlines(), str(file))
+            splits.setdefault(SPLITS[match.group(2)], []).extend({**row, "task": int(match.group(1))} for row in rows)
+    if not splits:
+        raise ValueError(f"{path} has no bAbI files named qaN_..._train.txt / _valid.txt / _test.txt")
+    return DatasetDict({split: Dataset.from_list(rows) for split, rows in splits.items()})

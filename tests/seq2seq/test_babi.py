@@ -1,0 +1,51 @@
+"""The bAbI reader, on stories written here (no real data needed)."""
+
+import pytest
+
+from seq2seq.babi import parse_babi, read_babi
+
+STORIES = """1 Mary moved to the bathroom.
+2 John went to the hallway.
+3 Where is Mary? \tbathroom\t1
+4 Daniel picked up the apple.
+5 Daniel took the football.
+6 What is Daniel carrying?\tapple,football\t4 5
+1 Sandra journeyed to the garden.
+2 Is Sandra in the garden?\tyes\t1
+"""
+
+
+def test_questions_see_the_story_so_far_and_stories_restart_at_1():
+    rows = parse_babi(STORIES.splitlines())
+    questions = ["Where is Mary?", "What is Daniel carrying?", "Is Sandra in the garden?"]
+    assert [row["question"] for row in rows] == questions
+    assert rows[0]["context_sentences"] == ["Mary moved to the bathroom.", "John went to the hallway."]
+    assert rows[1]["context_sentences"][-2:] == ["Daniel picked up the apple.", "Daniel took the football."]
+    assert len(rows[1]["context_sentences"]) == 4  # questions are not statements
+    assert rows[2]["context"] == "Sandra journeyed to the garden."  # a new story
+    assert [row["answer"] for row in rows] == ["bathroom", "apple,football", "yes"]  # multi-word answers stay text
+    assert [row["supporting_facts"] for row in rows] == [[0], [2, 3], [0]]  # IDs 4 5 -> sentences 2 and 3
+
+
+def test_malformed_lines_are_errors_naming_the_line():
+    with pytest.raises(ValueError, match=r"story.txt:2: expected 'ID text'"):
+        parse_babi(["1 A went home.", "no id here"], "story.txt")
+    with pytest.raises(ValueError, match=r"story.txt:2: line ID 3 follows 1"):
+        parse_babi(["1 A went home.", "3 B left."], "story.txt")
+    with pytest.raises(ValueError, match=r"story.txt:2: supporting facts \['7'\] are not statements"):
+        parse_babi(["1 A went home.", "2 Where is A?\thome\t7"], "story.txt")
+    with pytest.raises(ValueError, match=r"story.txt:2: a question line needs"):
+        parse_babi(["1 A went home.", "2 Where is A?\t"], "story.txt")
+
+
+def test_a_folder_reads_every_task_into_splits(tmp_path):
+    (tmp_path / "qa1_train.txt").write_text(STORIES)
+    (tmp_path / "qa1_valid.txt").write_text(STORIES)
+    (tmp_path / "qa12_conjunction_train.txt").write_text(STORIES)
+    (tmp_path / "notes.txt").write_text("ignored")
+    dataset = read_babi(tmp_path)
+    assert {split: len(rows) for split, rows in dataset.items()} == {"train": 6, "validation": 3}
+    assert dataset["train"]["task"] == [1, 1, 1, 12, 12, 12]
+    assert len(read_babi(tmp_path / "qa1_train.txt")) == 3
+    with pytest.raises(FileNotFoundError, match="bAbI file or folder not found"):
+        read_babi(tmp_path / "missing")
