@@ -88,14 +88,17 @@ def measure_training(model, optimizer, loader, sampler, accelerator: Accelerator
     }
 
 
-def measure_inference(model, data, *, batch_size: int, device, unit: str = "sentences",
+def measure_inference(model, data, *, batch_size: int, device, unit: str = "sentences", audio_seconds: float = 0.0,
                       **options) -> dict[str, float]:
-    """Examples (``unit``) per second decoding ``data`` (``options`` as ``Seq2SeqModel.generate``'s)."""
+    """Examples (``unit``) per second decoding ``data`` (``options`` as ``Seq2SeqModel.generate``'s),
+    and seconds of audio per second when the examples average ``audio_seconds``."""
     num_beams = options["num_beams"]
     started = time.perf_counter()
     generate_dataset(model, data, batch_size=batch_size, device=device, **options)
+    rate = len(data) / (time.perf_counter() - started)
     name = "greedy" if num_beams == 1 else f"beam{num_beams}"
-    return {f"{name}_{unit}_per_second": len(data) / (time.perf_counter() - started)}
+    return {f"{name}_{unit}_per_second": rate} | (
+        {f"{name}_audio_seconds_per_second": rate * audio_seconds} if audio_seconds else {})
 
 
 def measure_model_only(model, optimizer, groups: list, accelerator: Accelerator, *, clip_grad_norm: float,
@@ -220,10 +223,6 @@ def _measure(config: Config, model, train_data: Examples, valid_data: Examples, 
     with accelerator.autocast():
         for num_beams in beams:
             options = search_options(config.generation, num_beams=num_beams)
-            rate = measure_inference(model, data, batch_size=config.generation.batch_size,
-                                     device=accelerator.device, unit=unit, **options)
-            results |= rate
-            if seconds:
-                name = "greedy" if num_beams == 1 else f"beam{num_beams}"
-                results[f"{name}_audio_seconds_per_second"] = next(iter(rate.values())) * seconds
+            results |= measure_inference(model, data, batch_size=config.generation.batch_size,
+                                         device=accelerator.device, unit=unit, audio_seconds=seconds, **options)
     return results | peak_memory()

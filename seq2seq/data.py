@@ -262,10 +262,11 @@ class Examples(torch.utils.data.Dataset):
             for name in self.features:
                 for example, clip in zip(examples, _clips_from_arrow(table.column(name)), strict=True):
                     example[name] = clip
-        for example, row in zip(examples, block["row"], strict=True) if self.augmented else ():
-            generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, row, 1)) % 2**63)
-            for name in self.augmented:
-                example[name] = self.processors[name].augment_features(example[name], generator)
+        if self.augmented:
+            for example, row in zip(examples, block["row"], strict=True):
+                generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, row, 1)) % 2**63)
+                for name in self.augmented:
+                    example[name] = self.processors[name].augment_features(example[name], generator)
         if self.media:
             for example, row in zip(examples, block["row"], strict=True):
                 raw = self.to_example(self.rows[row])

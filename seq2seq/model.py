@@ -138,8 +138,7 @@ class Seq2SeqModel(nn.Module):
     def forward(self, batch) -> Seq2SeqOutput:
         """Teacher-forced cross-entropy over the real (non-pad) target tokens (in training, mixed
         with the CTC loss when ``ctc_weight`` > 0)."""
-        encoded = self.encode(batch)
-        state, memory = self.decoder.init_state(encoded.final), self.decoder.prepare_memory(encoded)
+        state, memory = self.start(batch)
         att_vectors, _ = self.decoder(batch.tgt_in, state, memory)  # (B, T, H)
         target_mask = batch.tgt_out != PAD_ID
         # The output layer is the costliest product: run it on real positions only.
@@ -150,17 +149,18 @@ class Seq2SeqModel(nn.Module):
         else:
             loss_sum = F.cross_entropy(logits.float(), targets, reduction="sum")
         if self.ctc_layer is not None and self.training:
-            loss_sum = (1 - self.ctc_weight) * loss_sum + self.ctc_weight * self._ctc_loss_sum(encoded, batch)
+            loss_sum = (1 - self.ctc_weight) * loss_sum + self.ctc_weight * self._ctc_loss_sum(memory, batch)
         num_tokens = target_mask.sum()
         return Seq2SeqOutput(loss_sum / num_tokens.clamp(min=1), loss_sum, num_tokens)
 
-    def _ctc_loss_sum(self, encoded: EncoderOutput, batch) -> torch.Tensor:
-        """CTC negative log-likelihood of the target tokens (no bos/eos), summed over the batch."""
-        log_probs = F.log_softmax(self.ctc_layer(encoded.states).float(), dim=-1).transpose(0, 1)  # (S, B, V)
+    def _ctc_loss_sum(self, memory: Memory, batch) -> torch.Tensor:
+        """CTC negative log-likelihood of the target tokens (no bos/eos) over the encoder states,
+        summed over the batch."""
+        log_probs = F.log_softmax(self.ctc_layer(memory.states).float(), dim=-1).transpose(0, 1)  # (S, B, V)
         targets = batch.tgt_in[:, 1:]  # tokens, then padding
         target_lengths = (batch.tgt_out != PAD_ID).sum(dim=1) - 1
         # zero_infinity: a target longer than its subsampled input has no alignment; skip it, not NaN.
-        return F.ctc_loss(log_probs, targets, encoded.mask.sum(dim=1), target_lengths, blank=PAD_ID,
+        return F.ctc_loss(log_probs, targets, memory.mask.sum(dim=1), target_lengths, blank=PAD_ID,
                           reduction="sum", zero_infinity=True)
 
     @torch.no_grad()

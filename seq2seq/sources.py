@@ -66,13 +66,17 @@ MEDIA_GENERATORS = {
 }
 
 
+def _generated_dir(config: DataConfig, name: str) -> Path:
+    """Where a generated media corpus is written: data.generated_dir (default ~/.cache/seq2seq/generated)/name."""
+    return Path(config.generated_dir or Path.home() / ".cache" / "seq2seq" / "generated") / name
+
+
 def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict:
     """Read the dataset the config names; every failure names the path, id or split."""
     if config.kind == "generated" and config.path in MEDIA_GENERATORS:
         module, function = MEDIA_GENERATORS[config.path]
         make = getattr(importlib.import_module(module), function)
-        directory = Path(config.generated_dir or Path.home() / ".cache" / "seq2seq" / "generated") / config.path
-        return make(directory, config.generated_sizes, seed=config.generated_seed)
+        return make(_generated_dir(config, config.path), config.generated_sizes, seed=config.generated_seed)
     if config.kind == "generated":
         return make_corpus(config.path, config.generated_sizes, config.generated_seed)
     if config.kind == "parallel_text":
@@ -100,8 +104,8 @@ def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict:
     if config.kind == "fsdd_connected":
         from seq2seq.spoken_digits import make_connected_digits
 
-        directory = Path(config.generated_dir or Path.home() / ".cache" / "seq2seq" / "generated") / "fsdd_connected"
-        return make_connected_digits(config.path, directory, config.generated_sizes, seed=config.generated_seed)
+        return make_connected_digits(config.path, _generated_dir(config, "fsdd_connected"), config.generated_sizes,
+                                     seed=config.generated_seed)
     raise ValueError(f"data.kind must be one of {', '.join(DATA_KINDS)}; got {config.kind!r}")
 
 

@@ -174,7 +174,7 @@ def test_ctc_weight_adds_a_ctc_loss_in_training_only():
     ctc_model.eval()
     without = ctc_model(speech).loss
     assert torch.isfinite(with_ctc) and not torch.isclose(with_ctc, without)
-    expected = 0.5 * without + 0.5 * ctc_model._ctc_loss_sum(ctc_model.encode(speech), speech) / 6
+    expected = 0.5 * without + 0.5 * ctc_model._ctc_loss_sum(ctc_model.start(speech)[1], speech) / 6
     torch.testing.assert_close(with_ctc, expected)  # 6 target tokens: 2 x (2 tokens + eos)
     with pytest.raises(ValueError, match="ctc_weight needs a model with one input"):
         build_model(config.model, {**audio_only, "source": config_from_dict({"modality": "text"}, InputConfig)},
