@@ -5,6 +5,8 @@
     translate("three hundred forty-two")  # [{"translation_text": "dreihundertzweiundvierzig"}]
     classify = pipeline("action-recognition", model="runs/action_recognition/model")
     classify("clip.mp4", top_k=3)  # [{"label": "moving left", "score": 0.97}, ...]
+    answer = pipeline("question-answering", model="runs/question_answering/model")
+    answer(question="Where is Mary?", context="Mary went to the kitchen.")  # {"answer": "kitchen", "score": 0.99}
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.action_recognition import ActionRecognitionPipeline, ActionRecognitionTask
+from pipelines.question_answering import QuestionAnsweringPipeline, QuestionAnsweringTask
 from pipelines.speech_recognition import SpeechRecognitionPipeline, SpeechRecognitionTask
 from pipelines.translation import TranslationPipeline, TranslationTask
 from seq2seq.model import read_model_config
 
 TASKS = {"translation": TranslationTask, "action_recognition": ActionRecognitionTask,
-         "speech_recognition": SpeechRecognitionTask}
+         "speech_recognition": SpeechRecognitionTask, "question_answering": QuestionAnsweringTask}
 PIPELINES = {"translation": TranslationPipeline, "action_recognition": ActionRecognitionPipeline,
              "speech_recognition": SpeechRecognitionPipeline,
-             "automatic_speech_recognition": SpeechRecognitionPipeline}  # Hugging Face's name
+             "automatic_speech_recognition": SpeechRecognitionPipeline,  # Hugging Face's name
+             "question_answering": QuestionAnsweringPipeline}
 
 
 def get_task(name: str):
@@ -42,4 +46,5 @@ def pipeline(task: str | None = None, *, model: str | Path, **kwargs: Any):
     return PIPELINES[task](model, **kwargs)
 
 
-__all__ = ["ActionRecognitionPipeline", "SpeechRecognitionPipeline", "TranslationPipeline", "get_task", "pipeline"]
+__all__ = ["ActionRecognitionPipeline", "QuestionAnsweringPipeline", "SpeechRecognitionPipeline", "TranslationPipeline",
+           "get_task", "pipeline"]

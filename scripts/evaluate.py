@@ -6,6 +6,7 @@
 The config's data section says where the data is (overrides work as in train.py); metrics are the
 task's own (BLEU and chrF with sacreBLEU's defaults for translation). Prints one JSON line per beam size,
 with ``hit_length_limit``: how many outputs stopped at the generation length limit without eos.
+``--group-by COLUMN`` adds one line per value of a dataset column (bAbI's ``task``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bf16", action="store_true", help="decode under bfloat16 autocast (faster on hardware "
                         "with native bf16; the default fp32 gives the same numbers on every machine)")
     parser.add_argument("--output", help="write the best-beam hypotheses here, one per line")
+    parser.add_argument("--group-by", help="also report the metrics per value of this dataset column "
+                        "(bAbI: task; generated stories: type)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_intermixed_args(argv)
     beam_sizes = parse_beam_sizes(args.num_beams)
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
                                skip_bad_examples=config.data.skip_bad_examples)
     data = Examples(prepared, processors, rows=rows, to_example=to_example)
     references = data.references
+    groups = group_rows(rows, prepared["row"], args.group_by) if args.group_by else {}
     for num_beams in beam_sizes:
         started = time.perf_counter()
         with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16, enabled=args.bf16):
@@ -69,8 +73,24 @@ def main(argv: list[str] | None = None) -> None:
                           "examples_per_second": round(len(predictions) / seconds, 1),
                           "hit_length_limit": count_hit_limit(outputs),
                           **{k: round(v, 2) for k, v in metrics.items()}}), flush=True)
+        for value, positions in groups.items():
+            part = task.compute_metrics([predictions[i] for i in positions], [references[i] for i in positions],
+                                        config.training.metrics or None)
+            print(json.dumps({"split": args.split, "num_beams": num_beams, args.group_by: value,
+                              "examples": len(positions), **{k: round(v, 2) for k, v in part.items()}}), flush=True)
         if args.output:
             Path(args.output).write_text("\n".join(predictions) + "\n", encoding="utf-8")
+
+
+def group_rows(rows, row_indices: list[int], column: str) -> dict:
+    """Positions of the prepared examples by the value of ``column`` in their raw rows (sorted)."""
+    if column not in rows.column_names:
+        raise KeyError(f"--group-by: column '{column}' not found (available: {', '.join(rows.column_names)})")
+    values = rows[column]
+    groups: dict = {}
+    for position, row in enumerate(row_indices):
+        groups.setdefault(values[row], []).append(position)
+    return dict(sorted(groups.items()))
 
 
 def parse_beam_sizes(text: str) -> list[int]:

@@ -4,15 +4,19 @@
     python scripts/predict.py --model runs/multi30k/model --input val.de --num-beams 5 > hyp.en
     python scripts/predict.py --model runs/action_recognition/model clip.mp4 other.mp4 --top-k 3
     python scripts/predict.py --model runs/speech_recognition/model keys.wav other.flac
+    echo '{"context": "Mary went to the kitchen.", "question": "Where is Mary?"}' | \
+        python scripts/predict.py --model runs/question_answering/model
 
 Inputs are arguments, lines of --input FILE, or lines of stdin: sentences for a translation model,
 video paths for an action recognition model (one line each: path, then label:score pairs), audio
-paths for a speech recognition model (one line each: path, then the transcription).
+paths for a speech recognition model (one line each: path, then the transcription), JSON objects
+with "context" and "question" for a question answering model (one line each: answer, then score).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -60,6 +64,14 @@ def main(argv: list[str] | None = None) -> None:
         for path, result in zip(paths, recognize(paths) if paths else [], strict=True):
             print(path, result["text"], sep="\t")
         return
+    if task == "question_answering":
+        answer = pipeline(model=args.model, device=args.device,
+                          **{k: v for k, v in (("num_beams", args.num_beams), ("batch_size", args.batch_size),
+                                               ("max_length", args.max_length)) if v is not None})
+        questions = [read_question(line, number) for number, line in enumerate(lines, start=1) if line.strip()]
+        for result in answer(questions) if questions else []:
+            print(result["answer"], f"{result['score']:.4f}", sep="\t")
+        return
     if task == "action_recognition":
         classify = pipeline(model=args.model, device=args.device, **({"batch_size": args.batch_size}
                                                                      if args.batch_size else {}))
@@ -76,6 +88,17 @@ def main(argv: list[str] | None = None) -> None:
     results = iter(translate(texts)) if texts else iter(())
     for line in lines:
         print(next(results)["translation_text"] if line.strip() else "")
+
+
+def read_question(line: str, number: int) -> dict:
+    """One input line of a question answering model: a JSON object with context and question."""
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"input line {number}: not a JSON object with 'context' and 'question' ({error})") from None
+    if not isinstance(item, dict):
+        raise ValueError(f"input line {number}: expected a JSON object with 'context' and 'question'")
+    return item
 
 
 if __name__ == "__main__":

@@ -59,10 +59,11 @@ def parse_babi(lines: Iterable[str], source: str = "bAbI") -> list[dict[str, Any
     return rows
 
 
-def read_babi(path: str | Path) -> Dataset | DatasetDict:
+def read_babi(path: str | Path, tasks: Iterable[int] = ()) -> Dataset | DatasetDict:
     """A bAbI file -> a Dataset of questions; a folder of ``qaN_..._{train,valid,test}.txt`` files
-    -> a DatasetDict (train/validation/test) over all its tasks, with a ``task`` column (N)."""
-    path = Path(path)
+    -> a DatasetDict (train/validation/test) over its tasks (``tasks``: these numbers only; empty:
+    all), with a ``task`` column (N)."""
+    path, tasks = Path(path), set(tasks)
     if path.is_file():
         return Dataset.from_list(parse_babi(path.read_text(encoding="utf-8").splitlines(), str(path)))
     if not path.is_dir():
@@ -70,9 +71,10 @@ def read_babi(path: str | Path) -> Dataset | DatasetDict:
     splits: dict[str, list[dict[str, Any]]] = {}
     for file in sorted(path.iterdir(), key=lambda f: (len(f.name), f.name)):
         match = _FILE.match(file.name)
-        if match:
+        if match and (not tasks or int(match.group(1)) in tasks):
             rows = parse_babi(file.read_text(encoding="utf-8").splitlines(), str(file))
             splits.setdefault(SPLITS[match.group(2)], []).extend({**row, "task": int(match.group(1))} for row in rows)
     if not splits:
-        raise ValueError(f"{path} has no bAbI files named qaN_..._train.txt / _valid.txt / _test.txt")
+        wanted = f" for tasks {sorted(tasks)}" if tasks else ""
+        raise ValueError(f"{path} has no bAbI files{wanted} named qaN_..._train.txt / _valid.txt / _test.txt")
     return DatasetDict({split: Dataset.from_list(rows) for split, rows in splits.items()})

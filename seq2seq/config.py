@@ -32,14 +32,16 @@ def at_least(default: int | float, minimum: int | float) -> Any:
     return field(default=default, metadata={"minimum": minimum})
 
 
-DATA_KINDS = ("generated", "hub", "disk", "files", "parallel_text", "class_folders", "fsdd", "fsdd_connected")
+DATA_KINDS = ("generated", "hub", "disk", "files", "parallel_text", "class_folders", "fsdd", "fsdd_connected",
+              "babi")
 
 
 @dataclass
 class DataConfig:
     # generated: a corpus the project makes itself (path = generator name: numbers_en_de, copy,
     #            reverse; actions = seq2seq.synthetic_video's .mp4 clips; dtmf = keypad tones, .wav;
-    #            audio_visual = seq2seq.synthetic_av's .mp4 clips with soundtracks)
+    #            audio_visual = seq2seq.synthetic_av's .mp4 clips with soundtracks; qa_world =
+    #            seq2seq.synthetic_qa's stories and questions)
     # hub: datasets.load_dataset(path)            disk: datasets.load_from_disk(path)
     # files: datasets.load_dataset(path, data_files=data_files), path = "json" | "csv" | ...
     # parallel_text: line-aligned plain text files, one per side and split
@@ -48,6 +50,7 @@ class DataConfig:
     #       audio -> label (the digit word)
     # fsdd_connected: 2-6 FSDD recordings of one split joined into an utterance (generated_sizes,
     #       written under generated_dir): audio -> text (the digit string)
+    # babi: a folder of bAbI qaN_*_{train,valid,test}.txt files (or one file), babi_tasks picks tasks
     kind: str = choice("generated", *DATA_KINDS)
     path: str = "numbers_en_de"
     data_files: dict[str, str] = field(default_factory=dict)
@@ -63,6 +66,11 @@ class DataConfig:
     # Action recognition with an audio input: the column holding the audio; "" = the soundtrack of
     # the video file in source_column.
     audio_column: str = ""
+    # Question answering: the context (a text, or a list of sentences) and question columns. The
+    # answer is target_column; "answers.text" reads SQuAD-style rows (the first answer).
+    context_column: str = "context"
+    question_column: str = "question"
+    babi_tasks: list[int] = field(default_factory=list)  # data.kind=babi: these task numbers only; [] = all
     # class_folders: readable labels for class folder names ({0_wave1: wave one hand}); default the name
     folder_labels: dict[str, str] = field(default_factory=dict)
     # Training pairs longer than this (in tokens) are dropped, not truncated.
@@ -155,6 +163,13 @@ class ModelConfig:
     # Joint CTC-attention training: weight in [0, 1) of an auxiliary CTC loss on the encoder
     # states (one-input models; training only). Speech: the attention learns to align far sooner.
     ctc_weight: float = 0.0
+    # The input whose summary starts the decoder ("" = the mean of all inputs' summaries). Question
+    # answering: the question, so the decoder knows what it is looking for before it reads the story.
+    query_input: str = ""
+    # Attention hops over the other inputs' memory before the first output token: each hop reads
+    # the memory with the current query and updates it with a GRU cell (multi-hop reasoning:
+    # "where is the football?" -> who has it -> where that person went).
+    hops: int = at_least(0, 0)
 
 
 @dataclass

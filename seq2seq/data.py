@@ -176,8 +176,8 @@ def prepare_dataset(
     text_inputs = [name for name, processor in processors.items() if processor.cached]
 
     def usable(row: dict[str, Any]) -> bool:
-        return not row["bad"] and all(not max_source_length or len(row[name]) <= max_source_length
-                                      for name in text_inputs) and (
+        return not row["bad"] and all(not max_source_length or processors[name].num_tokens(row[name])
+                                      <= max_source_length for name in text_inputs) and (
             not max_target_length or len(row.get("tgt_ids", ())) + 1 <= max_target_length)
 
     if bad or max_source_length or max_target_length:
@@ -238,7 +238,8 @@ class Examples(torch.utils.data.Dataset):
         return self.prepared["target_text"]
 
     def lengths(self, *, targets: bool = True) -> list[int]:
-        """Per-example cost used for bucketing: the longest text input (or target), in tokens.
+        """Per-example cost used for bucketing: the longest text input (or target), in tokens
+        (a sentence-level input: all its sentences' tokens).
 
         Examples without a text input (a video: every clip has the processor's frame count) all
         cost the same. Their targets are not used either: batches sorted by target length would
@@ -248,7 +249,10 @@ class Examples(torch.utils.data.Dataset):
             return [1] * len(self)
         names = text_inputs + (["tgt_ids"] if targets and "tgt_ids" in self.columns else [])
         columns = [self.prepared[name] for name in names]
-        return [max(len(values[i]) + (name == "tgt_ids") for name, values in zip(names, columns, strict=True))
+        # A sentence-level input costs all its tokens; a flat one (and the target) its length.
+        sizes = [self.processors[name].num_tokens if name in self.processors else len for name in names]
+        return [max(size(values[i]) + (name == "tgt_ids") for name, values, size in zip(names, columns, sizes,
+                                                                                          strict=True))
                 for i in range(len(self))]
 
     def __getitem__(self, index: int) -> dict[str, Any]:

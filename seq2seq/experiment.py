@@ -57,6 +57,14 @@ def check_config(config: Config, task: Task) -> None:
         given = ", ".join(f"{name} ({modality})" for name, modality in configured.items()) or "none"
         one_or_more = " (one or more of them)" if len(task.inputs) > 1 else ""
         raise ConfigError(f"inputs: the {task.name} task feeds {wanted}{one_or_more}; the config lists {given}")
+    check_inputs = getattr(task, "check_inputs", None)  # which combinations of its inputs a task takes
+    if check_inputs is not None:
+        check_inputs(list(configured))
+    if config.model.query_input and config.model.query_input not in configured:
+        raise ConfigError(f"model.query_input: {config.model.query_input!r} is not one of the inputs "
+                          f"({', '.join(configured)})")
+    if config.model.hops and not config.model.query_input and len(configured) > 1:
+        raise ConfigError("model.hops with several inputs needs model.query_input (the input that asks)")
     for name, spec in config.inputs.items():
         build_processor(spec.modality, spec.processor, None, name)  # settings errors now, not after data loading
         if spec.encoder.cache_features and not spec.encoder.freeze_cnn:
@@ -129,7 +137,9 @@ def prepare_tokenizer(config: Config, train_rows: datasets.Dataset, to_example, 
             examples = [to_example(row) for row in train_rows]
             tok = config.tokenizer
             targets = [e["target_text"] for e in examples]
-            sources = [e[name] for e in examples for name in text_inputs] if text_inputs else None
+            # A text input may be a list of sentences (a story for a sentence-level encoder).
+            sources = [text for e in examples for name in text_inputs
+                       for text in (e[name] if isinstance(e[name], list) else [e[name]])] if text_inputs else None
             tokenizer = Tokenizer.train(sources, targets, vocab_size=tok.vocab_size, model_type=tok.model_type,
                                         joint=tok.joint or not text_inputs, character_coverage=tok.character_coverage,
                                         max_sentences=tok.max_sentences)
@@ -299,7 +309,7 @@ def warn_if_targets_exceed_the_length_limit(data: Examples, max_length: int) -> 
 def describe_training_data(task: Task, data: Examples) -> dict[str, Any]:
     """The longest text input in tokens (pipelines warn beyond it), and what the task records,
     e.g. an action recognizer's label set."""
-    longest = max((max(map(len, data.prepared[name])) for name, p in data.processors.items() if p.cached),
+    longest = max((max(map(p.num_tokens, data.prepared[name])) for name, p in data.processors.items() if p.cached),
                   default=0)
     describe = getattr(task, "describe", None)
     return {"longest_source": longest, **(describe(data.references) if describe else {})}

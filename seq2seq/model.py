@@ -21,7 +21,8 @@ from torch.nn import functional as F
 
 from seq2seq.config import InputConfig, ModelConfig, config_from_dict, config_to_dict
 from seq2seq.decoder import AttentionDecoder, DecoderState, Memory
-from seq2seq.encoders import AudioEncoder, EncoderOutput, TextEncoder, VideoEncoder
+from seq2seq.encoders import AudioEncoder, EncoderOutput, SentenceEncoder, TextEncoder, VideoEncoder
+from seq2seq.hops import MultiHopReader
 from seq2seq.search import SearchOutput, beam_search, greedy_search, output_limits
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
 
@@ -81,6 +82,9 @@ class Seq2SeqModel(nn.Module):
         label_smoothing: float = 0.0,
         ctc_weight: float = 0.0,
         target_vocab_size: int = 0,
+        query_input: str = "",
+        hops: int = 0,
+        hop_size: int = 128,
         config: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -102,6 +106,16 @@ class Seq2SeqModel(nn.Module):
         # With several inputs their memories are concatenated along time; a learned embedding
         # tells the attention which input a position came from.
         self.input_embedding = nn.Embedding(len(encoders), memory_size) if len(encoders) > 1 else None
+        if self.input_embedding is not None:
+            # From zero, not N(0, 1): at that scale it would drown the encoder states (about 0.3),
+            # and every memory position of an input would look alike until it had shrunk.
+            nn.init.zeros_(self.input_embedding.weight)
+        if query_input and query_input not in encoders:
+            raise ValueError(f"query_input {query_input!r} is not one of the model's inputs ({', '.join(encoders)})")
+        if hops and not query_input and len(encoders) > 1:
+            raise ValueError("hops over several inputs need a query_input (the input that asks)")
+        self.query_input, self.hops = query_input, hops
+        self.reader = MultiHopReader(size=memory_size, hidden_size=hop_size, hops=hops) if hops else None
         self.config = config or {}
 
     # -- encoding ------------------------------------------------------------------------------
@@ -120,14 +134,20 @@ class Seq2SeqModel(nn.Module):
             if self.input_embedding is not None:
                 output = output._replace(states=output.states + self.input_embedding.weight[index])
             outputs.append(output)
+        names = list(self.encoders)
+        if self.query_input:
+            final = outputs[names.index(self.query_input)].final
+            read = [o for name, o in zip(names, outputs, strict=True) if name != self.query_input] or outputs
+        elif len(outputs) == 1:
+            final, read = outputs[0].final, outputs
+        else:
+            final, read = torch.stack([o.final for o in outputs]).mean(dim=0), outputs
+        if self.reader is not None:
+            memory = _join(read)
+            final, _ = self.reader(final, memory.states, memory.mask)
         if len(outputs) == 1:
-            return outputs[0]
-        return EncoderOutput(
-            torch.cat([o.states for o in outputs], dim=1),
-            torch.cat([o.mask for o in outputs], dim=1),
-            torch.stack([o.final for o in outputs]).mean(dim=0),
-            tuple(o.states.size(1) for o in outputs),
-        )
+            return outputs[0]._replace(final=final)
+        return _join(outputs)._replace(final=final)
 
     def start(self, batch) -> tuple[DecoderState, Memory]:
         encoded = self.encode(batch)
@@ -273,6 +293,10 @@ class Seq2SeqModel(nn.Module):
         state = load_file(str(weights), device=str(device))
         if config.get("converted_from_format") == 1:  # format 1 named its only encoder by modality
             state = {key.replace("encoders.text.", "encoders.source.", 1): value for key, value in state.items()}
+        # A weight shared by two modules (the text inputs' embedding) is stored once, under one
+        # name: the others are filled in from the same tensor.
+        aliases = {name: kept for kept, names in _shared_names(model).items() for name in names}
+        state.update({name: state[kept] for name, kept in aliases.items() if name not in state and kept in state})
         model.load_state_dict(state)
         return model.to(device).eval()
 
@@ -311,12 +335,40 @@ def _replace_directory(staging: Path, directory: Path) -> None:
         staging.rename(directory)
 
 
+def _shared_names(model: nn.Module) -> dict[str, list[str]]:
+    """For each parameter reachable under several names: its first name -> the other names."""
+    first: dict[int, str] = {}
+    shared: dict[str, list[str]] = {}
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        if id(tensor) in first:
+            shared.setdefault(first[id(tensor)], []).append(name)
+        else:
+            first[id(tensor)] = name
+    return shared
+
+
+def _join(outputs: list[EncoderOutput]) -> EncoderOutput:
+    """Several inputs' outputs as one memory, joined along time (final: their mean)."""
+    if len(outputs) == 1:
+        return outputs[0]
+    return EncoderOutput(
+        torch.cat([o.states for o in outputs], dim=1),
+        torch.cat([o.mask for o in outputs], dim=1),
+        torch.stack([o.final for o in outputs]).mean(dim=0),
+        tuple(o.states.size(1) for o in outputs),
+    )
+
+
 def build_encoder(spec: InputConfig, *, source_vocab_size: int, embedding_size: int,
                   embedding_dropout: float) -> nn.Module:
     """The encoder of one input, by its modality."""
     encoder = spec.encoder
     common = dict(hidden_size=encoder.hidden_size, rnn_type=encoder.rnn_type, num_layers=encoder.num_layers,
                   bidirectional=encoder.bidirectional, dropout=encoder.dropout)
+    if spec.modality == "text" and spec.processor.get("sentences"):
+        return SentenceEncoder(vocab_size=source_vocab_size, embedding_size=embedding_size,
+                               embedding_dropout=embedding_dropout, padding_idx=PAD_ID,
+                               max_positions=spec.processor.get("max_sentences") or 100, **common)
     if spec.modality == "text":
         return TextEncoder(vocab_size=source_vocab_size, embedding_size=embedding_size,
                            embedding_dropout=embedding_dropout, padding_idx=PAD_ID, **common)
@@ -342,6 +394,11 @@ def build_model(
         raise ValueError("a model needs at least one input (the config's inputs section is empty)")
     encoders = {name: build_encoder(spec, source_vocab_size=source_vocab_size, embedding_size=config.embedding_size,
                                     embedding_dropout=config.embedding_dropout) for name, spec in inputs.items()}
+    # Text inputs share the source vocabulary, so they share one embedding: a word means the same
+    # in a question as in its context (question answering learns to match them far sooner).
+    text_encoders = [encoders[name] for name, spec in inputs.items() if spec.modality == "text"]
+    for encoder in text_encoders[1:]:
+        encoder.embedding = text_encoders[0].embedding
     memory_size = next(iter(encoders.values())).output_size
     decoder_config = config.decoder
     decoder = AttentionDecoder(
@@ -369,4 +426,6 @@ def build_model(
         "target_vocab_size": target_vocab_size,
     }
     return Seq2SeqModel(encoders=encoders, decoder=decoder, memory_size=memory_size, label_smoothing=label_smoothing,
-                        ctc_weight=config.ctc_weight, target_vocab_size=target_vocab_size, config=description)
+                        ctc_weight=config.ctc_weight, target_vocab_size=target_vocab_size,
+                        query_input=config.query_input, hops=config.hops, hop_size=decoder_config.attention_size,
+                        config=description)

@@ -77,6 +77,10 @@ def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict:
         module, function = MEDIA_GENERATORS[config.path]
         make = getattr(importlib.import_module(module), function)
         return make(_generated_dir(config, config.path), config.generated_sizes, seed=config.generated_seed)
+    if config.kind == "generated" and config.path == "qa_world":
+        from seq2seq.synthetic_qa import make_qa_corpus
+
+        return make_qa_corpus(config.generated_sizes, seed=config.generated_seed)
     if config.kind == "generated":
         return make_corpus(config.path, config.generated_sizes, config.generated_seed)
     if config.kind == "parallel_text":
@@ -106,6 +110,10 @@ def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict:
 
         return make_connected_digits(config.path, _generated_dir(config, "fsdd_connected"), config.generated_sizes,
                                      seed=config.generated_seed)
+    if config.kind == "babi":
+        from seq2seq.babi import read_babi
+
+        return read_babi(config.path, tasks=config.babi_tasks)
     raise ValueError(f"data.kind must be one of {', '.join(DATA_KINDS)}; got {config.kind!r}")
 
 

@@ -117,7 +117,9 @@ def make_qa_corpus(sizes: dict[str, int], seed: int = 1234) -> DatasetDict:
     """``sizes[split]`` questions per split; a (story, question) pair is in one split only."""
     seen: set[tuple[str, str]] = set()
     splits = {}
-    for split, size in sizes.items():
+    canonical = {"train": 0, "validation": 1, "test": 2}  # a fixed order, however the mapping is written
+    for split in sorted(sizes, key=lambda split: (canonical.get(split, 3), split)):
+        size = sizes[split]
         rng, rows = random.Random(f"{seed}:{split}"), []
         while len(rows) < size:
             for row in sample_questions(rng):

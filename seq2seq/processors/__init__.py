@@ -23,10 +23,11 @@ Processor = TextProcessor | VideoProcessor | AudioProcessor
 def build_processor(modality: str, settings: dict[str, Any], tokenizer: Tokenizer, name: str) -> Processor:
     """The processor of one input; ``name`` labels errors in its settings."""
     if modality == "text":
-        if settings:
-            raise ValueError(f"inputs.{name}.processor: text inputs take no processor settings (the tokenizer "
-                             f"section configures them), got {', '.join(sorted(settings))}")
-        return TextProcessor(tokenizer)
+        # The tokenizer section configures the tokens; the processor only how a text is cut up.
+        try:
+            return TextProcessor.from_dict(tokenizer, settings)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"inputs.{name}.processor: {error}") from None
     if modality == "video":
         try:
             return VideoProcessor.from_dict(settings)

@@ -49,3 +49,15 @@ def test_a_folder_reads_every_task_into_splits(tmp_path):
     assert len(read_babi(tmp_path / "qa1_train.txt")) == 3
     with pytest.raises(FileNotFoundError, match="bAbI file or folder not found"):
         read_babi(tmp_path / "missing")
+
+
+def test_data_kind_babi_reads_the_chosen_tasks(tmp_path):
+    from seq2seq.config import DataConfig
+    from seq2seq.sources import load_raw_dataset
+
+    (tmp_path / "qa1_train.txt").write_text(STORIES)
+    (tmp_path / "qa2_train.txt").write_text(STORIES)
+    assert load_raw_dataset(DataConfig(kind="babi", path=str(tmp_path), babi_tasks=[2]))["train"]["task"] == [2] * 3
+    assert len(load_raw_dataset(DataConfig(kind="babi", path=str(tmp_path)))["train"]) == 6
+    with pytest.raises(ValueError, match=r"no bAbI files for tasks \[7\]"):
+        load_raw_dataset(DataConfig(kind="babi", path=str(tmp_path), babi_tasks=[7]))

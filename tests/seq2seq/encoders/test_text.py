@@ -22,3 +22,24 @@ def test_extra_padding_leaves_encoder_outputs_unchanged(rnn_type):
     alone = encoder(ids[1:, :2], ids[1:, :2] != 0)
     torch.testing.assert_close(alone.states[0], output.states[1, :2])
     torch.testing.assert_close(alone.final[0], output.final[1])
+
+
+def test_sentence_encoder_keeps_every_token_and_ignores_padding():
+    from seq2seq.encoders import SentenceEncoder
+
+    torch.manual_seed(0)
+    encoder = SentenceEncoder(vocab_size=20, embedding_size=8, hidden_size=6, bidirectional=True).eval()
+    torch.nn.init.normal_(encoder.recency.weight)  # trained models have one; zero at the start
+    story = torch.tensor([[[5, 6, 3, 0], [7, 3, 0, 0], [0, 0, 0, 0]],  # two sentences
+                          [[8, 9, 10, 3], [11, 3, 0, 0], [12, 13, 3, 0]]])  # three
+    output = encoder(story, story != 0)
+    assert output.states.shape == (2, 12, 12) and output.final.shape == (2, 12)
+    assert torch.equal(output.mask, (story != 0).flatten(1))
+    assert output.states[~output.mask].abs().max() == 0
+    # The first story alone, without the padding its neighbour forced on it, encodes the same.
+    alone = encoder(story[:1, :2, :3], story[:1, :2, :3] != 0)
+    torch.testing.assert_close(alone.states[0], output.states[0].view(3, 4, 12)[:2, :3].flatten(0, 1))
+    torch.testing.assert_close(alone.final[0], output.final[0])
+    # The order of the sentences matters (the RNN over sentences sees time).
+    swapped = story[:1, [1, 0]]
+    assert not torch.allclose(encoder(swapped, swapped != 0).final, alone.final)

@@ -1,0 +1,238 @@
+"""Question answering: a context and a question -> an answer the decoder writes as text.
+
+The task feeds two text inputs, ``context`` (a passage, or a story as a list of sentences) and
+``question``, each with its own encoder; or, as the baseline, one input ``source``: the context and
+the question concatenated into one text. The answer is generated, not picked from a label set,
+so multi-word answers (bAbI's ``apple,football``) are text like any other. The metric is accuracy
+(exact match of the whole answer).
+
+    answer = pipeline("question-answering", model="runs/question_answering/model")
+    answer(question="Where is Mary?", context="Mary went to the kitchen. John moved to the garden.")
+    # {"answer": "kitchen", "score": 0.998}
+
+Contexts longer than the model supports: a sentence-level model keeps the most recent
+``max_sentences`` sentences (its processor setting) and warns; a token-level model reads the whole
+context, with a warning when it is longer than any context it was trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipelines.translation import resolve_settings
+from seq2seq.config import ConfigError, DataConfig, GenerationConfig, config_to_dict
+from seq2seq.data import Batch
+from seq2seq.metrics import exact_match
+from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel, read_model_config
+from seq2seq.processors import load_processors
+from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
+
+NAME = "question_answering"
+FIELDS = ("context", "question")
+BASELINE_INPUT = "source"  # the concatenation baseline's one input: "context question"
+logger = logging.getLogger(__name__)
+
+
+def check_field(value: Any, field: str, where: str) -> str | list[str]:
+    """A context or question: a non-empty string (a context may also be a list of sentences)."""
+    if isinstance(value, list) and field == "context":
+        if not value:
+            raise ValueError(f"{where}: 'context' is an empty list of sentences")
+        for position, sentence in enumerate(value):
+            if not isinstance(sentence, str):
+                raise TypeError(f"{where}: 'context' sentence {position} is {type(sentence).__name__}, not a string")
+        return value
+    if not isinstance(value, str):
+        kinds = "a string or a list of sentences" if field == "context" else "a string"
+        raise TypeError(f"{where}: '{field}' must be {kinds}, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{where}: '{field}' is an empty string")
+    return value
+
+
+def concatenate(context: str | list[str], question: str) -> str:
+    """The baseline's one source text: the context (sentences joined by spaces), then the question."""
+    return f"{context if isinstance(context, str) else ' '.join(context)} {question}"
+
+
+def _answer(row: dict[str, Any], column: str) -> str | None:
+    """The answer column, or ``answers.text`` of SQuAD-style rows (its first answer); None if absent."""
+    head, _, key = column.partition(".")
+    if head not in row:
+        return None
+    value = row[head]
+    if key:
+        if not isinstance(value, dict) or key not in value:
+            raise KeyError(f"column '{column}': '{head}' has no key '{key}'")
+        value = value[key]
+        value = value[0] if isinstance(value, list) and value else value
+    if not isinstance(value, str):
+        raise TypeError(f"column '{column}' must hold text, got {type(value).__name__}")
+    return value
+
+
+class QuestionAnsweringTask:
+    name = NAME
+    inputs = {"context": "text", "question": "text", BASELINE_INPUT: "text"}
+    metric_names = ("accuracy",)
+
+    def check_inputs(self, names: list[str]) -> None:
+        if sorted(names) not in (sorted(FIELDS), [BASELINE_INPUT]):
+            raise ConfigError(f"inputs: question answering takes 'context' and 'question' (one encoder each), or "
+                              f"'{BASELINE_INPUT}' alone (the two concatenated); the config lists {', '.join(names)}")
+
+    def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        columns = {"context": data.context_column, "question": data.question_column}
+
+        def to_example(row: dict[str, Any]) -> dict[str, Any]:
+            example = {}
+            for field, column in columns.items():
+                if column not in row:
+                    raise KeyError(f"{field} column '{column}' not found in dataset row "
+                                   f"(available: {', '.join(sorted(row))})")
+                example[field] = check_field(row[column], field, f"column '{column}'")
+            example[BASELINE_INPUT] = concatenate(example["context"], example["question"])
+            answer = _answer(row, data.target_column)
+            if answer is not None:
+                example["target_text"] = answer
+            return example
+
+        return to_example
+
+    def compute_metrics(self, predictions: list[str], references: list[str],
+                        metrics: list[str] | None = None) -> dict[str, float]:
+        """Accuracy: the percentage of answers equal to the reference."""
+        return {"accuracy": exact_match(predictions, references)}
+
+
+class QuestionAnsweringPipeline:
+    """``pipeline("question-answering", model=DIR)``; call it with ``question=`` and ``context=``
+    (strings, or lists of them), a ``{"question", "context"}`` dict, or a list of such dicts.
+
+    Each answer is ``{"answer": str, "score": float}``, the score being the model's probability of
+    that answer (and its end). ``return_attention`` adds ``attention``: the decoder's attention
+    (answer tokens + eos, context units) over ``context_units``, the context's sentences for a
+    sentence-level model or its tokens otherwise (the baseline: the tokens of context and question).
+    """
+
+    def __init__(self, model: str | Path, *, device: str | torch.device = "cpu", **settings: Any):
+        config = read_model_config(model)
+        if config.get("task") != NAME:
+            raise ValueError(f"{model} holds a '{config.get('task')}' model, not a question answering model")
+        self.tokenizer = Tokenizer.from_pretrained(model)
+        self.model = Seq2SeqModel.from_pretrained(model, device=device)
+        self.processors = load_processors(model, self.tokenizer, config["inputs"])
+        self.device = torch.device(device)
+        self.longest_training_source = config.get("data", {}).get("longest_source")
+        defaults = {**config_to_dict(GenerationConfig()), **config.get("generation", {})}
+        defaults.pop("split_sentences", None)
+        self.settings = resolve_settings(defaults, settings)
+
+    def __call__(self, inputs: Any = None, *, question: Any = None, context: Any = None,
+                 return_attention: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
+        items, single = _gather(inputs, question, context)
+        examples = [self._example(item, f"question {i}") for i, item in enumerate(items)]
+        results = []
+        batch_size = self.settings["batch_size"]
+        for start in range(0, len(examples), batch_size):
+            results += self._answer(examples[start : start + batch_size], return_attention)
+        return results[0] if single else results
+
+    def _example(self, item: dict[str, Any], where: str) -> dict[str, Any]:
+        context, question = (check_field(item[field], field, where) for field in FIELDS)
+        values = {"context": context, "question": question, BASELINE_INPUT: concatenate(context, question)}
+        example = {name: processor.encode([values[name]], name=name)[0] for name, processor in self.processors.items()}
+        self._warn_if_too_long(values, example, where)
+        # What the attention's columns are: the sentences read, or the tokens.
+        attended = "context" if "context" in self.processors else BASELINE_INPUT
+        processor = self.processors[attended]
+        example["units"] = (processor.split(values[attended]) if processor.sentences
+                            else [self.tokenizer.source.id_to_piece(i) for i in example[attended]])
+        return example
+
+    def _warn_if_too_long(self, values: dict[str, Any], example: dict[str, Any], where: str) -> None:
+        for name, processor in self.processors.items():
+            if processor.sentences and processor.max_sentences:
+                given = len(values[name]) if isinstance(values[name], list) else len(processor.split(values[name]))
+                if given > processor.max_sentences:
+                    logger.warning("%s: the context has %d sentences; the model reads the last %d "
+                                   "(its max_sentences)", where, given, processor.max_sentences)
+            elif self.longest_training_source and processor.num_tokens(example[name]) > self.longest_training_source:
+                logger.warning("%s: the %s has %d tokens, more than any training input (%d): the answer may be "
+                               "unreliable", where, name, processor.num_tokens(example[name]),
+                               self.longest_training_source)
+
+    def _answer(self, examples: list[dict[str, Any]], return_attention: bool) -> list[dict[str, Any]]:
+        inputs = {name: processor.collate([e[name] for e in examples]) for name, processor in self.processors.items()}
+        batch = Batch({name: (ids.to(self.device), mask.to(self.device)) for name, (ids, mask) in inputs.items()})
+        options = {name: self.settings[name] for name in SEARCH_SETTINGS}
+        output = self.model.generate(batch, return_attention=return_attention, **options)
+        tokens = [ids[: ids.index(EOS_ID)] if EOS_ID in ids else ids for ids in output.tokens[:, 0].tolist()]
+        probabilities = self._probabilities(batch, tokens)
+        attended = "context" if "context" in self.processors else BASELINE_INPUT
+        # Memory positions are each input's tokens in model order (sentence by sentence for a story).
+        names = list(self.model.encoders)
+        offset = sum(inputs[name][1].flatten(1).size(1) for name in names[: names.index(attended)])
+        width = inputs[attended][1].flatten(1).size(1)
+        results = []
+        for row, answer_ids in enumerate(tokens):
+            result: dict[str, Any] = {"answer": self.tokenizer.decode_target([answer_ids])[0],
+                                      "score": probabilities[row]}
+            if len(answer_ids) == output.tokens.size(-1):
+                result["truncated"] = True
+            if return_attention:
+                units = examples[row]["units"]
+                steps = min(len(answer_ids) + 1, output.tokens.size(-1))
+                weights = output.attention[row, 0, :steps, offset : offset + width].float().cpu()
+                if self.processors[attended].sentences:  # the weights of a sentence's tokens, summed
+                    weights = weights.view(steps, inputs[attended][1].size(1), -1).sum(dim=-1)
+                result["attention"] = weights[:, : len(units)]
+                result["context_units"] = units
+            results.append(result)
+        return results
+
+    def _probabilities(self, batch: Batch, answers: list[list[int]]) -> list[float]:
+        """P(answer, then eos | context, question) for each row, by a teacher-forced pass."""
+        longest = max(map(len, answers)) + 1
+        tgt_in = torch.full((len(answers), longest), PAD_ID, dtype=torch.long)
+        tgt_out = tgt_in.clone()
+        for row, ids in enumerate(answers):
+            tgt_in[row, : len(ids) + 1] = torch.tensor([BOS_ID, *ids])
+            tgt_out[row, : len(ids) + 1] = torch.tensor([*ids, EOS_ID])
+        scored = Batch(batch.inputs, tgt_in.to(self.device), tgt_out.to(self.device))
+        return self.model.score(scored).exp().tolist()
+
+
+def _gather(inputs: Any, question: Any, context: Any) -> tuple[list[dict[str, Any]], bool]:
+    """The call's questions as a list of {"question", "context"} dicts, and whether it was one."""
+    if inputs is None:
+        if question is None or context is None:
+            missing = "question" if question is None else "context"
+            raise ValueError(f"question answering needs both question= and context=; '{missing}' is missing")
+        if isinstance(question, (list, tuple)):
+            if not isinstance(context, (list, tuple)) or len(context) != len(question):
+                raise ValueError("question= is a list: context= must be a list of the same length")
+            return [{"question": q, "context": c} for q, c in zip(question, context, strict=True)], False
+        return [{"question": question, "context": context}], True
+    if question is not None or context is not None:
+        raise TypeError("give either a {'question', 'context'} dict (or a list of them) or question= and context=")
+    single = isinstance(inputs, dict)
+    items = [inputs] if single else inputs
+    if not isinstance(items, (list, tuple)):
+        raise TypeError(f"question answering input must be a dict with 'question' and 'context', or a list of them; "
+                        f"got {type(inputs).__name__}")
+    if not items:
+        raise ValueError("question answering input is empty: give at least one question")
+    for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise TypeError(f"question {position} must be a dict with 'question' and 'context', "
+                            f"got {type(item).__name__}")
+        for field in FIELDS:
+            if field not in item:
+                raise ValueError(f"question {position} has no '{field}'")
+    return list(items), single

@@ -1,0 +1,172 @@
+"""Question answering: rows -> inputs, a short run that learns the generated stories, the
+pipeline contract and its errors, the concatenation baseline, predict and evaluate scripts."""
+
+import json
+import logging
+
+import pytest
+import torch
+
+from pipelines import QuestionAnsweringPipeline, get_task, pipeline
+from seq2seq.config import ConfigError, DataConfig, config_from_dict
+from seq2seq.experiment import check_config
+from seq2seq.synthetic_qa import make_qa_corpus
+
+STORY = ["Mary went to the kitchen.", "John picked up the apple.", "Mary travelled to the garden."]
+
+
+def qa_config(output_dir: str, data_dir: str, **training) -> object:
+    return config_from_dict({
+        "task": "question_answering",
+        "data": {"kind": "disk", "path": data_dir, "context_column": "context_sentences",
+                 "target_column": "answer", "max_source_length": 1000},
+        "tokenizer": {"model_type": "bpe", "vocab_size": 400},
+        "inputs": {"context": {"modality": "text", "processor": {"sentences": True, "max_sentences": 20},
+                               "encoder": {"hidden_size": 48, "dropout": 0.0}},
+                   "question": {"modality": "text", "encoder": {"hidden_size": 48, "dropout": 0.0}}},
+        "model": {"embedding_size": 48, "embedding_dropout": 0.0,
+                  "decoder": {"hidden_size": 96, "attention_size": 48, "dropout": 0.0}},
+        "training": {"output_dir": output_dir, "max_steps": 1500, "max_epochs": 50, "batch_size": 32,
+                     "learning_rate": 2e-3, "eval_every_steps": 250, "metrics": ["accuracy"],
+                     "eval_metric": "accuracy", "target_metric": 75.0, "log_every_steps": 50, **training},
+        "generation": {"num_beams": 1, "max_length": 8, "max_length_a": 0.0, "max_length_b": 0},
+    })
+
+
+@pytest.fixture(scope="module")
+def qa_run(tmp_path_factory):
+    from seq2seq.training import train
+
+    root = tmp_path_factory.mktemp("qa")
+    make_qa_corpus({"train": 8000, "validation": 300}, seed=7).save_to_disk(root / "dataset")
+    torch.manual_seed(0)
+    train(qa_config(str(root / "run"), str(root / "dataset")), get_task("question_answering"))
+    return root
+
+
+def test_rows_become_context_question_and_answer():
+    to_example = get_task("question_answering").make_to_example(DataConfig(target_column="answer"))
+    example = to_example({"context": STORY, "question": "Where is Mary?", "answer": "garden"})
+    assert example["context"] == STORY and example["question"] == "Where is Mary?"
+    assert example["source"] == " ".join(STORY) + " Where is Mary?"  # the baseline's one text
+    assert example["target_text"] == "garden"
+    squad = get_task("question_answering").make_to_example(DataConfig(target_column="answers.text"))
+    row = {"context": "Paris is in France.", "question": "Where is Paris?",
+           "answers": {"text": ["France", "in France"], "answer_start": [12, 9]}}
+    assert squad(row)["target_text"] == "France"
+    with pytest.raises(KeyError, match="question column 'question' not found"):
+        to_example({"context": "x"})
+    with pytest.raises(TypeError, match="column 'question': 'question' must be a string, got int"):
+        to_example({"context": "x", "question": 3})
+    with pytest.raises(ValueError, match="'context' is an empty string"):
+        to_example({"context": " ", "question": "Who?"})
+
+
+def test_a_config_takes_both_inputs_or_the_baseline_alone(tmp_path):
+    task = get_task("question_answering")
+    config = qa_config(str(tmp_path), str(tmp_path))
+    check_config(config, task)
+    config.inputs.pop("question")
+    with pytest.raises(ConfigError, match="'context' and 'question'.*or 'source' alone"):
+        check_config(config, task)
+    config = qa_config(str(tmp_path), str(tmp_path))
+    config.model.query_input = "answer"
+    with pytest.raises(ConfigError, match="model.query_input: 'answer' is not one of the inputs"):
+        check_config(config, task)
+
+
+def test_a_short_run_learns_the_generated_stories(qa_run):
+    evals = [json.loads(line) for line in (qa_run / "run" / "metrics.jsonl").read_text().splitlines()
+             if "valid/accuracy" in line]
+    # Answering from the question alone (its most likely answer) gets about half right.
+    assert max(e["valid/accuracy"] for e in evals) >= 70.0, evals
+
+
+def test_the_pipeline_answers_one_question_or_a_list(qa_run):
+    answer = pipeline("question-answering", model=qa_run / "run" / "model")
+    assert isinstance(answer, QuestionAnsweringPipeline)
+    one = answer(question="Where is Mary?", context=" ".join(STORY))
+    assert set(one) == {"answer", "score"} and isinstance(one["answer"], str) and 0.0 < one["score"] <= 1.0
+    assert answer({"question": "Where is Mary?", "context": STORY}) == one  # sentences given or split alike
+    many = answer([{"question": "Where is Mary?", "context": STORY},
+                   {"question": "Who has the apple?", "context": STORY}])
+    assert len(many) == 2 and many[0] == one
+    assert answer(question=["Where is Mary?", "Who has the apple?"], context=[STORY, STORY]) == many
+    rows = make_qa_corpus({"validation": 40}, seed=7)["validation"]  # the run's own validation split
+    predicted = answer([{"question": r["question"], "context": r["context_sentences"]} for r in rows])
+    assert sum(p["answer"] == r["answer"] for p, r in zip(predicted, rows, strict=True)) >= 24
+
+
+def test_attention_over_the_context_comes_per_sentence(qa_run):
+    answer = pipeline("question-answering", model=qa_run / "run" / "model")
+    result = answer(question="Where is Mary?", context=STORY, return_attention=True)
+    assert result["context_units"] == STORY
+    steps = len(answer.tokenizer.target.encode(result["answer"])) + 1  # the answer's tokens, then eos
+    assert result["attention"].shape == (steps, len(STORY))
+    # The context's share of each step's attention (the rest is on the question's tokens).
+    assert ((result["attention"].sum(dim=1) > 0) & (result["attention"].sum(dim=1) <= 1 + 1e-5)).all()
+
+
+def test_bad_questions_are_errors_that_name_the_field(qa_run):
+    answer = pipeline("question-answering", model=qa_run / "run" / "model")
+    with pytest.raises(ValueError, match="'context' is missing"):
+        answer(question="Where is Mary?")
+    with pytest.raises(ValueError, match="question 1 has no 'context'"):
+        answer([{"question": "Where?", "context": "Mary left."}, {"question": "Where?"}])
+    with pytest.raises(ValueError, match="question 0: 'question' is an empty string"):
+        answer(question="  ", context="Mary left.")
+    with pytest.raises(TypeError, match="question 0: 'context' must be a string or a list of sentences, got int"):
+        answer(question="Where is Mary?", context=5)
+    with pytest.raises(TypeError, match="'context' sentence 1 is int"):
+        answer(question="Where is Mary?", context=["Mary left.", 3])
+    with pytest.raises(ValueError, match="context= must be a list of the same length"):
+        answer(question=["Where?", "Who?"], context=["Mary left."])
+    with pytest.raises(ValueError, match="empty"):
+        answer([])
+    with pytest.raises(ValueError, match="not a question answering model"):
+        QuestionAnsweringPipeline(qa_run / "dataset")  # no config.json: FileNotFoundError is also fine
+    with pytest.raises(TypeError, match="unknown generation setting"):
+        QuestionAnsweringPipeline(qa_run / "run" / "model", beams=2)
+
+
+def test_a_story_longer_than_max_sentences_keeps_the_latest_with_a_warning(qa_run, caplog):
+    answer = pipeline("question-answering", model=qa_run / "run" / "model")
+    story = ["John went to the office."] * 30 + STORY  # max_sentences is 20
+    with caplog.at_level(logging.WARNING):
+        long = answer(question="Where is Mary?", context=story, return_attention=True)
+    assert "33 sentences; the model reads the last 20" in caplog.text
+    assert long["context_units"] == story[-20:]
+    assert answer(question="Where is Mary?", context=story[-20:])["answer"] == long["answer"]
+
+
+def test_the_predict_script_answers_json_lines(qa_run, run_script, tmp_path):
+    lines = [json.dumps({"question": "Where is Mary?", "context": " ".join(STORY)}),
+             json.dumps({"question": "Who has the apple?", "context": STORY})]
+    (tmp_path / "questions.jsonl").write_text("\n".join(lines) + "\n")
+    status, out, _ = run_script("predict", "--model", str(qa_run / "run" / "model"), "--input",
+                                str(tmp_path / "questions.jsonl"))
+    assert status == 0
+    answer = pipeline("question-answering", model=qa_run / "run" / "model")
+    expected = answer([json.loads(line) for line in lines])
+    assert out.splitlines() == [f"{r['answer']}\t{r['score']:.4f}" for r in expected]
+    (tmp_path / "bad.jsonl").write_text("Where is Mary?\n")
+    status, _, err = run_script("predict", "--model", str(qa_run / "run" / "model"), "--input",
+                                str(tmp_path / "bad.jsonl"))
+    assert status == 2 and "input line 1: not a JSON object" in err
+
+
+def test_evaluate_reports_accuracy_per_group(qa_run, run_script, tmp_path):
+    config = tmp_path / "qa.yaml"
+    config.write_text(json.dumps({"task": "question_answering",
+                                  "data": {"kind": "disk", "path": str(qa_run / "dataset"),
+                                           "context_column": "context_sentences", "target_column": "answer"}}))
+    status, out, _ = run_script("evaluate", "--model", str(qa_run / "run" / "model"), "--config", str(config),
+                                "--num-beams", "1", "--group-by", "type")
+    assert status == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    overall, groups = lines[0], lines[1:]
+    assert {g["type"] for g in groups} <= {"where_person", "where_object", "where_before", "who_has", "yes_no",
+                                           "count", "carrying"}
+    assert sum(g["examples"] for g in groups) == overall["examples"] == 300
+    weighted = sum(g["accuracy"] * g["examples"] for g in groups) / overall["examples"]
+    assert weighted == pytest.approx(overall["accuracy"], abs=0.05)
