@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -61,7 +62,15 @@ def save_checkpoint(accelerator: Accelerator, run_dir: str | Path, trainer_state
         shutil.rmtree(staging, ignore_errors=True)
         directory.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(staging))
+    # Accelerate stores a weight shared by two modules once and warns about it at every save;
+    # loading restores the sharing (tested), so the warning would only be noise.
+    accelerate_logger = logging.getLogger("accelerate.utils.other")
+    level = accelerate_logger.level
+    accelerate_logger.setLevel(logging.ERROR)
+    try:
+        accelerator.save_state(str(staging))
+    finally:
+        accelerate_logger.setLevel(level)
     accelerator.wait_for_everyone()  # every process has written its RNG state
     if accelerator.is_main_process:
         files = {p.relative_to(staging).as_posix(): _sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}

@@ -157,3 +157,32 @@ def test_training_stops_after_too_many_bad_updates(tmp_path, caplog, monkeypatch
     state = verify_checkpoint(list_checkpoints(tmp_path)[-1])
     assert "3 consecutive updates had a non-finite loss or gradient" in state["stop_reason"]
     assert state["step"] == 8
+
+
+def test_a_weight_shared_by_two_inputs_stays_shared_through_a_checkpoint_and_a_saved_model(tmp_path):
+    from test_hops import two_text_inputs
+
+    from seq2seq.model import Seq2SeqModel
+
+    model = two_text_inputs()
+    accelerator = Accelerator(cpu=True)
+    prepared = accelerator.prepare(model)
+    save_checkpoint(accelerator, tmp_path, step=1, trainer_state={}, keep=1)
+    other = Accelerator(cpu=True)
+    restored = other.prepare(_perturbed(two_text_inputs()))
+    other.load_state(str(tmp_path / "checkpoints" / "step_1"))
+    assert restored.encoders["question"].embedding is restored.encoders["context"].embedding
+    for (name, value), (_, expected) in zip(restored.state_dict().items(), prepared.state_dict().items(), strict=True):
+        torch.testing.assert_close(value, expected, msg=name)
+    model.config = {"task": "question_answering"} | model.config
+    model.save_pretrained(tmp_path / "model")
+    loaded = Seq2SeqModel.from_pretrained(tmp_path / "model")
+    assert loaded.encoders["question"].embedding is loaded.encoders["context"].embedding
+    torch.testing.assert_close(loaded.encoders["question"].embedding.weight, model.encoders["context"].embedding.weight)
+
+
+def _perturbed(model):
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)
+    return model
