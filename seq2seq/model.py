@@ -106,10 +106,6 @@ class Seq2SeqModel(nn.Module):
         # With several inputs their memories are concatenated along time; a learned embedding
         # tells the attention which input a position came from.
         self.input_embedding = nn.Embedding(len(encoders), memory_size) if len(encoders) > 1 else None
-        if self.input_embedding is not None:
-            # From zero, not N(0, 1): at that scale it would drown the encoder states (about 0.3),
-            # and every memory position of an input would look alike until it had shrunk.
-            nn.init.zeros_(self.input_embedding.weight)
         if query_input and query_input not in encoders:
             raise ValueError(f"query_input {query_input!r} is not one of the model's inputs ({', '.join(encoders)})")
         if hops and not query_input and len(encoders) > 1:
@@ -395,7 +391,7 @@ def build_model(
     encoders = {name: build_encoder(spec, source_vocab_size=source_vocab_size, embedding_size=config.embedding_size,
                                     embedding_dropout=config.embedding_dropout) for name, spec in inputs.items()}
     # Text inputs share the source vocabulary, so they share one embedding: a word means the same
-    # in a question as in its context (question answering learns to match them far sooner).
+    # in a question as in its context.
     text_encoders = [encoders[name] for name, spec in inputs.items() if spec.modality == "text"]
     for encoder in text_encoders[1:]:
         encoder.embedding = text_encoders[0].embedding
