@@ -54,7 +54,8 @@ def test_the_query_input_starts_the_decoder_and_hops_read_the_other_inputs():
     model = two_text_inputs(query_input="question", hops=2)
     context = model.encoders["context"](*batch().inputs["context"])
     question = model.encoders["question"](*batch().inputs["question"])
-    expected, _ = model.reader(question.final, context.states, context.mask)
+    # The reader sees the context's memory as the decoder does: with the context's input embedding.
+    expected, _ = model.reader(question.final, context.states + model.input_embedding.weight[0], context.mask)
     encoded = model.encode(batch())
     torch.testing.assert_close(encoded.final, expected)
     assert encoded.states.shape[1] == 4 + 2  # the decoder still attends over both inputs
