@@ -110,7 +110,7 @@ class Seq2SeqModel(nn.Module):
             raise ValueError(f"query_input {query_input!r} is not one of the model's inputs ({', '.join(encoders)})")
         if hops and not query_input and len(encoders) > 1:
             raise ValueError("hops over several inputs need a query_input (the input that asks)")
-        self.query_input, self.hops = query_input, hops
+        self.query_input = query_input
         self.reader = MultiHopReader(size=memory_size, hidden_size=hop_size, hops=hops) if hops else None
         self.config = config or {}
 
