@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from seq2seq.columns import ColumnReader, resolve_columns
 from seq2seq.config import DataConfig
 from seq2seq.data import Batch
 from seq2seq.media import MediaError, load_video
@@ -34,10 +35,7 @@ AUDIO = "audio"
 REPORT_FILE, CONFUSION_FILE = "valid_report.json", "confusion_matrix.png"
 
 
-def _label(row: dict[str, Any], column: str) -> str:
-    if column not in row:
-        raise KeyError(f"label column '{column}' not found in dataset row (available: {', '.join(sorted(row))})")
-    value = row[column]
+def _label(value: Any, column: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise TypeError(f"label column '{column}' must hold text (or a class number), got {type(value).__name__}")
     return str(value).strip()
@@ -47,20 +45,17 @@ class ActionRecognitionTask:
     name = NAME
     inputs = {INPUT: "video", AUDIO: "audio"}  # a model takes one or both
     metric_names = ("accuracy", "mean_class_accuracy")
+    # field -> dataset column (data.columns overrides); audio "" = the video file's soundtrack
+    columns = {INPUT: "video", AUDIO: "", "target": "label"}
 
-    def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def make_to_example(self, data: DataConfig, features: Any = None) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        columns = resolve_columns(self.columns, data.columns, NAME)
+        read = ColumnReader({**columns, AUDIO: columns[AUDIO] or columns[INPUT]}, features)
+
         def to_example(row: dict[str, Any]) -> dict[str, Any]:
-            if data.source_column not in row:
-                raise KeyError(f"video column '{data.source_column}' not found in dataset row "
-                               f"(available: {', '.join(sorted(row))})")
-            example = {INPUT: row[data.source_column]}
-            audio_column = data.audio_column or data.source_column
-            if audio_column not in row:
-                raise KeyError(f"audio column '{audio_column}' not found in dataset row "
-                               f"(available: {', '.join(sorted(row))})")
-            example[AUDIO] = row[audio_column]
-            if data.target_column in row:
-                example["target_text"] = _label(row, data.target_column)
+            example = {INPUT: read(row, INPUT), AUDIO: read(row, AUDIO)}
+            if read.has(row, "target"):
+                example["target_text"] = _label(read(row, "target"), read.columns["target"])
             return example
 
         return to_example

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from pipelines.translation import resolve_settings
+from seq2seq.columns import ColumnReader, resolve_columns, text_value
 from seq2seq.config import ConfigError, DataConfig, GenerationConfig, config_to_dict
 from seq2seq.data import Batch
 from seq2seq.metrics import exact_match
@@ -60,46 +61,26 @@ def concatenate(context: str | list[str], question: str) -> str:
     return f"{context if isinstance(context, str) else ' '.join(context)} {question}"
 
 
-def _answer(row: dict[str, Any], column: str) -> str | None:
-    """The answer column, or ``answers.text`` of SQuAD-style rows (its first answer); None if absent."""
-    head, _, key = column.partition(".")
-    if head not in row:
-        return None
-    value = row[head]
-    if key:
-        if not isinstance(value, dict) or key not in value:
-            raise KeyError(f"column '{column}': '{head}' has no key '{key}'")
-        value = value[key]
-        value = value[0] if isinstance(value, list) and value else value
-    if not isinstance(value, str):
-        raise TypeError(f"column '{column}' must hold text, got {type(value).__name__}")
-    return value
-
-
 class QuestionAnsweringTask:
     name = NAME
     inputs = {"context": "text", "question": "text", BASELINE_INPUT: "text"}
     metric_names = ("accuracy",)
+    columns = {"context": "context", "question": "question", "target": "answer"}  # data.columns overrides
 
     def check_inputs(self, names: list[str]) -> None:
         if sorted(names) not in (sorted(FIELDS), [BASELINE_INPUT]):
             raise ConfigError(f"inputs: question answering takes 'context' and 'question' (one encoder each), or "
                               f"'{BASELINE_INPUT}' alone (the two concatenated); the config lists {', '.join(names)}")
 
-    def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        columns = {"context": data.context_column, "question": data.question_column}
+    def make_to_example(self, data: DataConfig, features: Any = None) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        read = ColumnReader(resolve_columns(self.columns, data.columns, NAME), features)
 
         def to_example(row: dict[str, Any]) -> dict[str, Any]:
-            example = {}
-            for field, column in columns.items():
-                if column not in row:
-                    raise KeyError(f"{field} column '{column}' not found in dataset row "
-                                   f"(available: {', '.join(sorted(row))})")
-                example[field] = check_field(row[column], field, f"column '{column}'")
+            example = {field: check_field(read(row, field), field, f"column '{read.columns[field]}'")
+                       for field in FIELDS}
             example[BASELINE_INPUT] = concatenate(example["context"], example["question"])
-            answer = _answer(row, data.target_column)
-            if answer is not None:
-                example["target_text"] = answer
+            if read.has(row, "target"):
+                example["target_text"] = text_value(read(row, "target"), "target", read.columns["target"])
             return example
 
         return to_example

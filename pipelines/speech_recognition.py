@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from pipelines.translation import resolve_settings
+from seq2seq.columns import ColumnReader, resolve_columns, text_value
 from seq2seq.config import DataConfig, GenerationConfig, config_to_dict
 from seq2seq.data import Batch
 from seq2seq.metrics import cer, exact_match, wer
@@ -30,18 +31,15 @@ class SpeechRecognitionTask:
     inputs = {INPUT: "audio"}
     metric_names = ("cer", "wer", "exact_match")
     lower_is_better = ("cer", "wer")
+    columns = {INPUT: "audio", "target": "text"}  # field -> dataset column (data.columns overrides)
 
-    def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def make_to_example(self, data: DataConfig, features: Any = None) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        read = ColumnReader(resolve_columns(self.columns, data.columns, NAME), features)
+
         def to_example(row: dict[str, Any]) -> dict[str, Any]:
-            if data.source_column not in row:
-                raise KeyError(f"audio column '{data.source_column}' not found in dataset row "
-                               f"(available: {', '.join(sorted(row))})")
-            example = {INPUT: row[data.source_column]}
-            if data.target_column in row:
-                text = row[data.target_column]
-                if not isinstance(text, str):
-                    raise TypeError(f"column '{data.target_column}' must hold text, got {type(text).__name__}")
-                example["target_text"] = text
+            example = {INPUT: read(row, INPUT)}
+            if read.has(row, "target"):
+                example["target_text"] = text_value(read(row, "target"), "target", read.columns["target"])
             return example
 
         return to_example

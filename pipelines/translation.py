@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from seq2seq.columns import ColumnReader, resolve_columns, text_value
 from seq2seq.config import DataConfig, GenerationConfig, config_to_dict
 from seq2seq.data import Collator
 from seq2seq.metrics import bleu, chrf, exact_match
@@ -23,30 +24,19 @@ logger = logging.getLogger(__name__)
 CPUINFO = Path("/proc/cpuinfo")
 
 
-def _column(row: dict[str, Any], column: str) -> str:
-    """A plain column, or a key of the Hugging Face ``translation`` column."""
-    if column in row:
-        value = row[column]
-    elif isinstance(row.get("translation"), dict) and column in row["translation"]:
-        value = row["translation"][column]
-    else:
-        available = sorted(row) + [f"translation.{k}" for k in sorted(row.get("translation") or {})]
-        raise KeyError(f"column '{column}' not found in dataset row (available: {', '.join(available)})")
-    if not isinstance(value, str):
-        raise TypeError(f"column '{column}' must hold text, got {type(value).__name__}")
-    return value
-
-
 class TranslationTask:
     name = NAME
     inputs = {INPUT: "text"}
     metric_names = ("bleu", "chrf", "exact_match")
+    columns = {INPUT: "source", "target": "target"}  # field -> dataset column (data.columns overrides)
 
-    def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def make_to_example(self, data: DataConfig, features: Any = None) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        read = ColumnReader(resolve_columns(self.columns, data.columns, NAME), features)
+
         def to_example(row: dict[str, Any]) -> dict[str, Any]:
-            example = {INPUT: _column(row, data.source_column)}
-            if data.target_column in row or "translation" in row:
-                example["target_text"] = _column(row, data.target_column)
+            example = {INPUT: text_value(read(row, INPUT), INPUT, read.columns[INPUT])}
+            if read.has(row, "target"):
+                example["target_text"] = text_value(read(row, "target"), "target", read.columns["target"])
             return example
 
         return to_example

@@ -8,6 +8,20 @@ from collections.abc import Iterator
 from torch.utils.data import Sampler
 
 
+def pool_size(batch_size: int, batch_type: str, pool_batches: int) -> int:
+    """How many examples are sorted by length together: about ``pool_batches`` batches' worth."""
+    return pool_batches * (batch_size if batch_type == "sentences" else max(1, batch_size // 20))
+
+
+def split_evenly(batch: list, parts: int) -> list[list]:
+    """``batch`` cut into ``parts`` contiguous pieces of near-equal size (each one non-empty)."""
+    if len(batch) < parts:
+        raise ValueError(f"a batch of {len(batch)} examples cannot feed {parts} micro-batches")
+    size, extra = divmod(len(batch), parts)
+    bounds = [part * size + min(part, extra) for part in range(parts + 1)]
+    return [batch[bounds[part] : bounds[part + 1]] for part in range(parts)]
+
+
 class BucketBatchSampler(Sampler[list[int]]):
     """Batches of similar-length examples, so little compute goes to padding.
 
@@ -49,14 +63,11 @@ class BucketBatchSampler(Sampler[list[int]]):
         order = list(range(len(self.lengths)))
         if self.shuffle:
             rng.shuffle(order)
-        pool_size = self.pool_batches * (
-            self.batch_size if self.batch_type == "sentences" else max(1, self.batch_size // 20)
-        )
-        if not self.shuffle:
-            pool_size = len(order)  # evaluation: one global sort, the least padding
+        size = pool_size(self.batch_size, self.batch_type, self.pool_batches) if self.shuffle else len(order)
+        # (evaluation: one global sort, the least padding)
         batches = []
-        for start in range(0, len(order), pool_size):
-            pool = sorted(order[start : start + pool_size], key=self.lengths.__getitem__)
+        for start in range(0, len(order), max(size, 1)):
+            pool = sorted(order[start : start + size], key=self.lengths.__getitem__)
             batches.extend(self._cut(pool))
         # Every process and accumulation step needs at least one example of each batch.
         for index in range(len(batches) - 1, 0, -1):
@@ -118,12 +129,7 @@ class MicroBatchSampler(Sampler[list[int]]):
         parts_per_batch = self.num_shards * self.micro_batches
         first = self.shard_index * self.micro_batches
         for batch in list(self.batches)[self.start_update :]:
-            if len(batch) < parts_per_batch:
-                raise ValueError(f"a batch of {len(batch)} examples cannot feed {parts_per_batch} micro-batches")
-            size, extra = divmod(len(batch), parts_per_batch)
-            bounds = [part * size + min(part, extra) for part in range(parts_per_batch + 1)]
-            for part in range(first, first + self.micro_batches):
-                yield batch[bounds[part] : bounds[part + 1]]
+            yield from split_evenly(batch, parts_per_batch)[first : first + self.micro_batches]
 
     def __len__(self) -> int:
         return (len(self.batches) - self.start_update) * self.micro_batches

@@ -165,7 +165,8 @@ def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windo
     with tempfile.TemporaryDirectory() as run_dir:
         if model_dir is not None:
             Tokenizer.from_pretrained(model_dir).save_pretrained(Path(run_dir) / "tokenizer")
-        tokenizer, _, train_data, valid_data = load_data(config, task, Path(run_dir), accelerator)
+        data = load_data(config, task, Path(run_dir), accelerator)
+        tokenizer, train_data, valid_data = data.tokenizer, data.train, data.valid
         model = build_model(config.model, config.inputs, source_vocab_size=tokenizer.source_vocab_size,
                             target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
         train_data, valid_data = cache_frame_features(config, model, [train_data, valid_data], Path(run_dir),

@@ -32,20 +32,22 @@ def at_least(default: int | float, minimum: int | float) -> Any:
     return field(default=default, metadata={"minimum": minimum})
 
 
-DATA_KINDS = ("generated", "hub", "disk", "files", "parallel_text", "class_folders", "fsdd", "fsdd_connected",
-              "babi")
+DATA_KINDS = ("generated", "huggingface", "parallel_text", "class_folders", "fsdd", "fsdd_connected", "babi")
 
 
 @dataclass
 class DataConfig:
+    # huggingface: anything `datasets` reads, by `path`: a hub id (user/name), a local dataset
+    #       folder (loaded the way a hub id is: data files found by split name, or audio/video/image
+    #       files in class folders), a builder (csv, json, parquet, text, audiofolder, videofolder,
+    #       imagefolder) with data_files or data_dir, or a directory written by save_to_disk
     # generated: a corpus the project makes itself (path = generator name: numbers_en_de, copy,
     #            reverse; actions = seq2seq.synthetic_video's .mp4 clips; dtmf = keypad tones, .wav;
     #            audio_visual = seq2seq.synthetic_av's .mp4 clips with soundtracks; qa_world =
     #            seq2seq.synthetic_qa's stories and questions)
-    # hub: datasets.load_dataset(path)            disk: datasets.load_from_disk(path)
-    # files: datasets.load_dataset(path, data_files=data_files), path = "json" | "csv" | ...
-    # parallel_text: line-aligned plain text files, one per side and split
-    # class_folders: path/<split>/<class>/<clip> (video files, frame folders or image strips)
+    # parallel_text: line-aligned plain text files, one per side and split (columns source, target)
+    # class_folders: path/<split>/<class>/<clip> (video files, frame folders or image strips;
+    #       columns video, label)
     # fsdd: the Free Spoken Digit Dataset at path (recordings 10-49 train, 5-9 validation, 0-4 test):
     #       audio -> label (the digit word)
     # fsdd_connected: 2-6 FSDD recordings of one split joined into an utterance (generated_sizes,
@@ -53,34 +55,38 @@ class DataConfig:
     # babi: a folder of bAbI qaN_*_{train,valid,test}.txt files (or one file), babi_tasks picks tasks
     kind: str = choice("generated", *DATA_KINDS)
     path: str = "numbers_en_de"
-    data_files: dict[str, str] = field(default_factory=dict)
+    config_name: str = ""  # huggingface: the dataset's configuration (load_dataset's `name`)
+    data_dir: str = ""  # huggingface: a builder's data folder (audiofolder, videofolder, ...)
+    data_files: dict[str, str | list[str]] = field(default_factory=dict)  # huggingface: split -> file(s) or glob
     source_files: dict[str, str] = field(default_factory=dict)
     target_files: dict[str, str] = field(default_factory=dict)
     train_split: str = "train"
     valid_split: str = "validation"
     test_split: str = "test"
-    # The input column (text for translation, a video for action recognition): a plain column, or
-    # a key of the Hugging Face `translation` column ({"de": ..., "en": ...}).
-    source_column: str = "source"
-    target_column: str = "target"
-    # Action recognition with an audio input: the column holding the audio; "" = the soundtrack of
-    # the video file in source_column.
-    audio_column: str = ""
-    # Question answering: the context (a text, or a list of sentences) and question columns. The
-    # answer is target_column; "answers.text" reads SQuAD-style rows (the first answer).
-    context_column: str = "context"
-    question_column: str = "question"
+    # Which column holds each field the task reads ({source: de, target: en}; nested keys as
+    # translation.de, list items as answers.text[0]); fields not given use the task's defaults:
+    # translation source/target; action_recognition video/audio/label (audio "" = the video
+    # file's soundtrack); speech_recognition audio/text; question_answering context/question/answer.
+    columns: dict[str, str] = field(default_factory=dict)
     babi_tasks: list[int] = field(default_factory=list)  # data.kind=babi: these task numbers only; [] = all
     # class_folders: readable labels for class folder names ({0_wave1: wave one hand}); default the name
     folder_labels: dict[str, str] = field(default_factory=dict)
     # Training pairs longer than this (in tokens) are dropped, not truncated.
     max_source_length: int = 100
     max_target_length: int = 100
+    # Training audio/video shorter or longer than this (in seconds; 0 = no limit) is dropped.
+    min_duration_seconds: float = 0.0
+    max_duration_seconds: float = 0.0
     max_train_examples: int = 0  # 0 = all
     max_valid_examples: int = 0  # 0 = all
     # A video that cannot be read stops data preparation with an error naming it; true skips such
     # examples instead and reports how many.
     skip_bad_examples: bool = False
+    # Train from an IterableDataset, read as it goes instead of loaded into memory (validation is
+    # read into memory: max_valid_examples of it). Rows are shuffled in a buffer of
+    # shuffle_buffer rows and grouped by length within a window of 100 batches.
+    streaming: bool = False
+    shuffle_buffer: int = at_least(10_000, 1)
     # Sizes for generated corpora.
     generated_sizes: dict[str, int] = field(
         default_factory=lambda: {"train": 20000, "validation": 500, "test": 500}
@@ -313,6 +319,8 @@ def did_you_mean(word: str, options: typing.Iterable[str]) -> str:
 
 def _check_value(spec: dataclasses.Field, value: Any, key: str) -> None:
     options = spec.metadata.get("choices")
+    if isinstance(value, str) and (key, value) in MOVED_VALUES:
+        raise ConfigError(f"{key}: {value!r} is now {MOVED_VALUES[key, value]!r}")
     if options is not None and value not in options:
         shown = ", ".join(repr(o) if o == "" else str(o) for o in options)
         raise ConfigError(f"{key}: {value!r} is not one of {shown}{did_you_mean(str(value), map(str, options))}")
@@ -321,10 +329,21 @@ def _check_value(spec: dataclasses.Field, value: Any, key: str) -> None:
         raise ConfigError(f"{key}: must be at least {minimum}, got {value!r}")
 
 
+# Keys that moved, and where to: an old config gets told what to write instead.
+MOVED_KEYS = {
+    **{f"data.{old}_column": f"data.columns ({{{field}: ...}})" for old, field in (
+        ("source", "source, video or audio"), ("target", "target"), ("audio", "audio"), ("context", "context"),
+        ("question", "question"))},
+}
+MOVED_VALUES = {("data.kind", old): "huggingface" for old in ("hub", "disk", "files")}
+
+
 def _from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     hints = typing.get_type_hints(cls)
     specs = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(specs))
+    if unknown and prefix + unknown[0] in MOVED_KEYS:
+        raise ConfigError(f"config key '{prefix}{unknown[0]}' is now {MOVED_KEYS[prefix + unknown[0]]}")
     if unknown:
         raise ConfigError(
             f"unknown config key '{prefix}{unknown[0]}'{did_you_mean(unknown[0], specs)} "

@@ -108,6 +108,8 @@ def prepare_dataset(
     to_example: Callable[[dict[str, Any]], dict[str, Any]],
     max_source_length: int = 0,
     max_target_length: int = 0,
+    min_duration_seconds: float = 0.0,
+    max_duration_seconds: float = 0.0,
     skip_bad_examples: bool = False,
     cache_dir: str | Path | None = None,
 ) -> datasets.Dataset:
@@ -118,14 +120,17 @@ def prepare_dataset(
     here: a file that cannot be read is an error naming it, or with ``skip_bad_examples`` a
     dropped example, counted in a warning); ``tgt_ids`` and ``target_text`` when the row has a
     target; and ``row``, the index of the raw row (media are loaded from it per access). Pairs
-    whose text inputs or target are longer than the limits are dropped, not truncated.
+    whose text inputs or target are longer than the limits are dropped, not truncated, and so are
+    examples whose audio or video lasts less than ``min_duration_seconds`` or more than
+    ``max_duration_seconds`` (0 = no limit; measuring decodes the media once more).
 
     The cache key is :func:`preprocessing_fingerprint`. In-memory datasets (generated, parallel
     text) have no cache of their own: with ``cache_dir`` their results are cached there, so that
     other processes load what the main process computed.
     """
+    durations = (min_duration_seconds, max_duration_seconds)
     fingerprint = preprocessing_fingerprint(dataset, tokenizer, processors, to_example, max_source_length,
-                                            max_target_length, skip_bad_examples)
+                                            max_target_length, skip_bad_examples, *durations)
 
     def prepare(rows: dict[str, list], indices: list[int]) -> dict[str, list]:
         examples = [to_example({k: rows[k][i] for k in rows}) for i in range(len(indices))]
@@ -134,11 +139,13 @@ def prepare_dataset(
             if processor.cached:
                 prepared[name] = processor.encode([e[name] for e in examples], name=name)
                 continue
-            lengths, stored = [], []
+            lengths, stored, seconds = [], [], []
             store = getattr(processor, "cache_features", False)
             for position, (index, example) in enumerate(zip(indices, examples, strict=True)):
                 try:
                     described = _describe(example[name], name, index)
+                    if any(durations):
+                        seconds.append(media_seconds(processor, example[name], described))
                     if store:  # the deterministic features; augmentation is drawn per access
                         stored.append(processor(example[name], name=described).numpy())
                         lengths.append(len(stored[-1]))
@@ -148,10 +155,14 @@ def prepare_dataset(
                     if not skip_bad_examples:
                         raise
                     lengths.append(0)
+                    if any(durations) and len(seconds) == len(lengths) - 1:
+                        seconds.append(0.0)
                     if store:
                         stored.append(np.zeros((0, processor.feature_size), dtype=np.float32))
                     prepared["bad"][position] = str(error)
             prepared[f"{name}_length"] = lengths
+            if any(durations):
+                prepared[f"{name}_seconds"] = seconds
             if store:
                 prepared[name] = stored
         if "target_text" in examples[0]:
@@ -174,18 +185,37 @@ def prepare_dataset(
         logger.warning("skipped %d of %d examples that could not be read (data.skip_bad_examples); first: %s",
                        len(bad), len(prepared), bad[0])
     text_inputs = [name for name, processor in processors.items() if processor.cached]
+    timed = [name for name in processors if any(durations) and f"{name}_seconds" in prepared.column_names]
 
     def usable(row: dict[str, Any]) -> bool:
         return not row["bad"] and all(not max_source_length or processors[name].num_tokens(row[name])
                                       <= max_source_length for name in text_inputs) and (
-            not max_target_length or len(row.get("tgt_ids", ())) + 1 <= max_target_length)
+            not max_target_length or len(row.get("tgt_ids", ())) + 1 <= max_target_length) and all(
+            within(row[f"{name}_seconds"], *durations) for name in timed)
 
-    if bad or max_source_length or max_target_length:
+    if bad or max_source_length or max_target_length or timed:
         prepared = prepared.filter(usable, new_fingerprint=fingerprint + "-f", cache_file_name=cache_file("-filtered"),
                                    desc="filtering")
     if len(prepared) == 0:
         raise ValueError("no examples left after preparing and length filtering")
     return prepared.remove_columns("bad")
+
+
+def media_seconds(processor: Any, value: Any, name: str) -> float:
+    """How long an audio or video input lasts, in seconds (a video without a frame rate: at the
+    processor's ``source_fps``)."""
+    from seq2seq.media import load_audio, load_video_and_fps
+
+    if processor.kind == "audio":
+        waveform, rate = load_audio(value, name)
+        return waveform.numel() / rate
+    frames, fps = load_video_and_fps(value, name)
+    return frames.size(0) / (fps or processor.source_fps)
+
+
+def within(seconds: float, minimum: float, maximum: float) -> bool:
+    """Whether a duration is inside the limits (0 = no limit)."""
+    return (not minimum or seconds >= minimum) and (not maximum or seconds <= maximum)
 
 
 def _describe(value: Any, name: str, index: int) -> str:

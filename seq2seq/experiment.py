@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,12 +27,14 @@ from torch.utils.data import DataLoader
 
 from seq2seq.batching import BucketBatchSampler, MicroBatchSampler
 from seq2seq.checkpoints import find_resume_checkpoint
+from seq2seq.columns import resolve_columns
 from seq2seq.config import Config, ConfigError, DataConfig, TrainingConfig, config_to_dict, did_you_mean
-from seq2seq.data import Examples, add_frame_features, prepare_dataset
+from seq2seq.data import Batch, Examples, add_frame_features, prepare_dataset
 from seq2seq.model import Seq2SeqModel, build_model
 from seq2seq.processors import Processor, build_processor
 from seq2seq.run_directory import check_new_run, check_resumable, clear_run_files
-from seq2seq.sources import get_split, load_raw_dataset
+from seq2seq.sources import get_split, get_stream, load_raw_dataset
+from seq2seq.streaming import StreamingExamples, StreamingLoader, read_sample
 from seq2seq.tokenization import Tokenizer
 
 logger = get_logger(__name__)  # logs on the main process only
@@ -43,7 +45,10 @@ class Task(Protocol):
     inputs: dict[str, str]  # input name -> modality: what the task can feed; a config lists one or more
     metric_names: tuple[str, ...]  # what compute_metrics can report
 
-    def make_to_example(self, data: DataConfig) -> Callable[[dict[str, Any]], dict[str, Any]]: ...
+    columns: dict[str, str]  # field it reads (inputs and "target") -> default dataset column
+
+    def make_to_example(self, data: DataConfig,
+                        features: datasets.Features | None = None) -> Callable[[dict[str, Any]], dict[str, Any]]: ...
 
     def compute_metrics(self, predictions: list[str], references: list[str],
                         metrics: list[str] | None = None) -> dict[str, float]: ...
@@ -57,6 +62,7 @@ def check_config(config: Config, task: Task) -> None:
         given = ", ".join(f"{name} ({modality})" for name, modality in configured.items()) or "none"
         one_or_more = " (one or more of them)" if len(task.inputs) > 1 else ""
         raise ConfigError(f"inputs: the {task.name} task feeds {wanted}{one_or_more}; the config lists {given}")
+    resolve_columns(task.columns, config.data.columns, task.name)
     check_inputs = getattr(task, "check_inputs", None)  # which combinations of its inputs a task takes
     if check_inputs is not None:
         check_inputs(list(configured))
@@ -71,6 +77,8 @@ def check_config(config: Config, task: Task) -> None:
             raise ConfigError(f"inputs.{name}.encoder.cache_features needs freeze_cnn: true (a CNN that trains "
                               "changes its features every update)")
     tc = config.training
+    if config.data.streaming:
+        check_streaming(config)
     for name in tc.metrics:
         if name not in task.metric_names:
             raise ConfigError(f"training.metrics: the {task.name} task has no metric {name!r}"
@@ -79,6 +87,19 @@ def check_config(config: Config, task: Task) -> None:
     if tc.eval_metric not in reported:
         raise ConfigError(f"training.eval_metric: {tc.eval_metric!r} is not among the reported metrics"
                           f"{did_you_mean(tc.eval_metric, reported)} (reported: {', '.join(reported)})")
+
+
+def check_streaming(config: Config) -> None:
+    """What streaming cannot do (see ``streaming.py``), said before any work starts."""
+    tc = config.training
+    if tc.lr_schedule in ("linear", "cosine") and not tc.max_steps:
+        raise ConfigError(f"training.lr_schedule={tc.lr_schedule} decays over the whole run, whose length a stream "
+                          "does not know: set training.max_steps (or use constant / inverse_sqrt)")
+    if tc.num_workers:
+        raise ConfigError("training.num_workers: streamed data is read by the training process itself; set it to 0")
+    for name, spec in config.inputs.items():
+        if spec.encoder.cache_features:
+            raise ConfigError(f"inputs.{name}.encoder.cache_features needs map-style data (data.streaming: false)")
 
 
 def tune_cpu_allocator() -> None:
@@ -124,9 +145,9 @@ def lr_factor(step: int, *, schedule: str, warmup_steps: int, total_steps: int) 
     raise ValueError(f"training.lr_schedule must be constant, linear, cosine or inverse_sqrt; got {schedule!r}")
 
 
-def prepare_tokenizer(config: Config, train_rows: datasets.Dataset, to_example, run_dir: Path,
+def prepare_tokenizer(config: Config, read_examples: Callable[[], Iterable[dict[str, Any]]], run_dir: Path,
                       accelerator: Accelerator) -> Tokenizer:
-    """Train SentencePiece on the training split once (main process) and reuse it on resume.
+    """Train SentencePiece on the training examples once (main process) and reuse it on resume.
 
     The source model is trained on every text input, the target model on the targets; a model
     without text inputs gets one model for the targets, used for both sides."""
@@ -134,7 +155,7 @@ def prepare_tokenizer(config: Config, train_rows: datasets.Dataset, to_example, 
     text_inputs = [name for name, spec in config.inputs.items() if spec.modality == "text"]
     with accelerator.main_process_first():
         if not (directory / "tokenizer_config.json").is_file() and accelerator.is_main_process:
-            examples = [to_example(row) for row in train_rows]
+            examples = list(read_examples())
             tok = config.tokenizer
             targets = [e["target_text"] for e in examples]
             # A text input may be a list of sentences (a story for a sentence-level encoder).
@@ -152,24 +173,77 @@ def build_processors(config: Config, tokenizer: Tokenizer) -> dict[str, Processo
             for name, spec in config.inputs.items()}
 
 
-def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerator):
-    """Raw rows -> tokenizer and processors -> training and validation ``Examples``."""
-    to_example = task.make_to_example(config.data)
+# Streaming: the tokenizer is trained on (and the saved model describes) the stream's first rows.
+STREAM_SAMPLE_ROWS = 100_000
+
+
+@dataclass
+class TrainingData:
+    """What ``load_data`` gives the experiment: the training examples (map-style or a stream), the
+    validation examples, and the training examples' text ids and targets the saved model is
+    described by (all of them, or the stream's first ``STREAM_SAMPLE_ROWS``)."""
+
+    tokenizer: Tokenizer
+    processors: dict[str, Processor]
+    train: Examples | StreamingExamples
+    valid: Examples
+    described_ids: dict[str, list]
+    described_targets: list[str]
+
+
+def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerator) -> TrainingData:
+    """Raw rows -> tokenizer and processors -> training and validation examples."""
+    dc = config.data
     with accelerator.main_process_first():
-        raw = load_raw_dataset(config.data)
-    train_rows = get_split(raw, config.data.train_split, config.data.max_train_examples)
-    valid_rows = get_split(raw, config.data.valid_split, config.data.max_valid_examples)
-    tokenizer = prepare_tokenizer(config, train_rows, to_example, run_dir, accelerator)
+        raw = load_raw_dataset(dc)
+    valid_rows = get_split(raw, dc.valid_split, dc.max_valid_examples)
+    valid_to_example = task.make_to_example(dc, valid_rows.features)
+    if dc.streaming:
+        return _streaming_data(config, task, raw, valid_rows, valid_to_example, run_dir, accelerator)
+    train_rows = get_split(raw, dc.train_split, dc.max_train_examples)
+    to_example = task.make_to_example(dc, train_rows.features)
+    tokenizer = prepare_tokenizer(config, lambda: map(to_example, train_rows), run_dir, accelerator)
     processors = build_processors(config, tokenizer)
-    common = dict(to_example=to_example, cache_dir=run_dir / "cache", skip_bad_examples=config.data.skip_bad_examples)
+    common = dict(cache_dir=run_dir / "cache", skip_bad_examples=dc.skip_bad_examples)
     with accelerator.main_process_first():
-        train_data = prepare_dataset(train_rows, tokenizer, processors, max_source_length=config.data.max_source_length,
-                                     max_target_length=config.data.max_target_length, **common)
-        valid_data = prepare_dataset(valid_rows, tokenizer, processors, **common)
+        train_data = prepare_dataset(train_rows, tokenizer, processors, to_example=to_example,
+                                     max_source_length=dc.max_source_length, max_target_length=dc.max_target_length,
+                                     min_duration_seconds=dc.min_duration_seconds,
+                                     max_duration_seconds=dc.max_duration_seconds, **common)
+        valid_data = prepare_dataset(valid_rows, tokenizer, processors, to_example=valid_to_example, **common)
     train_examples = Examples(train_data, processors, rows=train_rows, to_example=to_example, train=True,
                               seed=config.training.seed)
-    valid_examples = Examples(valid_data, processors, rows=valid_rows, to_example=to_example)
-    return tokenizer, processors, train_examples, valid_examples
+    valid_examples = Examples(valid_data, processors, rows=valid_rows, to_example=valid_to_example)
+    text_ids = {name: list(train_data[name]) for name, processor in processors.items() if processor.cached}
+    return TrainingData(tokenizer, processors, train_examples, valid_examples, text_ids,
+                        list(train_examples.references))
+
+
+def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Dataset, valid_to_example,
+                    run_dir: Path, accelerator: Accelerator) -> TrainingData:
+    dc = config.data
+    stream = get_stream(raw, dc.train_split)
+    to_example = task.make_to_example(dc, stream.features)
+    media = [name for name, spec in config.inputs.items() if spec.modality != "text"]
+    limit = min(STREAM_SAMPLE_ROWS, dc.max_train_examples or STREAM_SAMPLE_ROWS)
+    sample = read_sample(stream, to_example, limit, media)
+    tokenizer = prepare_tokenizer(config, lambda: sample, run_dir, accelerator)
+    processors = build_processors(config, tokenizer)
+    with accelerator.main_process_first():
+        valid_data = prepare_dataset(valid_rows, tokenizer, processors, to_example=valid_to_example,
+                                     cache_dir=run_dir / "cache", skip_bad_examples=dc.skip_bad_examples)
+    train = StreamingExamples(stream, processors, tokenizer, to_example=to_example, seed=config.training.seed,
+                              shuffle_buffer=dc.shuffle_buffer, max_source_length=dc.max_source_length,
+                              max_target_length=dc.max_target_length, min_duration_seconds=dc.min_duration_seconds,
+                              max_duration_seconds=dc.max_duration_seconds, skip_bad_examples=dc.skip_bad_examples,
+                              limit=dc.max_train_examples, num_processes=accelerator.num_processes,
+                              process_index=accelerator.process_index)
+    text_ids = {name: processor.encode([e[name] for e in sample], name=name)
+                for name, processor in processors.items() if processor.cached}
+    # A stream's label set: what its first rows and the validation split hold.
+    targets = [e["target_text"] for e in sample] + list(valid_data["target_text"])
+    return TrainingData(tokenizer, processors, train, Examples(valid_data, processors, rows=valid_rows,
+                                                               to_example=valid_to_example), text_ids, targets)
 
 
 def make_train_sampler(data: Examples, config: TrainingConfig, accelerator: Accelerator) -> MicroBatchSampler:
@@ -213,9 +287,15 @@ def prepare_run_directory(run_dir: Path, config: Config, accelerator: Accelerato
     return checkpoint
 
 
-def make_train_loader(data: Examples, config: TrainingConfig,
-                      accelerator: Accelerator) -> tuple[MicroBatchSampler, DataLoader]:
-    """This process's micro-batches of the training data, as an iterable loader."""
+def make_train_loader(data: Examples | StreamingExamples, config: TrainingConfig,
+                      accelerator: Accelerator) -> tuple[MicroBatchSampler | StreamingLoader, Iterable[Batch]]:
+    """This process's micro-batches of the training data, as an iterable loader (and what sets
+    its epoch: the sampler, or the stream's loader itself)."""
+    if isinstance(data, StreamingExamples):
+        loader = StreamingLoader(data, batch_size=config.batch_size, batch_type=config.batch_type,
+                                 micro_batches=config.gradient_accumulation_steps,
+                                 num_processes=accelerator.num_processes, seed=config.seed)
+        return loader, loader
     sampler = make_train_sampler(data, config, accelerator)
     # A private generator: the loader must not draw from the global RNG, or a resumed run's
     # dropout masks would drift from an uninterrupted run's.
@@ -241,14 +321,14 @@ class Experiment:
     checkpoint: Path | None  # to resume from
     tokenizer: Tokenizer
     processors: dict[str, Processor]
-    train_data: Examples
+    train_data: Examples | StreamingExamples
     valid_data: Examples
     model: Seq2SeqModel
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
-    sampler: MicroBatchSampler
-    loader: DataLoader
-    total_steps: int
+    sampler: MicroBatchSampler | StreamingLoader
+    loader: Iterable[Batch]  # a DataLoader, or the StreamingLoader
+    total_steps: int | None  # None: a stream without training.max_steps
     # What the saved model records about its training data (the longest input, a task's label
     # set): computed once here, not re-read from the data at every save.
     training_description: dict[str, Any]
@@ -264,19 +344,21 @@ def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: boo
     set_seed(tc.seed)
     checkpoint = prepare_run_directory(run_dir, config, accelerator, resume=resume, overwrite=overwrite)
     accelerator.print(f"training on {accelerator.num_processes} process(es), device {accelerator.device}")
-    tokenizer, processors, train_data, valid_data = load_data(config, task, run_dir, accelerator)
-    warn_if_targets_exceed_the_length_limit(train_data, config.generation.max_length)
+    data = load_data(config, task, run_dir, accelerator)
+    tokenizer, processors, train_data, valid_data = data.tokenizer, data.processors, data.train, data.valid
+    warn_if_targets_exceed_the_length_limit(tokenizer.encode_target(data.described_targets),
+                                            config.generation.max_length)
     model = build_model(config.model, config.inputs, source_vocab_size=tokenizer.source_vocab_size,
                         target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
     train_data, valid_data = cache_frame_features(config, model, [train_data, valid_data], run_dir, accelerator)
     optimizer = build_optimizer(model, tc)
     sampler, loader = make_train_loader(train_data, tc, accelerator)
-    total_steps = tc.max_steps or tc.max_epochs * sampler.num_updates
-    scheduler = build_scheduler(optimizer, tc, total_steps)
+    total_steps = tc.max_steps or (tc.max_epochs * sampler.num_updates if sampler.num_updates is not None else None)
+    scheduler = build_scheduler(optimizer, tc, total_steps or 1)
     model, optimizer = accelerator.prepare(model, optimizer)
     return Experiment(config, task, accelerator, run_dir, checkpoint, tokenizer, processors, train_data, valid_data,
                       model, optimizer, scheduler, sampler, loader, total_steps,
-                      describe_training_data(task, train_data))
+                      describe_training_data(task, processors, data.described_ids, data.described_targets))
 
 
 def cache_frame_features(config: Config, model: Seq2SeqModel, data: list[Examples], run_dir: Path,
@@ -297,19 +379,20 @@ def cache_frame_features(config: Config, model: Seq2SeqModel, data: list[Example
     return data
 
 
-def warn_if_targets_exceed_the_length_limit(data: Examples, max_length: int) -> None:
+def warn_if_targets_exceed_the_length_limit(target_ids: list[list[int]], max_length: int) -> None:
     """Evaluation cuts outputs at generation.max_length: say so before training if targets are longer."""
-    longest = max((len(ids) + 1 for ids in data.prepared["tgt_ids"]), default=0)  # + eos
+    longest = max((len(ids) + 1 for ids in target_ids), default=0)  # + eos
     if longest > max_length:
         logger.warning("the longest training target has %d tokens (eos included) but generation.max_length is %d: "
                        "evaluation and pipelines will cut such outputs; raise generation.max_length", longest,
                        max_length)
 
 
-def describe_training_data(task: Task, data: Examples) -> dict[str, Any]:
+def describe_training_data(task: Task, processors: dict[str, Processor], text_ids: dict[str, list],
+                           targets: list[str]) -> dict[str, Any]:
     """The longest text input in tokens (pipelines warn beyond it), and what the task records,
     e.g. an action recognizer's label set."""
-    longest = max((max(map(p.num_tokens, data.prepared[name])) for name, p in data.processors.items() if p.cached),
+    longest = max((max(map(processors[name].num_tokens, ids), default=0) for name, ids in text_ids.items()),
                   default=0)
     describe = getattr(task, "describe", None)
-    return {"longest_source": longest, **(describe(data.references) if describe else {})}
+    return {"longest_source": longest, **(describe(targets) if describe else {})}

@@ -1,5 +1,11 @@
-"""Reading the dataset a config names: generated corpora, plain parallel text, local files,
-``load_from_disk`` directories and hub ids, as a ``DatasetDict`` of raw rows."""
+"""Reading the dataset a config names, as a ``DatasetDict`` of raw rows (an
+``IterableDatasetDict`` with ``data.streaming``).
+
+``data.kind: huggingface`` reads whatever ``datasets`` reads (a hub id, a local dataset folder, a
+builder such as ``csv`` or ``audiofolder`` with its files, a ``save_to_disk`` directory); the
+other kinds are corpora the project generates or formats it reads itself. A hub id that cannot
+be reached (offline, ``HF_DATASETS_OFFLINE=1``) is an error that shows the config for local files.
+"""
 
 from __future__ import annotations
 
@@ -33,9 +39,9 @@ def _parallel_text(config: DataConfig) -> datasets.DatasetDict:
                 f"{source_path} has {len(sources)} lines but {config.target_files[split]} has "
                 f"{len(targets)}: parallel files must be line-aligned"
             )
-        splits[split] = datasets.Dataset.from_dict(
-            {config.source_column: sources, config.target_column: targets}
-        )
+        # Named as the columns the translation task reads, whatever data.columns maps them to.
+        splits[split] = datasets.Dataset.from_dict({config.columns.get("source", "source"): sources,
+                                                    config.columns.get("target", "target"): targets})
     return datasets.DatasetDict(splits)
 
 
@@ -51,8 +57,9 @@ def _class_folders(config: DataConfig) -> datasets.DatasetDict:
                        if not clip.name.startswith("."))
         if clips:
             labels = [config.folder_labels.get(clip.parent.name, clip.parent.name) for clip in clips]
-            splits[split.name] = datasets.Dataset.from_dict({config.source_column: [str(c) for c in clips],
-                                                             config.target_column: labels})
+            columns = (config.columns.get("video", "video"), config.columns.get("target", "label"))
+            splits[split.name] = datasets.Dataset.from_dict(dict(zip(columns, ([str(c) for c in clips], labels),
+                                                                     strict=True)))
     if not splits:
         raise ValueError(f"{root} has no <split>/<class>/<clip> folders")
     return datasets.DatasetDict(splits)
@@ -71,8 +78,72 @@ def _generated_dir(config: DataConfig, name: str) -> Path:
     return Path(config.generated_dir or Path.home() / ".cache" / "seq2seq" / "generated") / name
 
 
-def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict:
-    """Read the dataset the config names; every failure names the path, id or split."""
+# Builders of `datasets` that read local files (data_files or data_dir).
+FILE_BUILDERS = ("csv", "json", "parquet", "text", "arrow", "audiofolder", "videofolder", "imagefolder", "webdataset")
+
+
+class DatasetUnreachableError(ConnectionError, ValueError):
+    """A hub dataset that cannot be reached (offline, or no network); a user error, not a crash."""
+
+
+def _saved_to_disk(path: Path) -> bool:
+    return path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file())
+
+
+def _check_local_files(config: DataConfig) -> None:
+    if not config.data_files and not config.data_dir:
+        raise ValueError(f"data.path={config.path} reads local files: give data.data_files ({{train: file, "
+                         f"validation: file}}) or data.data_dir")
+    if config.data_dir and not Path(config.data_dir).is_dir():
+        raise FileNotFoundError(f"data.data_dir not found: {config.data_dir}")
+    for split, files in config.data_files.items():
+        for file in [files] if isinstance(files, str) else files:
+            if not any(character in file for character in "*?[") and not Path(file).is_file():
+                raise FileNotFoundError(f"data file for split '{split}' not found: {file}")
+
+
+def _huggingface(config: DataConfig) -> datasets.DatasetDict | datasets.IterableDatasetDict:
+    """``load_from_disk`` for a saved directory, else ``load_dataset`` (a builder, a local folder, a hub id)."""
+    path = Path(config.path)
+    if _saved_to_disk(path):
+        loaded = datasets.load_from_disk(str(path))
+        if isinstance(loaded, datasets.Dataset):
+            raise ValueError(f"{path} holds a single Dataset; save a DatasetDict with splits: "
+                             f"DatasetDict({{'train': ..., 'validation': ...}}).save_to_disk(...)")
+        return loaded
+    if config.path in FILE_BUILDERS:
+        _check_local_files(config)
+    elif not path.exists() and (path.is_absolute() or config.path.startswith(".") or config.path.count("/") > 1):
+        raise FileNotFoundError(f"dataset folder not found: {config.path}")
+    try:
+        return datasets.load_dataset(config.path, config.config_name or None, data_dir=config.data_dir or None,
+                                     data_files=config.data_files or None, streaming=config.streaming)
+    except ConnectionError as error:
+        if path.exists():
+            raise
+        offline = " (offline mode: HF_DATASETS_OFFLINE or HF_HUB_OFFLINE is set)" if datasets.config.HF_HUB_OFFLINE \
+            else ""
+        raise DatasetUnreachableError(
+            f"cannot reach dataset '{config.path}' on the Hugging Face Hub{offline}. Without a network, use local "
+            f"files: data: {{kind: huggingface, path: json, data_files: {{train: train.jsonl, validation: "
+            f"valid.jsonl}}}} (or csv, parquet, a save_to_disk directory, an audiofolder/videofolder folder)"
+        ) from error
+
+
+def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict | datasets.IterableDatasetDict:
+    """Read the dataset the config names; every failure names the path, id or split. With
+    ``data.streaming`` the splits are ``IterableDataset``s, whatever their source."""
+    loaded = _load(config)
+    if config.streaming and isinstance(loaded, datasets.DatasetDict):
+        # In-memory or on-disk data streams in shards, so that shuffling mixes shard order too.
+        loaded = datasets.IterableDatasetDict({split: part.to_iterable_dataset(num_shards=max(1, min(len(part), 64)))
+                                               for split, part in loaded.items()})
+    return loaded
+
+
+def _load(config: DataConfig) -> datasets.DatasetDict | datasets.IterableDatasetDict:
+    if config.kind == "huggingface":
+        return _huggingface(config)
     if config.kind == "generated" and config.path in MEDIA_GENERATORS:
         module, function = MEDIA_GENERATORS[config.path]
         make = getattr(importlib.import_module(module), function)
@@ -85,20 +156,6 @@ def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict:
         return make_corpus(config.path, config.generated_sizes, config.generated_seed)
     if config.kind == "parallel_text":
         return _parallel_text(config)
-    if config.kind == "disk":
-        if not Path(config.path).exists():
-            raise FileNotFoundError(f"dataset directory not found: {config.path}")
-        loaded = datasets.load_from_disk(config.path)
-        if isinstance(loaded, datasets.Dataset):
-            raise ValueError(f"{config.path} holds a single Dataset; save a DatasetDict with splits")
-        return loaded
-    if config.kind == "files":
-        for split, path in config.data_files.items():
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"data file for split '{split}' not found: {path}")
-        return datasets.load_dataset(config.path, data_files=config.data_files)
-    if config.kind == "hub":
-        return datasets.load_dataset(config.path)
     if config.kind == "class_folders":
         return _class_folders(config)
     if config.kind == "fsdd":
@@ -117,12 +174,28 @@ def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict:
     raise ValueError(f"data.kind must be one of {', '.join(DATA_KINDS)}; got {config.kind!r}")
 
 
-def get_split(dataset: datasets.DatasetDict, split: str, limit: int = 0) -> datasets.Dataset:
+def get_split(dataset: datasets.DatasetDict | datasets.IterableDatasetDict, split: str,
+              limit: int = 0) -> datasets.Dataset:
+    """One split, in memory: the first ``limit`` rows of a stream are read into a ``Dataset``
+    (media stay undecoded files or bytes until an example needs them)."""
     if split not in dataset:
         raise KeyError(f"split '{split}' not in dataset (available: {', '.join(dataset)})")
     selected = dataset[split]
+    if isinstance(selected, datasets.IterableDataset):
+        rows = selected.take(limit) if limit else selected
+        features = selected.features
+        rows = list(rows.decode(False) if features is not None else rows)
+        if not rows:
+            raise ValueError(f"split '{split}' is empty")
+        return datasets.Dataset.from_list(rows, features=features)
     if len(selected) == 0:
         raise ValueError(f"split '{split}' is empty")
     if limit and len(selected) > limit:
         selected = selected.select(range(limit))
     return selected
+
+
+def get_stream(dataset: datasets.IterableDatasetDict, split: str) -> datasets.IterableDataset:
+    if split not in dataset:
+        raise KeyError(f"split '{split}' not in dataset (available: {', '.join(dataset)})")
+    return dataset[split]

@@ -23,10 +23,10 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from seq2seq.checkpoints import load_checkpoint, save_checkpoint
+from seq2seq.columns import resolve_columns
 from seq2seq.config import Config, config_to_dict, flatten
 from seq2seq.data import Batch, Examples
 from seq2seq.evaluation import generate_distributed, search_options
@@ -110,10 +110,16 @@ def train_step(model, optimizer, micro_batches: list[Batch], accelerator: Accele
     return StepResult(float(loss_sum), int(global_tokens), int(global_examples), finite, overflow)
 
 
-def iterate_updates(loader: DataLoader, micro_batches: int) -> Iterable[list[Batch]]:
-    """The loader's micro-batches grouped by optimizer update."""
+def iterate_updates(loader: Iterable[Batch], micro_batches: int,
+                    accelerator: Accelerator | None = None) -> Iterable[list[Batch]]:
+    """The loader's micro-batches grouped by optimizer update, while every process has one (a
+    stream gives processes different numbers of updates; an update all of them cannot join
+    would wait forever in its collectives)."""
     iterator = iter(loader)
-    while group := list(itertools.islice(iterator, micro_batches)):
+    while True:
+        group = list(itertools.islice(iterator, micro_batches))
+        if accelerator is not None and any_process(accelerator, not group) or not group:
+            return
         yield group
 
 
@@ -191,7 +197,8 @@ def train(config: Config, task: Task, *, resume: bool = False, overwrite: bool =
             break
         experiment.sampler.set_epoch(state.epoch, start_update=state.batches_in_epoch)
         experiment.train_data.set_epoch(state.epoch)
-        for micro_batches in iterate_updates(experiment.loader, tc.gradient_accumulation_steps):
+        for micro_batches in iterate_updates(experiment.loader, tc.gradient_accumulation_steps,
+                                             experiment.accelerator):
             result = train_step(experiment.model, experiment.optimizer, micro_batches, experiment.accelerator,
                                 tc.clip_grad_norm)
             experiment.scheduler.step()
@@ -286,7 +293,7 @@ class Run:
         if self.tc.max_time_minutes:  # the bar's end is where the time limit will stop training
             rate = (state.step - self.progress.initial) / max(time.monotonic() - self.started_here, 1e-9)
             left = 60 * self.tc.max_time_minutes - (time.monotonic() - self.started)
-            self.progress.total = min(self.experiment.total_steps, state.step + max(0, round(rate * left)))
+            self.progress.total = min(self.experiment.total_steps or math.inf, state.step + max(0, round(rate * left)))
         state.window_loss, state.window_tokens, state.window_examples = 0.0, 0, 0
         self.window_started = time.monotonic()
 
@@ -373,6 +380,6 @@ def _save_model(model: Seq2SeqModel, directory: Path, experiment: Experiment) ->
         "task": experiment.task.name,
         "generation": config_to_dict(config.generation),
         # longest_source: the longest training input in tokens; pipelines warn beyond it.
-        "data": {"source_column": config.data.source_column, "target_column": config.data.target_column,
+        "data": {"columns": resolve_columns(experiment.task.columns, config.data.columns, experiment.task.name),
                  "longest_source": longest_source},
     })

@@ -19,7 +19,7 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 def tiny_config(output_dir: str, **sections) -> Config:
     """A config small enough to train in seconds on two CPU cores."""
     values = {
-        "data": {"kind": "generated", "path": "reverse", "source_column": "source", "target_column": "target",
+        "data": {"kind": "generated", "path": "reverse",
                  "generated_sizes": {"train": 6000, "validation": 200, "test": 100}},
         "tokenizer": {"vocab_size": 40, "model_type": "unigram"},
         "inputs": {"source": {"modality": "text", "encoder": {"hidden_size": 64, "dropout": 0.0}}},
@@ -39,7 +39,7 @@ def tiny_action_config(output_dir: str, data_dir: str, **training):
     """A small video model that learns the generated actions (at 32x32) in about a minute."""
     return config_from_dict({
         "task": "action_recognition",
-        "data": {"kind": "disk", "path": data_dir, "source_column": "video", "target_column": "label"},
+        "data": {"kind": "huggingface", "path": data_dir},
         "tokenizer": {"vocab_size": 32, "model_type": "word"},
         "inputs": {"video": {"modality": "video",
                              "processor": {"num_frames": 6, "frame_size": 32, "crop_scale": [0.85, 1.0]},

@@ -128,7 +128,7 @@ def test_bad_videos_stop_preparation_or_are_skipped_and_counted(action_data, tmp
     rows = datasets.Dataset.from_dict({"video": [clip_path(action_data, 0), str(tmp_path / "broken.mp4"),
                                                  clip_path(action_data, 1)],
                                        "label": ["a", "b", "c"]})
-    to_example = ActionRecognitionTask().make_to_example(DataConfig(source_column="video", target_column="label"))
+    to_example = ActionRecognitionTask().make_to_example(DataConfig())
     tokenizer = Tokenizer.train(None, ["a", "b", "c"] * 5, vocab_size=8)
     processors = {"video": VideoProcessor(num_frames=4, frame_size=32)}
     with pytest.raises(MediaError, match="broken.mp4"):

@@ -21,7 +21,7 @@ AUDIO = {"modality": "audio", "processor": {"sampling_rate": 8000, "num_mel_bins
 def tiny_av_config(output_dir: str, data_dir: str, inputs: dict, fusion: str = "gate"):
     return config_from_dict({
         "task": "action_recognition",
-        "data": {"kind": "disk", "path": data_dir, "source_column": "video", "target_column": "label"},
+        "data": {"kind": "huggingface", "path": data_dir},
         "tokenizer": {"vocab_size": 16, "model_type": "word"},
         "inputs": inputs,
         "model": {"embedding_size": 16, "embedding_dropout": 0.0, "fusion": fusion,

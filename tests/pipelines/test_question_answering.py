@@ -18,8 +18,8 @@ STORY = ["Mary went to the kitchen.", "John picked up the apple.", "Mary travell
 def qa_config(output_dir: str, data_dir: str, **training) -> object:
     return config_from_dict({
         "task": "question_answering",
-        "data": {"kind": "disk", "path": data_dir, "context_column": "context_sentences",
-                 "target_column": "answer", "max_source_length": 1000},
+        "data": {"kind": "huggingface", "path": data_dir, "columns": {"context": "context_sentences"},
+                 "max_source_length": 1000},
         "tokenizer": {"model_type": "bpe", "vocab_size": 400},
         "inputs": {"context": {"modality": "text", "processor": {"sentences": True, "max_sentences": 20},
                                "encoder": {"hidden_size": 48, "dropout": 0.0}},
@@ -45,12 +45,12 @@ def qa_run(tmp_path_factory):
 
 
 def test_rows_become_context_question_and_answer():
-    to_example = get_task("question_answering").make_to_example(DataConfig(target_column="answer"))
+    to_example = get_task("question_answering").make_to_example(DataConfig())
     example = to_example({"context": STORY, "question": "Where is Mary?", "answer": "garden"})
     assert example["context"] == STORY and example["question"] == "Where is Mary?"
     assert example["source"] == " ".join(STORY) + " Where is Mary?"  # the baseline's one text
     assert example["target_text"] == "garden"
-    squad = get_task("question_answering").make_to_example(DataConfig(target_column="answers.text"))
+    squad = get_task("question_answering").make_to_example(DataConfig(columns={"target": "answers.text[0]"}))
     row = {"context": "Paris is in France.", "question": "Where is Paris?",
            "answers": {"text": ["France", "in France"], "answer_start": [12, 9]}}
     assert squad(row)["target_text"] == "France"
@@ -161,8 +161,8 @@ def test_the_predict_script_answers_json_lines(qa_run, run_script, tmp_path):
 def test_evaluate_reports_accuracy_per_group(qa_run, run_script, tmp_path):
     config = tmp_path / "qa.yaml"
     config.write_text(json.dumps({"task": "question_answering",
-                                  "data": {"kind": "disk", "path": str(qa_run / "dataset"),
-                                           "context_column": "context_sentences", "target_column": "answer"}}))
+                                  "data": {"kind": "huggingface", "path": str(qa_run / "dataset"),
+                                           "columns": {"context": "context_sentences"}}}))
     status, out, _ = run_script("evaluate", "--model", str(qa_run / "run" / "model"), "--config", str(config),
                                 "--num-beams", "1", "--group-by", "type")
     assert status == 0

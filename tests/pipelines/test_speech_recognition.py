@@ -30,7 +30,7 @@ def speech_run(tmp_path_factory):
     corpus.save_to_disk(root / "dataset")
     config = config_from_dict({
         "task": "speech_recognition",
-        "data": {"kind": "disk", "path": str(root / "dataset"), "source_column": "audio", "target_column": "text"},
+        "data": {"kind": "huggingface", "path": str(root / "dataset")},
         "tokenizer": {"model_type": "char", "vocab_size": 24},
         "inputs": {"audio": {"modality": "audio",
                              "processor": {"sampling_rate": 8000, "num_mel_bins": 20, "freq_masks": 0,

@@ -16,11 +16,14 @@ def translate(trained_reverse_model):
     return pipeline("translation", model=trained_reverse_model / "model", bf16=False)
 
 
-def test_to_example_reads_plain_and_translation_columns():
-    to_example = TranslationTask().make_to_example(DataConfig(source_column="de", target_column="en"))
+def test_to_example_reads_plain_and_nested_columns():
+    to_example = TranslationTask().make_to_example(DataConfig(columns={"source": "de", "target": "en"}))
     assert to_example({"de": "Hallo", "en": "Hello"}) == {"source": "Hallo", "target_text": "Hello"}
-    assert to_example({"translation": {"de": "Hallo", "en": "Hello"}}) == {
-        "source": "Hallo", "target_text": "Hello"}
+    nested = TranslationTask().make_to_example(DataConfig(columns={"source": "translation.de",
+                                                                   "target": "translation.en"}))
+    assert nested({"translation": {"de": "Hallo", "en": "Hello"}}) == {"source": "Hallo", "target_text": "Hello"}
+    with pytest.raises(KeyError, match="source column 'translation.de': no key 'de' .available: fr"):
+        nested({"translation": {"fr": "Bonjour"}})
     with pytest.raises(KeyError, match="'de' not found.*available: fr"):
         to_example({"fr": "Bonjour"})
     with pytest.raises(TypeError, match="'de' must hold text"):

@@ -17,7 +17,7 @@ def utterances(tmp_path_factory):
 
 
 def examples(rows, *, cache_features=True, train=False, seed=0):
-    to_example = SpeechRecognitionTask().make_to_example(DataConfig(source_column="audio", target_column="text"))
+    to_example = SpeechRecognitionTask().make_to_example(DataConfig())
     tokenizer = Tokenizer.train(None, list(rows["text"]) * 3, vocab_size=24, model_type="char")
     processors = {"audio": AudioProcessor(sampling_rate=8000, num_mel_bins=20, cache_features=cache_features)}
     prepared = prepare_dataset(rows, tokenizer, processors, to_example=to_example)

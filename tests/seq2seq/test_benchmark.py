@@ -39,7 +39,7 @@ def test_benchmark_reports_audio_in_utterances_and_seconds_of_audio(tmp_path):
     make_dtmf_corpus(tmp_path / "clips", {"train": 24, "validation": 8}, max_keys=3).save_to_disk(tmp_path / "dataset")
     config = config_from_dict({
         "task": "speech_recognition",
-        "data": {"kind": "disk", "path": str(tmp_path / "dataset"), "source_column": "audio", "target_column": "text"},
+        "data": {"kind": "huggingface", "path": str(tmp_path / "dataset")},
         "tokenizer": {"model_type": "char", "vocab_size": 24},
         "inputs": {"audio": {"modality": "audio", "processor": {"sampling_rate": 8000, "num_mel_bins": 16},
                              "encoder": {"conv_channels": 8, "hidden_size": 8}}},

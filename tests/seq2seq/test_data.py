@@ -49,7 +49,7 @@ def test_parallel_text_files(tmp_path):
     (tmp_path / "a.de").write_text("ein hund\nzwei katzen\n")
     (tmp_path / "a.en").write_text("a dog\ntwo cats\n")
     config = DataConfig(kind="parallel_text", source_files={"train": str(tmp_path / "a.de")},
-                        target_files={"train": str(tmp_path / "a.en")}, source_column="de", target_column="en")
+                        target_files={"train": str(tmp_path / "a.en")}, columns={"source": "de", "target": "en"})
     data = load_raw_dataset(config)
     assert data["train"][1] == {"de": "zwei katzen", "en": "two cats"}
 
@@ -66,9 +66,9 @@ def test_data_errors_name_the_file_split_or_kind(tmp_path):
     with pytest.raises(ValueError, match="'ftp'"):
         load_raw_dataset(DataConfig(kind="ftp"))
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        load_raw_dataset(DataConfig(kind="disk", path=str(tmp_path / "nowhere")))
+        load_raw_dataset(DataConfig(kind="huggingface", path=str(tmp_path / "nowhere")))
     with pytest.raises(FileNotFoundError, match="nothing.json"):
-        load_raw_dataset(DataConfig(kind="files", path="json", data_files={"train": str(tmp_path / "nothing.json")}))
+        load_raw_dataset(DataConfig(kind="huggingface", path="json", data_files={"train": str(tmp_path / "nothing.json")}))
     data = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"source": []})})
     with pytest.raises(KeyError, match="'validation'"):
         get_split(data, "validation")
@@ -79,10 +79,10 @@ def test_data_errors_name_the_file_split_or_kind(tmp_path):
 def test_disk_and_json_sources_load(tmp_path):
     rows = {"source": ["a b", "c"], "target": ["b a", "c"]}
     datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows)}).save_to_disk(tmp_path / "saved")
-    assert load_raw_dataset(DataConfig(kind="disk", path=str(tmp_path / "saved")))["train"]["source"] == ["a b", "c"]
+    assert load_raw_dataset(DataConfig(kind="huggingface", path=str(tmp_path / "saved")))["train"]["source"] == ["a b", "c"]
     (tmp_path / "train.jsonl").write_text('{"source": "a b", "target": "b a"}\n')
     files = {"train": str(tmp_path / "train.jsonl")}
-    loaded = load_raw_dataset(DataConfig(kind="files", path="json", data_files=files))
+    loaded = load_raw_dataset(DataConfig(kind="huggingface", path="json", data_files=files))
     assert loaded["train"][0] == {"source": "a b", "target": "b a"}
 
 
@@ -103,12 +103,12 @@ def saved_dataset(tmp_path, kind):
     rows = {"source": ["a b c", "b c d e", "c d"] * 10, "target": ["x y", "y z w", "z"] * 10}
     if kind == "disk":
         datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows)}).save_to_disk(tmp_path / "saved")
-        return load_raw_dataset(DataConfig(kind="disk", path=str(tmp_path / "saved")))["train"]
+        return load_raw_dataset(DataConfig(kind="huggingface", path=str(tmp_path / "saved")))["train"]
     folder = tmp_path / "folder"
     folder.mkdir()
     lines = [json.dumps({"source": s, "target": t}) for s, t in zip(rows["source"], rows["target"], strict=True)]
     (folder / "train.jsonl").write_text("\n".join(lines) + "\n")
-    return load_raw_dataset(DataConfig(kind="hub", path=str(folder)))["train"]
+    return load_raw_dataset(DataConfig(kind="huggingface", path=str(folder)))["train"]
 
 
 @pytest.mark.parametrize("kind", ["disk", "hub"])
@@ -116,8 +116,8 @@ def test_the_tokenized_cache_depends_on_the_tokenizer_and_the_row_mapping(tmp_pa
     rows = saved_dataset(tmp_path, kind)
     assert rows.cache_files  # the datasets library's own cache is in play
     task = TranslationTask()
-    forward = task.make_to_example(DataConfig(source_column="source", target_column="target"))
-    backward = task.make_to_example(DataConfig(source_column="target", target_column="source"))
+    forward = task.make_to_example(DataConfig())
+    backward = task.make_to_example(DataConfig(columns={"source": "target", "target": "source"}))
     small = Tokenizer.train(["a b c d e"] * 20, ["x y z w"] * 20, vocab_size=10)
     large = Tokenizer.train(["a b c d e", "a b", "c d e"] * 20, ["x y z w", "x y", "z w"] * 20, vocab_size=14)
     joint = Tokenizer.train(["a b c d e"] * 20, ["x y z w"] * 20, vocab_size=14, joint=True)

@@ -22,7 +22,7 @@ def clips(tmp_path_factory):
 
 
 def examples(rows, *, train=False, seed=0, tmp_path=None):
-    to_example = ActionRecognitionTask().make_to_example(DataConfig(source_column="video", target_column="label"))
+    to_example = ActionRecognitionTask().make_to_example(DataConfig())
     tokenizer = Tokenizer.train(None, list(rows["label"]) * 3, vocab_size=24, model_type="word")
     processors = {"video": VideoProcessor(num_frames=4, frame_size=24)}
     prepared = prepare_dataset(rows, tokenizer, processors, to_example=to_example, cache_dir=tmp_path)
@@ -74,7 +74,7 @@ def test_class_folders_read_splits_and_labels(clips, tmp_path):
             folder.mkdir(parents=True)
             for index in range(count):
                 shutil.copy(clips[index]["video"], folder / f"{index}.mp4")
-    config = DataConfig(kind="class_folders", path=str(tmp_path), source_column="video", target_column="label",
+    config = DataConfig(kind="class_folders", path=str(tmp_path), 
                         folder_labels={"0_wave": "wave"})
     loaded = load_raw_dataset(config)
     assert sorted(loaded) == ["train", "val"] and len(loaded["train"]) == 6
@@ -90,12 +90,12 @@ def test_targets_longer_than_the_generation_limit_are_warned_about(clips, caplog
     from seq2seq.experiment import warn_if_targets_exceed_the_length_limit
 
     PartialState()  # Accelerate's logger needs it
-    data = examples(clips)
+    target_ids = list(examples(clips).prepared["tgt_ids"])
     with caplog.at_level("WARNING"):
-        warn_if_targets_exceed_the_length_limit(data, max_length=3)  # "moving left" + eos fits
+        warn_if_targets_exceed_the_length_limit(target_ids, max_length=3)  # "moving left" + eos fits
     assert "generation.max_length" not in caplog.text
     with caplog.at_level("WARNING"):
-        warn_if_targets_exceed_the_length_limit(data, max_length=2)
+        warn_if_targets_exceed_the_length_limit(target_ids, max_length=2)
     assert "longest training target has 3 tokens" in caplog.text
 
 

@@ -1,0 +1,186 @@
+"""Training from an ``IterableDataset`` (``data.streaming``): rows are read as they are needed.
+
+Each process reads its own share of the stream (``split_dataset_by_node``), shuffled in a buffer
+of ``data.shuffle_buffer`` rows (a new, reproducible order each epoch). Rows become examples as in
+``data.py`` (text inputs tokenized, training pairs over the length limits dropped), and examples
+are grouped by length within a window of about 100 batches, the pool that map-style bucketing
+sorts. Media are loaded when their batch is built.
+
+Compared with map-style data, streaming gives up:
+
+- a global view: bucketing sorts a window, not the epoch, and the number of updates per epoch
+  is not known in advance (a decaying learning-rate schedule needs ``training.max_steps``);
+- one order for any number of processes: each process batches its own share, so runs on 1 and
+  P processes see different batches (map-style splits each update batch across processes);
+- feature caching (``encoder.cache_features``) and ``Dataset.map`` caching: a streamed example is
+  prepared every epoch;
+- cheap resumption: a resumed run reads the epoch again up to where it stopped (tokenizing text,
+  without loading media or running the model), so it continues with exactly the batches an
+  uninterrupted run would have seen;
+- with several processes, an epoch ends for all of them when one process's share runs out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import datasets
+import torch
+from datasets.distributed import split_dataset_by_node
+
+from seq2seq.batching import BucketBatchSampler, pool_size, split_evenly
+from seq2seq.data import Batch, Collator, _describe, media_seconds, within
+from seq2seq.tokenization import Tokenizer
+
+logger = logging.getLogger(__name__)
+
+WINDOW_BATCHES = 100  # batches' worth of examples sorted by length together (as map-style bucketing)
+
+
+class StreamingExamples:
+    """The training rows as a stream of prepared examples, reshuffled each epoch.
+
+    An example is ``{"position": p, "raw": {media input: value}, text input: ids, "tgt_ids": ids}``
+    where ``p`` counts examples from the start of the epoch (it seeds the example's augmentation,
+    as the row index does for map-style data).
+    """
+
+    def __init__(self, rows: datasets.IterableDataset, processors: dict[str, Any], tokenizer: Tokenizer, *,
+                 to_example: Callable[[dict[str, Any]], dict[str, Any]], seed: int = 0, shuffle_buffer: int = 10_000,
+                 max_source_length: int = 0, max_target_length: int = 0, min_duration_seconds: float = 0.0,
+                 max_duration_seconds: float = 0.0, skip_bad_examples: bool = False, limit: int = 0,
+                 num_processes: int = 1, process_index: int = 0):
+        if limit:
+            rows = rows.take(limit)
+        if num_processes > 1:
+            rows = split_dataset_by_node(rows, rank=process_index, world_size=num_processes)
+        self.rows = rows.shuffle(seed=seed, buffer_size=shuffle_buffer)
+        self.processors, self.tokenizer, self.to_example, self.seed = processors, tokenizer, to_example, seed
+        self.max_source_length, self.max_target_length = max_source_length, max_target_length
+        self.durations = (min_duration_seconds, max_duration_seconds)
+        self.skip_bad_examples = skip_bad_examples
+        self.text_inputs = [name for name, processor in processors.items() if processor.cached]
+        self.media = [name for name, processor in processors.items() if not processor.cached]
+        self.collate = Collator(processors)
+        self.epoch = 0
+        self.skipped = 0  # examples dropped as unreadable or out of the duration limits, this epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.rows.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """This epoch's examples, in stream order (text inputs over the length limits dropped)."""
+        for position, row in enumerate(self.rows):
+            example = self.to_example(row)
+            prepared: dict[str, Any] = {"position": position, "raw": {name: example[name] for name in self.media}}
+            for name in self.text_inputs:
+                prepared[name] = self.processors[name].encode([example[name]], name=name)[0]
+            if "target_text" in example:
+                prepared["tgt_ids"] = self.tokenizer.encode_target([example["target_text"]])[0]
+            if self._fits(prepared):
+                yield prepared
+
+    def _fits(self, example: dict[str, Any]) -> bool:
+        if self.max_source_length and any(self.processors[name].num_tokens(example[name]) > self.max_source_length
+                                          for name in self.text_inputs):
+            return False
+        return not self.max_target_length or len(example.get("tgt_ids", ())) + 1 <= self.max_target_length
+
+    def length(self, example: dict[str, Any]) -> int:
+        """The bucketing cost, as ``Examples.lengths``: the longest text input or target, in tokens."""
+        if not self.text_inputs:
+            return 1
+        sizes = [self.processors[name].num_tokens(example[name]) for name in self.text_inputs]
+        return max(sizes + ([len(example["tgt_ids"]) + 1] if "tgt_ids" in example else []))
+
+    def load(self, examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The media of a batch's examples, loaded and processed (augmented: this is training data).
+
+        An unreadable clip or one outside the duration limits is dropped with
+        ``skip_bad_examples`` (or the duration limits), else an error naming it."""
+        loaded = []
+        for example in examples:
+            ready = {name: example[name] for name in (*self.text_inputs, "tgt_ids") if name in example}
+            generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, example["position"])) % 2**63)
+            try:
+                for name in self.media:
+                    raw = example["raw"][name]
+                    described = _describe(raw, name, example["position"])
+                    if any(self.durations) and not within(media_seconds(self.processors[name], raw, described),
+                                                          *self.durations):
+                        raise _OutOfLimits
+                    ready[name] = self.processors[name](raw, train=True, generator=generator, name=described)
+            except _OutOfLimits:
+                self.skipped += 1
+                continue
+            except ValueError:
+                if not self.skip_bad_examples:
+                    raise
+                self.skipped += 1
+                continue
+            loaded.append(ready)
+        return loaded
+
+
+class _OutOfLimits(Exception):
+    pass
+
+
+class StreamingLoader:
+    """This process's micro-batches of a stream, as the training loop reads a ``DataLoader``.
+
+    Every ``WINDOW_BATCHES`` batches' worth of examples are sorted by length and cut into update
+    batches of ``batch_size / num_processes`` (sentences or padded tokens; each process batches its
+    own share), shuffled, and each is cut into ``micro_batches`` parts. ``set_epoch(epoch, k)``
+    skips the epoch's first ``k`` updates without loading their media.
+    """
+
+    def __init__(self, data: StreamingExamples, *, batch_size: int, batch_type: str = "sentences",
+                 micro_batches: int = 1, num_processes: int = 1, seed: int = 0):
+        self.data, self.batch_type, self.micro_batches, self.seed = data, batch_type, micro_batches, seed
+        self.batch_size = max(micro_batches, batch_size // num_processes)
+        self.start_update = 0
+        self.num_updates = None  # unknown until the stream has been read
+
+    def set_epoch(self, epoch: int, start_update: int = 0) -> None:
+        self.data.set_epoch(epoch)
+        self.start_update = start_update
+
+    def updates(self) -> Iterator[list[dict[str, Any]]]:
+        """This epoch's update batches of (not yet loaded) examples, from the first one."""
+        window = pool_size(self.batch_size, self.batch_type, WINDOW_BATCHES)
+        stream = iter(self.data)
+        for index in itertools.count():
+            examples = list(itertools.islice(stream, window))
+            if not examples:
+                return
+            order_seed = random.Random(f"{self.seed}-{self.data.epoch}-{index}").randrange(2**31)
+            batches = BucketBatchSampler([self.data.length(e) for e in examples], batch_size=self.batch_size,
+                                         batch_type=self.batch_type, seed=order_seed, pool_batches=WINDOW_BATCHES,
+                                         min_batch_size=self.micro_batches)
+            for batch in batches:
+                yield [examples[i] for i in batch]
+
+    def __iter__(self) -> Iterator[Batch]:
+        self.data.skipped = 0
+        for update in itertools.islice(self.updates(), self.start_update, None):
+            for part in split_evenly(update, self.micro_batches):
+                loaded = self.data.load(part)
+                if loaded:  # a micro-batch whose every example was dropped contributes nothing
+                    yield self.data.collate(loaded)
+        if self.data.skipped:
+            logger.warning("dropped %d streamed examples this epoch (unreadable with data.skip_bad_examples, or "
+                           "outside the duration limits)", self.data.skipped)
+
+
+def read_sample(rows: datasets.IterableDataset, to_example: Callable[[dict[str, Any]], dict[str, Any]],
+                limit: int, media: list[str]) -> list[dict[str, Any]]:
+    """The first ``limit`` rows as examples without their media (to train the tokenizer on, and to
+    describe the training data with)."""
+    return [{k: v for k, v in to_example(row).items() if k not in media}
+            for row in itertools.islice(rows, limit)]
