@@ -39,6 +39,7 @@ from seq2seq.tokenization import Tokenizer
 logger = logging.getLogger(__name__)
 
 WINDOW_BATCHES = 100  # batches' worth of examples sorted by length together (as map-style bucketing)
+ENCODE_ROWS = 256  # rows tokenized in one call
 
 
 class StreamingExamples:
@@ -75,15 +76,21 @@ class StreamingExamples:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """This epoch's examples, in stream order (text inputs over the length limits dropped)."""
-        for position, row in enumerate(self.rows):
-            example = self.to_example(row)
-            prepared: dict[str, Any] = {"position": position, "raw": {name: example[name] for name in self.media}}
-            for name in self.text_inputs:
-                prepared[name] = self.processors[name].encode([example[name]], name=name)[0]
-            if "target_text" in example:
-                prepared["tgt_ids"] = self.tokenizer.encode_target([example["target_text"]])[0]
-            if self._fits(prepared):
-                yield prepared
+        rows, position = iter(self.rows), 0
+        while chunk := list(itertools.islice(rows, ENCODE_ROWS)):  # tokenized together: far faster
+            examples = [self.to_example(row) for row in chunk]
+            ids = {name: self.processors[name].encode([e[name] for e in examples], name=name)
+                   for name in self.text_inputs}
+            targets = [e.get("target_text") for e in examples]
+            target_ids = self.tokenizer.encode_target(targets) if None not in targets else [None] * len(examples)
+            for index, example in enumerate(examples):
+                prepared = {"position": position, "raw": {name: example[name] for name in self.media},
+                            **{name: ids[name][index] for name in self.text_inputs}}
+                if target_ids[index] is not None:
+                    prepared["tgt_ids"] = target_ids[index]
+                position += 1
+                if self._fits(prepared):
+                    yield prepared
 
     def _fits(self, example: dict[str, Any]) -> bool:
         if self.max_source_length and any(self.processors[name].num_tokens(example[name]) > self.max_source_length
