@@ -7,6 +7,8 @@
     classify("clip.mp4", top_k=3)  # [{"label": "moving left", "score": 0.97}, ...]
     answer = pipeline("question-answering", model="runs/question_answering/model")
     answer(question="Where is Mary?", context="Mary went to the kitchen.")  # {"answer": "kitchen", "score": 0.99}
+    for result in translate(KeyDataset(dataset, "de")):  # a dataset column: results batch by batch
+        ...
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.action_recognition import ActionRecognitionPipeline, ActionRecognitionTask
+from pipelines.dataset_inputs import KeyDataset
 from pipelines.question_answering import QuestionAnsweringPipeline, QuestionAnsweringTask
 from pipelines.speech_recognition import SpeechRecognitionPipeline, SpeechRecognitionTask
 from pipelines.translation import TranslationPipeline, TranslationTask
@@ -46,5 +49,5 @@ def pipeline(task: str | None = None, *, model: str | Path, **kwargs: Any):
     return PIPELINES[task](model, **kwargs)
 
 
-__all__ = ["ActionRecognitionPipeline", "QuestionAnsweringPipeline", "SpeechRecognitionPipeline", "TranslationPipeline",
-           "get_task", "pipeline"]
+__all__ = ["ActionRecognitionPipeline", "KeyDataset", "QuestionAnsweringPipeline", "SpeechRecognitionPipeline",
+           "TranslationPipeline", "get_task", "pipeline"]

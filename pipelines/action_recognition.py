@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipelines.dataset_inputs import is_dataset, results_per_row
 from seq2seq.columns import ColumnReader, resolve_columns
 from seq2seq.config import DataConfig
 from seq2seq.data import Batch
@@ -109,6 +110,9 @@ class ActionRecognitionPipeline:
 
     def __call__(self, videos: Any, *, top_k: int | None = 5, num_clips: int = 1,
                  return_attention: bool = False) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+        if is_dataset(videos):  # a column (or, for a video + audio model, rows): results batch by batch
+            return results_per_row(self, videos, self.batch_size, takes_rows=len(self.processors) > 1, task=NAME,
+                                   top_k=top_k, num_clips=num_clips, return_attention=return_attention)
         single = not isinstance(videos, (list, tuple))
         items = [videos] if single else list(videos)
         if not items:

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from pipelines.dataset_inputs import is_dataset, results_per_row
 from pipelines.translation import resolve_settings
 from seq2seq.columns import ColumnReader, resolve_columns, text_value
 from seq2seq.config import ConfigError, DataConfig, GenerationConfig, config_to_dict
@@ -116,6 +117,9 @@ class QuestionAnsweringPipeline:
 
     def __call__(self, inputs: Any = None, *, question: Any = None, context: Any = None,
                  return_attention: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
+        if is_dataset(inputs):  # rows with "question" and "context": a generator of answers, batch by batch
+            return results_per_row(self, inputs, self.settings["batch_size"], takes_rows=True, task=NAME,
+                                   return_attention=return_attention)
         items, single = _gather(inputs, question, context)
         examples = [self._example(item, f"question {i}") for i, item in enumerate(items)]
         results = []

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from pipelines.dataset_inputs import is_dataset, results_per_row
 from pipelines.translation import resolve_settings
 from seq2seq.columns import ColumnReader, resolve_columns, text_value
 from seq2seq.config import DataConfig, GenerationConfig, config_to_dict
@@ -74,6 +75,9 @@ class SpeechRecognitionPipeline:
 
     def __call__(self, audio: Any, *, return_scores: bool = False,
                  return_attention: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
+        if is_dataset(audio):  # a column of a dataset: a generator of results, batch by batch
+            return results_per_row(self, audio, self.settings["batch_size"], takes_rows=False, task=NAME,
+                                   return_scores=return_scores, return_attention=return_attention)
         single = not isinstance(audio, (list, tuple))
         items = [audio] if single else list(audio)
         if not items:

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from pipelines.dataset_inputs import is_dataset, results_per_row
 from seq2seq.columns import ColumnReader, resolve_columns, text_value
 from seq2seq.config import DataConfig, GenerationConfig, config_to_dict
 from seq2seq.data import Collator
@@ -86,6 +87,9 @@ class TranslationPipeline:
 
     def __call__(self, inputs: str | list[str], *, return_scores: bool = False,
                  return_attention: bool = False, **overrides: Any) -> list[dict[str, Any]]:
+        if is_dataset(inputs):  # a column of a dataset: a generator of results, batch by batch
+            return results_per_row(self, inputs, self._settings(overrides)["batch_size"], takes_rows=False, task=NAME,
+                                   return_scores=return_scores, return_attention=return_attention, **overrides)
         texts = _check_inputs(inputs)
         settings = self._settings(overrides)
         spans = [sentence_spans(text) if settings["split_sentences"] else [(0, len(text))] for text in texts]

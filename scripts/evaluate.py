@@ -1,12 +1,18 @@
-"""Score a trained model on a dataset split, with greedy search and/or beam search.
+"""Score a trained model (any task) on a dataset split, with greedy search and/or beam search.
 
     python scripts/evaluate.py --model runs/multi30k_de_en/model --config configs/multi30k_de_en.yaml \
-        --split validation --num-beams 1,5 [section.key=value ...]
+        --split test --num-beams 1,5 --output-dir runs/multi30k_de_en/test [section.key=value ...]
 
-The config's data section says where the data is (overrides work as in train.py); metrics are the
-task's own (BLEU and chrF with sacreBLEU's defaults for translation). Prints one JSON line per beam size,
-with ``hit_length_limit``: how many outputs stopped at the generation length limit without eos.
-``--group-by COLUMN`` adds one line per value of a dataset column (bAbI's ``task``).
+The data section (of ``--config``, with overrides as in train.py; without ``--config``, from the
+overrides alone: ``data.kind=huggingface data.path=... data.columns={...}``) says where the data
+is; a streamed split is read into memory (``data.max_valid_examples`` caps it). Metrics are the
+task's own, computed by the code training uses (BLEU and chrF with sacreBLEU's defaults for
+translation). Prints one JSON line per beam size, with ``hit_length_limit``: how many outputs
+stopped at the generation length limit without eos. ``--group-by COLUMN`` adds one line per
+value of a dataset column (bAbI's ``task``). ``--output-dir`` writes ``metrics.json`` and
+``predictions.jsonl``: one line per example and beam size with its ``id`` (``--id-column``, else
+the row number), ``prediction``, ``reference`` and ``score`` (the search's log-probability over
+the length penalty).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pipelines import get_task  # noqa: E402
 from seq2seq import cli  # noqa: E402
 from seq2seq.config import load_config  # noqa: E402
 from seq2seq.data import Examples, prepare_dataset  # noqa: E402
-from seq2seq.evaluation import count_hit_limit, generate_dataset, search_options  # noqa: E402
+from seq2seq.evaluation import count_hit_limit, generate_with_scores, search_options  # noqa: E402
 from seq2seq.model import Seq2SeqModel, read_model_config  # noqa: E402
 from seq2seq.processors import load_processors  # noqa: E402
 from seq2seq.sources import get_split, load_raw_dataset  # noqa: E402
@@ -34,52 +40,85 @@ from seq2seq.tokenization import Tokenizer  # noqa: E402
 def main(argv: list[str] | None = None) -> None:
     parser = cli.make_parser(__doc__)
     parser.add_argument("--model", required=True, help="model directory written by training")
-    parser.add_argument("--config", required=True, help="YAML whose data section names the dataset")
+    parser.add_argument("--config", help="YAML whose data section names the dataset (default: overrides only)")
     parser.add_argument("--split", default="validation")
     parser.add_argument("--num-beams", default="1,5", help="comma-separated beam sizes; 1 is greedy search")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bf16", action="store_true", help="decode under bfloat16 autocast (faster on hardware "
                         "with native bf16; the default fp32 gives the same numbers on every machine)")
-    parser.add_argument("--output", help="write the best-beam hypotheses here, one per line")
+    parser.add_argument("--output", help="write the last beam size's hypotheses here, one per line")
+    parser.add_argument("--output-dir", help="write metrics.json and predictions.jsonl here")
+    parser.add_argument("--id-column", default="id", help="the column that identifies an example in "
+                        "predictions.jsonl (default: id, else the row number)")
     parser.add_argument("--group-by", help="also report the metrics per value of this dataset column "
                         "(bAbI: task; generated stories: type)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_intermixed_args(argv)
     beam_sizes = parse_beam_sizes(args.num_beams)
-    config = load_config(args.config, args.overrides)
     model_config = read_model_config(args.model)
+    # Without a config, search as the model was saved to (then the overrides win).
+    saved = [] if args.config else [f"generation.{key}={json.dumps(value)}"
+                                    for key, value in model_config.get("generation", {}).items()]
+    config = load_config(args.config, saved + args.overrides)
     task = get_task(model_config.get("task", config.task))
-    to_example = task.make_to_example(config.data)
-    rows = get_split(load_raw_dataset(config.data), args.split)
+    limit = config.data.max_valid_examples if config.data.streaming else 0
+    rows = get_split(load_raw_dataset(config.data), args.split, limit)
+    to_example = task.make_to_example(config.data, rows.features)
     tokenizer = Tokenizer.from_pretrained(args.model)
     processors = load_processors(args.model, tokenizer, model_config["inputs"])
     model = Seq2SeqModel.from_pretrained(args.model, device=args.device)
     prepared = prepare_dataset(rows, tokenizer, processors, to_example=to_example,
                                skip_bad_examples=config.data.skip_bad_examples)
     data = Examples(prepared, processors, rows=rows, to_example=to_example)
-    references = data.references
+    references = list(data.references)
+    ids = example_ids(rows, list(prepared["row"]), args.id_column)
     groups = group_rows(rows, prepared["row"], args.group_by) if args.group_by else {}
+    results, predicted = [], []
     for num_beams in beam_sizes:
         started = time.perf_counter()
         with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16, enabled=args.bf16):
-            outputs = generate_dataset(model, data, batch_size=args.batch_size, device=torch.device(args.device),
-                                       **search_options(config.generation, num_beams=num_beams))
+            outputs, scores = generate_with_scores(model, data, batch_size=args.batch_size,
+                                                   device=torch.device(args.device),
+                                                   **search_options(config.generation, num_beams=num_beams))
         seconds = time.perf_counter() - started
         predictions = tokenizer.decode_target(outputs)
         metrics = task.compute_metrics(predictions, references, config.training.metrics or None)
         # hit_length_limit: outputs cut at generation.max_length(_a/_b) before eos (counted, never hidden)
-        print(json.dumps({"split": args.split, "num_beams": num_beams, "examples": len(predictions),
-                          "examples_per_second": round(len(predictions) / seconds, 1),
-                          "hit_length_limit": count_hit_limit(outputs),
-                          **{k: round(v, 2) for k, v in metrics.items()}}), flush=True)
+        results.append({"split": args.split, "num_beams": num_beams, "examples": len(predictions),
+                        "examples_per_second": round(len(predictions) / seconds, 1),
+                        "hit_length_limit": count_hit_limit(outputs), **{k: round(v, 2) for k, v in metrics.items()}})
+        print(json.dumps(results[-1]), flush=True)
         for value, positions in groups.items():
             part = task.compute_metrics([predictions[i] for i in positions], [references[i] for i in positions],
                                         config.training.metrics or None)
-            print(json.dumps({"split": args.split, "num_beams": num_beams, args.group_by: value,
-                              "examples": len(positions), **{k: round(v, 2) for k, v in part.items()}}), flush=True)
+            results.append({"split": args.split, "num_beams": num_beams, args.group_by: value,
+                            "examples": len(positions), **{k: round(v, 2) for k, v in part.items()}})
+            print(json.dumps(results[-1]), flush=True)
+        predicted += [{"id": id_, "num_beams": num_beams, "prediction": prediction, "reference": reference,
+                       "score": round(score, 4)}
+                      for id_, prediction, reference, score in zip(ids, predictions, references, scores, strict=True)]
         if args.output:
             Path(args.output).write_text("\n".join(predictions) + "\n", encoding="utf-8")
+    if args.output_dir:
+        write_outputs(Path(args.output_dir), args.model, results, predicted)
+
+
+def write_outputs(directory: Path, model: str, results: list[dict], predicted: list[dict]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "metrics.json").write_text(json.dumps({"model": str(model), "results": results}, indent=2) + "\n",
+                                            encoding="utf-8")
+    with open(directory / "predictions.jsonl", "w", encoding="utf-8") as handle:
+        for record in predicted:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def example_ids(rows, row_indices: list[int], column: str) -> list:
+    """Each prepared example's id: the value of ``column`` in its row if the dataset has it, else the row number."""
+    if column in rows.column_names:
+        values = rows[column]
+        return [values[row] for row in row_indices]
+    return row_indices
 
 
 def group_rows(rows, row_indices: list[int], column: str) -> dict:

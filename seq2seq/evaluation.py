@@ -25,22 +25,30 @@ def count_hit_limit(outputs: list[list[int]]) -> int:
 
 
 @torch.no_grad()
-def generate_dataset(model: Seq2SeqModel, data: Examples, *, batch_size: int, device: torch.device,
-                     **options: Any) -> list[list[int]]:
-    """Best output ids for every example, in dataset order (batched by length, without targets).
+def generate_with_scores(model: Seq2SeqModel, data: Examples, *, batch_size: int, device: torch.device,
+                         **options: Any) -> tuple[list[list[int]], list[float]]:
+    """Best output ids for every example, in dataset order (batched by length, without targets),
+    and their scores (log-probability divided by the length penalty, as ``search.py`` ranks them).
 
     ``options`` go to ``Seq2SeqModel.generate`` (num_beams, max_length, max_length_a/b, length_penalty).
     """
     model.eval()
     sampler = BucketBatchSampler(data.lengths(targets=False), batch_size=batch_size, shuffle=False)
     outputs: list[list[int]] = [[] for _ in range(len(data))]
+    scores = [0.0] * len(data)
     for indices in sampler:
         examples = [{k: v for k, v in e.items() if k != "tgt_ids"} for e in data.__getitems__(indices)]
         batch = data.collate(examples).to(device)
         generated = model.generate(batch, return_attention=False, **options)
-        for index, ids in zip(indices, generated.tokens[:, 0].tolist(), strict=True):
-            outputs[index] = ids
-    return outputs
+        for row, (index, ids) in enumerate(zip(indices, generated.tokens[:, 0].tolist(), strict=True)):
+            outputs[index], scores[index] = ids, float(generated.scores[row, 0])
+    return outputs, scores
+
+
+def generate_dataset(model: Seq2SeqModel, data: Examples, *, batch_size: int, device: torch.device,
+                     **options: Any) -> list[list[int]]:
+    """Best output ids for every example, in dataset order (see ``generate_with_scores``)."""
+    return generate_with_scores(model, data, batch_size=batch_size, device=device, **options)[0]
 
 
 def translate_dataset(model: Seq2SeqModel, data: Examples, tokenizer: Tokenizer, **options) -> list[str]:

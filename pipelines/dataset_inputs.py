@@ -1,0 +1,56 @@
+"""Running a pipeline over a Hugging Face dataset, batch by batch (transformers' KeyDataset pattern).
+
+    from pipelines import KeyDataset, pipeline
+    transcribe = pipeline("speech-recognition", model="runs/speech_recognition/model")
+    for result in transcribe(KeyDataset(dataset, "audio")):  # or transcribe(dataset["audio"])
+        print(result["text"])
+
+A pipeline given a ``Dataset``, an ``IterableDataset``, one column of either, or a ``KeyDataset``
+returns a generator with one result per row, computed ``batch_size`` rows at a time, so a dataset
+larger than memory (a stream) works. Whole rows suit pipelines whose input is a dict (question
+answering's ``{"question", "context"}``); the others take one column.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import datasets
+from datasets.arrow_dataset import Column
+from datasets.iterable_dataset import IterableColumn
+
+
+class KeyDataset:
+    """One column of a dataset (map-style or streamed), as a pipeline's input."""
+
+    def __init__(self, dataset: datasets.Dataset | datasets.IterableDataset, key: str):
+        names = dataset.column_names
+        if names is not None and key not in names:
+            raise KeyError(f"KeyDataset: column '{key}' not found (available: {', '.join(names)})")
+        self.dataset, self.key = dataset, key
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[index][self.key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return (row[self.key] for row in self.dataset)
+
+
+def is_dataset(value: Any) -> bool:
+    return isinstance(value, (datasets.Dataset, datasets.IterableDataset, Column, IterableColumn, KeyDataset))
+
+
+def results_per_row(call: Callable[..., list[Any]], inputs: Any, batch_size: int, *, takes_rows: bool,
+                    task: str, **options: Any) -> Iterator[Any]:
+    """``call(list_of_items, **options)`` over ``inputs`` in batches, one result per item."""
+    if not takes_rows and isinstance(inputs, (datasets.Dataset, datasets.IterableDataset)):
+        raise TypeError(f"the {task} pipeline reads one column of a dataset: pass KeyDataset(dataset, 'column') "
+                        f"or dataset['column']")
+    items = iter(inputs)
+    while batch := list(itertools.islice(items, batch_size)):
+        yield from call(batch, **options)
