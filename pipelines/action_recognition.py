@@ -54,7 +54,12 @@ class ActionRecognitionTask:
         read = ColumnReader({**columns, AUDIO: columns[AUDIO] or columns[INPUT]}, features)
 
         def to_example(row: dict[str, Any]) -> dict[str, Any]:
-            example = {INPUT: read(row, INPUT), AUDIO: read(row, AUDIO)}
+            # A model may take the video or the audio alone: each is read where the row has it.
+            example = {field: read(row, field) for field in (INPUT, AUDIO) if read.has(row, field)}
+            if not example:
+                raise KeyError(f"neither the video column '{read.columns[INPUT]}' nor the audio column "
+                               f"'{read.columns[AUDIO]}' is in the dataset row (available: {', '.join(sorted(row))}); "
+                               "set data.columns")
             if read.has(row, "target"):
                 example["target_text"] = _label(read(row, "target"), read.columns["target"])
             return example

@@ -134,6 +134,10 @@ def prepare_dataset(
 
     def prepare(rows: dict[str, list], indices: list[int]) -> dict[str, list]:
         examples = [to_example({k: rows[k][i] for k in rows}) for i in range(len(indices))]
+        missing = [name for name in processors if name not in examples[0]]
+        if missing:
+            raise KeyError(f"the dataset rows have no column for the input '{missing[0]}' (columns: "
+                           f"{', '.join(rows)}); map one with data.columns.{missing[0]}")
         prepared: dict[str, list] = {"row": indices, "bad": [""] * len(indices)}
         for name, processor in processors.items():
             if processor.cached:

@@ -79,6 +79,10 @@ class StreamingExamples:
         rows, position = iter(self.rows), 0
         while chunk := list(itertools.islice(rows, ENCODE_ROWS)):  # tokenized together: far faster
             examples = [self.to_example(row) for row in chunk]
+            missing = [name for name in self.processors if name not in examples[0]]
+            if missing:
+                raise KeyError(f"the dataset rows have no column for the input '{missing[0]}' (columns: "
+                               f"{', '.join(chunk[0])}); map one with data.columns.{missing[0]}")
             ids = {name: self.processors[name].encode([e[name] for e in examples], name=name)
                    for name in self.text_inputs}
             targets = [e.get("target_text") for e in examples]

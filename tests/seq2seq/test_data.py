@@ -68,7 +68,8 @@ def test_data_errors_name_the_file_split_or_kind(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
         load_raw_dataset(DataConfig(kind="huggingface", path=str(tmp_path / "nowhere")))
     with pytest.raises(FileNotFoundError, match="nothing.json"):
-        load_raw_dataset(DataConfig(kind="huggingface", path="json", data_files={"train": str(tmp_path / "nothing.json")}))
+        load_raw_dataset(DataConfig(kind="huggingface", path="json",
+                                    data_files={"train": str(tmp_path / "nothing.json")}))
     data = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"source": []})})
     with pytest.raises(KeyError, match="'validation'"):
         get_split(data, "validation")
@@ -79,7 +80,8 @@ def test_data_errors_name_the_file_split_or_kind(tmp_path):
 def test_disk_and_json_sources_load(tmp_path):
     rows = {"source": ["a b", "c"], "target": ["b a", "c"]}
     datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows)}).save_to_disk(tmp_path / "saved")
-    assert load_raw_dataset(DataConfig(kind="huggingface", path=str(tmp_path / "saved")))["train"]["source"] == ["a b", "c"]
+    loaded = load_raw_dataset(DataConfig(kind="huggingface", path=str(tmp_path / "saved")))
+    assert list(loaded["train"]["source"]) == ["a b", "c"]
     (tmp_path / "train.jsonl").write_text('{"source": "a b", "target": "b a"}\n')
     files = {"train": str(tmp_path / "train.jsonl")}
     loaded = load_raw_dataset(DataConfig(kind="huggingface", path="json", data_files=files))

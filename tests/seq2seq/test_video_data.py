@@ -74,7 +74,7 @@ def test_class_folders_read_splits_and_labels(clips, tmp_path):
             folder.mkdir(parents=True)
             for index in range(count):
                 shutil.copy(clips[index]["video"], folder / f"{index}.mp4")
-    config = DataConfig(kind="class_folders", path=str(tmp_path), 
+    config = DataConfig(kind="class_folders", path=str(tmp_path),
                         folder_labels={"0_wave": "wave"})
     loaded = load_raw_dataset(config)
     assert sorted(loaded) == ["train", "val"] and len(loaded["train"]) == 6

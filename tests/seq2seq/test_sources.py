@@ -1,0 +1,122 @@
+"""Every way a user brings a dataset (data.kind: huggingface), map-style and streamed."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import pytest
+import torch
+
+from pipelines import get_task
+from seq2seq.config import DataConfig
+from seq2seq.media import write_audio, write_video
+from seq2seq.sources import get_split, load_raw_dataset
+
+ROWS = {"train": {"de": ["a b", "c d e", "f"], "en": ["b a", "e d c", "f"]},
+        "validation": {"de": ["g h"], "en": ["h g"]}}
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def write_text_dataset(root: Path, form: str) -> DataConfig:
+    """ROWS stored the way ``form`` says; the data config that reads them back."""
+    splits = {split: datasets.Dataset.from_dict(columns) for split, columns in ROWS.items()}
+    if form == "save_to_disk":
+        datasets.DatasetDict(splits).save_to_disk(root / "saved")
+        return DataConfig(kind="huggingface", path=str(root / "saved"))
+    if form == "folder":  # a local dataset folder, loaded by path the way a hub id is
+        for split, dataset in splits.items():
+            dataset.to_json(root / "folder" / f"{split}.jsonl")
+        return DataConfig(kind="huggingface", path=str(root / "folder"))
+    suffix = {"json": "jsonl", "csv": "csv", "parquet": "parquet"}[form]
+    files = {}
+    for split, dataset in splits.items():
+        files[split] = str(root / f"{split}.{suffix}")
+        getattr(dataset, f"to_{form}")(files[split])
+    return DataConfig(kind="huggingface", path=form, data_files=files)
+
+
+@pytest.mark.parametrize("form", ["save_to_disk", "folder", "json", "csv", "parquet"])
+@pytest.mark.parametrize("streaming", [False, True])
+def test_each_form_reads_the_same_rows(tmp_path, form, streaming):
+    config = write_text_dataset(tmp_path, form)
+    config.streaming = streaming
+    loaded = load_raw_dataset(config)
+    assert isinstance(loaded, datasets.IterableDatasetDict if streaming else datasets.DatasetDict)
+    for split, columns in ROWS.items():
+        rows = get_split(loaded, split)  # a stream is read into memory here
+        assert isinstance(rows, datasets.Dataset)
+        assert {name: list(rows[name]) for name in columns} == columns
+    assert len(get_split(loaded, "train", limit=2)) == 2
+
+
+def test_generated_corpora_stream_too():
+    config = DataConfig(kind="generated", path="reverse", generated_sizes={"train": 50, "validation": 5},
+                        streaming=True)
+    loaded = load_raw_dataset(config)
+    assert isinstance(loaded["train"], datasets.IterableDataset)
+    assert sum(1 for _ in loaded["train"]) == 50
+
+
+def test_builder_and_folder_errors_name_what_is_missing(tmp_path):
+    with pytest.raises(ValueError, match="give data.data_files"):
+        load_raw_dataset(DataConfig(kind="huggingface", path="csv"))
+    with pytest.raises(FileNotFoundError, match="split 'train' not found: .*nothing.csv"):
+        load_raw_dataset(DataConfig(kind="huggingface", path="csv",
+                                    data_files={"train": str(tmp_path / "nothing.csv")}))
+    with pytest.raises(FileNotFoundError, match="data_dir not found"):
+        load_raw_dataset(DataConfig(kind="huggingface", path="audiofolder", data_dir=str(tmp_path / "none")))
+    with pytest.raises(FileNotFoundError, match="dataset folder not found"):
+        load_raw_dataset(DataConfig(kind="huggingface", path=str(tmp_path / "missing")))
+    datasets.Dataset.from_dict({"x": [1]}).save_to_disk(tmp_path / "single")
+    with pytest.raises(ValueError, match="single Dataset; save a DatasetDict"):
+        load_raw_dataset(DataConfig(kind="huggingface", path=str(tmp_path / "single")))
+
+
+def test_an_unreachable_hub_id_is_one_line_showing_the_local_config(tmp_path):
+    environment = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, str(SCRIPTS / "train.py"), "--config",
+                             str(SCRIPTS.parent / "configs" / "translation.yaml"), "data.kind=huggingface",
+                             "data.path=someone/not-here", f"training.output_dir={tmp_path / 'run'}"],
+                            capture_output=True, text=True, env=environment, timeout=120)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "cannot reach dataset 'someone/not-here'" in last and "offline mode" in last
+    assert "path: json, data_files: {train: train.jsonl" in last
+
+
+def write_media_folders(root: Path) -> None:
+    """An audiofolder and a videofolder (class folders per split) of small generated files."""
+    generator = torch.Generator().manual_seed(0)
+    for split, count in (("train", 2), ("validation", 1)):
+        for label, pitch in (("low", 300.0), ("high", 1200.0)):
+            for index in range(count):
+                time = torch.arange(4000) / 8000
+                tone = 0.3 * torch.sin(2 * torch.pi * pitch * time)
+                write_audio(root / "audio" / split / label / f"{index}.wav", tone, sampling_rate=8000)
+                frames = torch.randint(0, 255, (6, 3, 16, 16), dtype=torch.uint8, generator=generator)
+                write_video(root / "video" / split / label / f"{index}.mp4", frames, fps=10)
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_audio_and_video_folders_give_decoders_and_class_label_names(tmp_path, streaming):
+    write_media_folders(tmp_path)
+    audio = load_raw_dataset(DataConfig(kind="huggingface", path=str(tmp_path / "audio"), streaming=streaming))
+    video = load_raw_dataset(DataConfig(kind="huggingface", path="videofolder", data_dir=str(tmp_path / "video"),
+                                        streaming=streaming))
+    assert isinstance(audio["train"].features["label"], datasets.ClassLabel)
+    from seq2seq.processors import AudioProcessor, VideoProcessor
+
+    audio_rows = get_split(audio, "train")
+    to_example = get_task("action_recognition").make_to_example(DataConfig(columns={"audio": "audio"}),
+                                                                audio_rows.features)
+    examples = [to_example({"video": None, **row}) for row in audio_rows]
+    assert sorted(e["target_text"] for e in examples) == ["high", "high", "low", "low"]
+    features = AudioProcessor(sampling_rate=8000, num_mel_bins=20)(examples[0]["audio"])  # no temporary files
+    assert features.shape == (51, 20)
+    video_rows = get_split(video, "validation")
+    to_example = get_task("action_recognition").make_to_example(DataConfig(), video_rows.features)
+    example = to_example(video_rows[0])
+    assert example["target_text"] in ("low", "high")
+    assert VideoProcessor(num_frames=4, frame_size=8)(example["video"]).shape == (4, 3, 8, 8)
