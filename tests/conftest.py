@@ -129,3 +129,76 @@ def run_script(capsys):
         return status, captured.out, captured.err
 
     return run
+
+
+# ---------------------------------------------------------------------------------------------
+# users' own data, in each form they bring it
+
+
+DATA_FORMS = ("save_to_disk", "folder", "json", "csv", "parquet")
+
+
+def write_dataset(root: Path, splits: dict, form: str) -> dict:
+    """``splits`` (split -> ``datasets.Dataset``) stored as ``form``; the data section that reads it.
+
+    save_to_disk: a saved DatasetDict; folder: a local dataset folder of <split>.jsonl files, loaded
+    by path the way a hub id is; json / csv / parquet: a file per split through the builder."""
+    import datasets
+
+    if form == "save_to_disk":
+        datasets.DatasetDict(splits).save_to_disk(root / "saved")
+        return {"kind": "huggingface", "path": str(root / "saved")}
+    if form == "folder":
+        for split, dataset in splits.items():
+            dataset.to_json(root / "folder" / f"{split}.jsonl")
+        return {"kind": "huggingface", "path": str(root / "folder")}
+    suffix = {"json": "jsonl", "csv": "csv", "parquet": "parquet"}[form]
+    files = {}
+    for split, dataset in splits.items():
+        files[split] = str(root / f"{split}.{suffix}")
+        getattr(dataset, f"to_{form}")(files[split])
+    return {"kind": "huggingface", "path": form, "data_files": files}
+
+
+TONES = {"low": 300.0, "middle": 700.0, "high": 1500.0, "very high": 3000.0}  # Hz
+
+
+def write_tone_folder(root: Path, sizes: dict[str, int], seed: int = 0) -> Path:
+    """An audiofolder (``root/<split>/<label>/<n>.wav``) of tones at 8 kHz, labelled by pitch, with
+    random length, level, phase, detuning and noise, between stretches of silence."""
+    import random
+
+    from seq2seq.media import write_audio
+
+    rng = random.Random(seed)
+    for split, count in sizes.items():
+        for label, pitch in TONES.items():
+            for index in range(count):
+                length = int(8000 * rng.uniform(0.2, 0.5))
+                time = torch.arange(length) / 8000
+                tone = rng.uniform(0.1, 0.5) * torch.sin(2 * torch.pi * pitch * rng.uniform(0.97, 1.03) * time
+                                                         + rng.uniform(0, 6))
+                noise = rng.uniform(0, 0.05) * torch.randn(length, generator=torch.Generator().manual_seed(index))
+                silences = [torch.zeros(int(8000 * rng.uniform(0.1, 0.2))) for _ in range(2)]
+                write_audio(root / split / label / f"{index}.wav", torch.cat([silences[0], tone + noise, silences[1]]),
+                            sampling_rate=8000)
+    return root
+
+
+def tiny_audio_classifier_config(output_dir: str, data: dict, **training) -> dict:
+    """Action recognition from an audio input alone (the tones' pitch), small enough for seconds."""
+    return {
+        "task": "action_recognition",
+        "data": {"columns": {"audio": "audio"}, **data},
+        "tokenizer": {"model_type": "word", "vocab_size": 10},
+        "inputs": {"audio": {"modality": "audio",
+                             "processor": {"sampling_rate": 8000, "num_mel_bins": 20, "normalize": False,
+                                           "freq_masks": 0, "time_masks": 0},
+                             "encoder": {"conv_channels": 16, "hidden_size": 16, "dropout": 0.0}}},
+        "model": {"embedding_size": 8, "embedding_dropout": 0.0,
+                  "decoder": {"hidden_size": 32, "attention": "luong_general", "dropout": 0.0}},
+        "training": {"output_dir": output_dir, "max_steps": 100, "max_epochs": 100, "batch_size": 16,
+                     "learning_rate": 3e-3, "eval_every_steps": 50, "eval_metric": "accuracy", "log_every_steps": 25,
+                     **training},
+        "generation": {"num_beams": 1, "max_length": 4, "max_length_a": 0.0, "max_length_b": 0},
+    }

@@ -8,6 +8,7 @@ from pathlib import Path
 import datasets
 import pytest
 import torch
+from conftest import DATA_FORMS, write_dataset
 
 from pipelines import get_task
 from seq2seq.config import DataConfig
@@ -22,22 +23,10 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 def write_text_dataset(root: Path, form: str) -> DataConfig:
     """ROWS stored the way ``form`` says; the data config that reads them back."""
     splits = {split: datasets.Dataset.from_dict(columns) for split, columns in ROWS.items()}
-    if form == "save_to_disk":
-        datasets.DatasetDict(splits).save_to_disk(root / "saved")
-        return DataConfig(kind="huggingface", path=str(root / "saved"))
-    if form == "folder":  # a local dataset folder, loaded by path the way a hub id is
-        for split, dataset in splits.items():
-            dataset.to_json(root / "folder" / f"{split}.jsonl")
-        return DataConfig(kind="huggingface", path=str(root / "folder"))
-    suffix = {"json": "jsonl", "csv": "csv", "parquet": "parquet"}[form]
-    files = {}
-    for split, dataset in splits.items():
-        files[split] = str(root / f"{split}.{suffix}")
-        getattr(dataset, f"to_{form}")(files[split])
-    return DataConfig(kind="huggingface", path=form, data_files=files)
+    return DataConfig(**write_dataset(root, splits, form))
 
 
-@pytest.mark.parametrize("form", ["save_to_disk", "folder", "json", "csv", "parquet"])
+@pytest.mark.parametrize("form", DATA_FORMS)
 @pytest.mark.parametrize("streaming", [False, True])
 def test_each_form_reads_the_same_rows(tmp_path, form, streaming):
     config = write_text_dataset(tmp_path, form)
