@@ -45,12 +45,12 @@ def is_dataset(value: Any) -> bool:
     return isinstance(value, (datasets.Dataset, datasets.IterableDataset, Column, IterableColumn, KeyDataset))
 
 
-def results_per_row(call: Callable[..., list[Any]], inputs: Any, batch_size: int, *, takes_rows: bool,
+def results_per_row(call: Callable[..., list[Any]], inputs: Any, rows_per_batch: int, *, takes_rows: bool,
                     task: str, **options: Any) -> Iterator[Any]:
     """``call(list_of_items, **options)`` over ``inputs`` in batches, one result per item."""
     if not takes_rows and isinstance(inputs, (datasets.Dataset, datasets.IterableDataset)):
         raise TypeError(f"the {task} pipeline reads one column of a dataset: pass KeyDataset(dataset, 'column') "
                         f"or dataset['column']")
     items = iter(inputs)
-    while batch := list(itertools.islice(items, batch_size)):
+    while batch := list(itertools.islice(items, rows_per_batch)):
         yield from call(batch, **options)

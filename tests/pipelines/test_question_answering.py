@@ -98,6 +98,11 @@ def test_the_pipeline_answers_one_question_or_a_list(qa_run):
     rows = make_qa_corpus({"validation": 40}, seed=7)["validation"]  # the run's own validation split
     predicted = answer([{"question": r["question"], "context": r["context_sentences"]} for r in rows])
     assert sum(p["answer"] == r["answer"] for p, r in zip(predicted, rows, strict=True)) >= 24
+    # A dataset with question and context columns: answers row by row, computed batch by batch.
+    dataset = rows.select_columns(["question", "context_sentences"]).rename_column("context_sentences", "context")
+    streamed = answer(dataset)
+    assert not isinstance(streamed, list)
+    assert [p["answer"] for p in streamed] == [p["answer"] for p in predicted]
 
 
 def test_attention_over_the_context_comes_per_sentence(qa_run):

@@ -96,3 +96,24 @@ def test_the_predict_script_transcribes_each_file(speech_run, run_script):
     assert status == 0
     recognize = pipeline("automatic-speech-recognition", model=speech_run / "run" / "model")
     assert out.splitlines() == [f"{path}\t{recognize(path)['text']}" for path in paths]
+
+
+def test_the_pipeline_reads_an_audio_column_batch_by_batch(speech_run):
+    """A dataset's Audio column (torchcodec decoders), a KeyDataset, a streamed column: one result per row."""
+    import datasets
+
+    from pipelines import KeyDataset
+
+    recognize = pipeline("automatic-speech-recognition", model=speech_run / "run" / "model", batch_size=3)
+    paths = [str(speech_run / "clips" / "validation" / f"{i:05d}.wav") for i in range(7)]
+    expected = recognize(paths)
+    rows = datasets.Dataset.from_dict({"audio": paths}).cast_column("audio", datasets.Audio())
+    results = recognize(rows["audio"])
+    assert not isinstance(results, list)  # a generator: nothing is computed before it is read
+    assert list(results) == expected
+    assert list(recognize(KeyDataset(rows, "audio"))) == expected
+    assert list(recognize(rows.to_iterable_dataset()["audio"])) == expected
+    with pytest.raises(TypeError, match="one column of a dataset: pass KeyDataset"):
+        next(recognize(rows))
+    with pytest.raises(KeyError, match="column 'speech' not found"):
+        KeyDataset(rows, "speech")

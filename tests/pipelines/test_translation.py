@@ -43,6 +43,20 @@ def test_pipeline_translates_string_and_list(translate):
     assert translate(inputs, num_beams=1, batch_size=1) == translate(inputs)
 
 
+def test_pipeline_translates_a_dataset_column_batch_by_batch(translate):
+    import datasets
+
+    from pipelines import KeyDataset
+
+    texts = ["p o n m", "a b c", "c a f e b d h", "q r"]
+    rows = datasets.Dataset.from_dict({"de": texts, "id": [1, 2, 3, 4]})
+    expected = translate(texts)
+    assert list(translate(rows["de"], batch_size=3)) == expected
+    assert list(translate(KeyDataset(rows.to_iterable_dataset(), "de"), num_beams=1)) == translate(texts, num_beams=1)
+    with pytest.raises(TypeError, match="translation pipeline reads one column"):
+        list(translate(rows))
+
+
 @pytest.mark.slow
 def test_pipeline_scores_and_attention(translate):
     [result] = translate("a b c d", return_scores=True, return_attention=True, num_beams=1)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from pipelines import get_task
 from pipelines.speech_recognition import SpeechRecognitionTask
 from seq2seq.config import DataConfig
 from seq2seq.data import Examples, prepare_dataset
@@ -45,3 +46,24 @@ def test_spec_augment_on_cached_features_is_per_epoch_and_reproducible(utterance
     assert not torch.equal(masked, plain) and bool(((masked == plain) | (masked == 0)).all())  # masks are zeros
     one.set_epoch(1)
     assert not torch.equal(one[2]["audio"], masked)
+
+
+def test_a_changed_processor_setting_invalidates_the_cached_features(tmp_path):
+    """An audiofolder's prepared features are cached by `datasets`: the same settings read them back,
+    another num_mel_bins computes them anew."""
+    import datasets
+    from conftest import write_tone_folder
+
+    rows = datasets.load_dataset(str(write_tone_folder(tmp_path, {"train": 2})))["train"]
+    to_example = get_task("action_recognition").make_to_example(DataConfig(columns={"audio": "audio"}), rows.features)
+
+    def prepare(mel_bins):
+        processors = {"audio": AudioProcessor(sampling_rate=8000, num_mel_bins=mel_bins)}
+        labels = ["low", "middle", "high", "very high"] * 5
+        tokenizer = Tokenizer.train(["x"] * 5, labels, vocab_size=8, model_type="word")
+        return prepare_dataset(rows, tokenizer, processors, to_example=to_example)
+
+    first, again, other = prepare(20), prepare(20), prepare(24)
+    assert again.cache_files == first.cache_files  # a second run starts at once
+    assert other.cache_files != first.cache_files
+    assert len(first[0]["audio"][0]) == 20 and len(other[0]["audio"][0]) == 24
