@@ -109,3 +109,20 @@ def test_audio_and_video_folders_give_decoders_and_class_label_names(tmp_path, s
     example = to_example(video_rows[0])
     assert example["target_text"] in ("low", "high")
     assert VideoProcessor(num_frames=4, frame_size=8)(example["video"]).shape == (4, 3, 8, 8)
+
+
+def test_an_audiofolder_with_transcripts_feeds_speech_recognition(tmp_path):
+    """The README's speech example: <split>/metadata.csv names each file and its transcription."""
+    for split in ("train", "validation"):
+        for index in range(2):
+            write_audio(tmp_path / "clips" / split / f"{index}.wav", 0.1 * torch.randn(800), sampling_rate=8000)
+        metadata = "file_name,transcription\n0.wav,one two\n1.wav,three\n"
+        (tmp_path / "clips" / split / "metadata.csv").write_text(metadata)
+    config = DataConfig(kind="huggingface", path=str(tmp_path / "clips"), columns={"target": "transcription"})
+    rows = get_split(load_raw_dataset(config), "validation")
+    to_example = get_task("speech_recognition").make_to_example(config, rows.features)
+    examples = [to_example(row) for row in rows]
+    assert sorted(e["target_text"] for e in examples) == ["one two", "three"]
+    from seq2seq.processors import AudioProcessor
+
+    assert AudioProcessor(sampling_rate=8000, num_mel_bins=20)(examples[0]["audio"]).shape == (11, 20)
