@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from seq2seq.batching import BucketBatchSampler, MicroBatchSampler
 from seq2seq.checkpoints import find_resume_checkpoint
-from seq2seq.columns import resolve_columns
+from seq2seq.columns import parse_path, resolve_columns
 from seq2seq.config import Config, ConfigError, DataConfig, TrainingConfig, config_to_dict, did_you_mean
 from seq2seq.data import Batch, Examples, add_frame_features, prepare_dataset
 from seq2seq.model import Seq2SeqModel, build_model
@@ -225,8 +225,11 @@ def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Datase
     stream = get_stream(raw, dc.train_split)
     to_example = task.make_to_example(dc, stream.features)
     media = [name for name, spec in config.inputs.items() if spec.modality != "text"]
+    columns = resolve_columns(task.columns, dc.columns, task.name)
+    media_columns = {parse_path(path)[0] for field, path in columns.items() if path and field in task.inputs
+                     and task.inputs[field] != "text"}
     limit = min(STREAM_SAMPLE_ROWS, dc.max_train_examples or STREAM_SAMPLE_ROWS)
-    sample = read_sample(stream, to_example, limit, media)
+    sample = read_sample(stream, to_example, limit, media_columns, media)
     tokenizer = prepare_tokenizer(config, lambda: sample, run_dir, accelerator)
     processors = build_processors(config, tokenizer)
     with accelerator.main_process_first():

@@ -190,8 +190,13 @@ class StreamingLoader:
 
 
 def read_sample(rows: datasets.IterableDataset, to_example: Callable[[dict[str, Any]], dict[str, Any]],
-                limit: int, media: list[str]) -> list[dict[str, Any]]:
+                limit: int, media_columns: set[str], media_fields: list[str]) -> list[dict[str, Any]]:
     """The first ``limit`` rows as examples without their media (to train the tokenizer on, and to
-    describe the training data with)."""
-    return [{k: v for k, v in to_example(row).items() if k not in media}
+    describe the training data with). The media columns are not read: a stream of audio need not
+    download its audio for this."""
+    names = rows.column_names
+    if names is not None and media_columns & set(names):
+        rows = rows.select_columns([name for name in names if name not in media_columns])
+    placeholders = dict.fromkeys(media_columns)
+    return [{k: v for k, v in to_example({**row, **placeholders}).items() if k not in media_fields}
             for row in itertools.islice(rows, limit)]
