@@ -177,3 +177,18 @@ def test_the_time_limit_stops_every_process_at_the_same_update(tmp_path):
     counts = [int((tmp_path / f"updates.rank{rank}").read_text()) for rank in (0, 1)]
     assert counts[0] == counts[1] > 0
     assert "stopped: reached max_time_minutes=0.1" in result.stdout
+
+
+def test_two_processes_stream_their_own_shares_and_stop_together(tmp_path):
+    """Streamed data on two processes: each reads its share; when the smaller share runs out, the
+    epoch ends for both (no process waits in a collective the other never enters)."""
+    config = write_config(tmp_path / "stream.yaml", tmp_path / "run",
+                          data={"generated_sizes": {"train": 301, "validation": 20}, "streaming": True,
+                                "shuffle_buffer": 64},
+                          training={"max_steps": 0, "max_epochs": 2, "batch_size": 32, "lr_schedule": "constant",
+                                    "log_every_steps": 1, "eval_every_steps": 0, "early_stopping_patience": 0})
+    output = run(config, processes=2)
+    assert "training on 2 process(es)" in output and "reached max_epochs=2" in output
+    steps = [step for step, _ in records(tmp_path / "run", "train/loss")]
+    # About 150 rows per process in batches of 16: 9 or 10 updates per epoch, two epochs.
+    assert steps == list(range(1, len(steps) + 1)) and 18 <= len(steps) <= 20
