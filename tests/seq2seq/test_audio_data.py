@@ -67,3 +67,25 @@ def test_a_changed_processor_setting_invalidates_the_cached_features(tmp_path):
     assert again.cache_files == first.cache_files  # a second run starts at once
     assert other.cache_files != first.cache_files
     assert len(first[0]["audio"][0]) == 20 and len(other[0]["audio"][0]) == 24
+
+
+def test_duration_limits_drop_training_audio_outside_them(tmp_path):
+    import datasets
+    from conftest import write_tone_folder
+
+    from seq2seq.data import media_seconds
+    from seq2seq.streaming import StreamingExamples
+
+    rows = datasets.load_dataset(str(write_tone_folder(tmp_path, {"train": 3})))["train"]
+    to_example = get_task("action_recognition").make_to_example(DataConfig(columns={"audio": "audio"}), rows.features)
+    processor = AudioProcessor(sampling_rate=8000, num_mel_bins=20)
+    seconds = sorted(media_seconds(processor, row["audio"], "audio") for row in rows)
+    low, high = seconds[2], seconds[-3]  # keeps the middle 8 of 12 clips
+    tokenizer = Tokenizer.train(["x"] * 5, ["low", "middle", "high", "very high"] * 5, vocab_size=8, model_type="word")
+    prepared = prepare_dataset(rows, tokenizer, {"audio": processor}, to_example=to_example, min_duration_seconds=low,
+                               max_duration_seconds=high)
+    assert len(prepared) == sum(low <= s <= high for s in seconds) == 8
+    stream = StreamingExamples(rows.to_iterable_dataset(), {"audio": processor}, tokenizer, to_example=to_example,
+                               min_duration_seconds=low, max_duration_seconds=high)
+    kept = stream.load(list(stream))
+    assert len(kept) == 8 and stream.skipped == 4
