@@ -21,7 +21,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
-from seq2seq.config import Config
+from seq2seq.config import Config, ConfigError
 from seq2seq.data import Examples
 from seq2seq.evaluation import generate_dataset, search_options
 from seq2seq.experiment import (
@@ -157,7 +157,11 @@ def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windo
     real decoding speed. Tasks with video inputs also get the raw decode rate of their files and
     the model-only training rate, to compare the data path with its own limits; audio inputs get
     the feature extraction rate and every rate in seconds of audio per second as well.
+    Streamed data is measured by training itself (``metrics.jsonl``): this needs map-style data.
     """
+    if config.data.streaming:
+        raise ConfigError("benchmark.py measures map-style data; drop data.streaming (a streamed run logs its "
+                          "throughput in metrics.jsonl)")
     tune_cpu_allocator()
     tc = config.training
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=tc.mixed_precision)

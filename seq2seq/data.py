@@ -147,7 +147,7 @@ def prepare_dataset(
             store = getattr(processor, "cache_features", False)
             for position, (index, example) in enumerate(zip(indices, examples, strict=True)):
                 try:
-                    described = _describe(example[name], name, index)
+                    described = describe_input(example[name], name, index)
                     if any(durations):
                         seconds.append(media_seconds(processor, example[name], described))
                     if store:  # the deterministic features; augmentation is drawn per access
@@ -222,7 +222,7 @@ def within(seconds: float, minimum: float, maximum: float) -> bool:
     return (not minimum or seconds >= minimum) and (not maximum or seconds <= maximum)
 
 
-def _describe(value: Any, name: str, index: int) -> str:
+def describe_input(value: Any, name: str, index: int) -> str:
     """How an error names a media input: its file when it has one, else the input and row."""
     path = value.get("path") if isinstance(value, dict) else value if isinstance(value, (str, Path)) else None
     return f"{name} {path}" if path else f"{name} of row {index}"
@@ -311,7 +311,7 @@ class Examples(torch.utils.data.Dataset):
                 generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, row)) % 2**63)
                 for name in self.media:
                     example[name] = self.processors[name](raw[name], train=self.train, generator=generator,
-                                                          name=_describe(raw[name], name, row))
+                                                          name=describe_input(raw[name], name, row))
         return examples
 
 
@@ -350,7 +350,7 @@ def add_frame_features(data: Examples, name: str, extract: Callable[[torch.Tenso
         clips = []
         for row in rows["row"]:
             raw = data.to_example(data.rows[row])[name]
-            clips.append(processor(raw, name=_describe(raw, name, row)))
+            clips.append(processor(raw, name=describe_input(raw, name, row)))
         values, mask = processor.collate(clips)
         features = extract(values, mask)
         return {name: [features[i, : len(clip)].numpy() for i, clip in enumerate(clips)]}  # float32

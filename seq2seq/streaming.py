@@ -33,7 +33,7 @@ import torch
 from datasets.distributed import split_dataset_by_node
 
 from seq2seq.batching import BucketBatchSampler, pool_size, split_evenly
-from seq2seq.data import Batch, Collator, _describe, media_seconds, within
+from seq2seq.data import Batch, Collator, describe_input, media_seconds, within
 from seq2seq.tokenization import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class StreamingExamples:
             try:
                 for name in self.media:
                     raw = example["raw"][name]
-                    described = _describe(raw, name, example["position"])
+                    described = describe_input(raw, name, example["position"])
                     if any(self.durations) and not within(media_seconds(self.processors[name], raw, described),
                                                           *self.durations):
                         raise _OutOfLimits

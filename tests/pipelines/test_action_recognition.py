@@ -92,6 +92,20 @@ def test_pipeline_takes_a_path_a_tensor_or_a_list(trained_action_model, action_d
     assert sum(r["score"] for r in two_clips) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_pipeline_reads_a_video_column_batch_by_batch(trained_action_model, action_data):
+    """A datasets Video column (torchcodec decoders, no temporary files): one result per row."""
+    import datasets
+
+    classify = pipeline("action-recognition", model=trained_action_model / "model", batch_size=2)
+    paths = [clip_path(action_data, index) for index in range(3)]
+    rows = datasets.Dataset.from_dict({"video": paths}).cast_column("video", datasets.Video())
+    results = list(classify(rows["video"], top_k=2))
+    expected = classify(paths, top_k=2)
+    assert [[r["label"] for r in result] for result in results] == [[r["label"] for r in e] for e in expected]
+    for result, reference in zip(results, expected, strict=True):
+        assert [r["score"] for r in result] == pytest.approx([r["score"] for r in reference], abs=1e-6)
+
+
 def test_pipeline_errors_name_the_input(trained_action_model, tmp_path):
     classify = pipeline(model=trained_action_model / "model")
     with pytest.raises(FileNotFoundError, match="missing.mp4"):
