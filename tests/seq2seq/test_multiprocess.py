@@ -103,9 +103,11 @@ def test_accumulated_micro_batches_equal_one_batch(tmp_path):
         torch.testing.assert_close(parts[name], tensor, rtol=1e-3, atol=1e-4)  # Adam magnifies rounding
 
 
-def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("streaming", [False, True])
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, streaming):
     sections = dict(
-        data={"generated_sizes": {"train": 600, "validation": 20, "test": 10}},
+        data={"generated_sizes": {"train": 600, "validation": 20, "test": 10}, "streaming": streaming,
+              "shuffle_buffer": 100},
         model={"embedding_dropout": 0.1, "decoder": {"hidden_size": 128, "attention": "luong_general",
                                                      "dropout": 0.1}},  # dropout: RNG state must be restored
         training={"max_steps": 150, "batch_size": 32, "log_every_steps": 5, "eval_every_steps": 50,

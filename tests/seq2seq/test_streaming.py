@@ -1,5 +1,5 @@
 """Training from a stream: every example once per epoch, length-bucketed windows, a share per
-process, exact resumption, and the quality of map-style training."""
+process, skipping what a resumed run has done, and the quality of map-style training."""
 
 import json
 
@@ -113,7 +113,8 @@ def losses(run_dir):
 
 
 @pytest.mark.slow
-def test_streaming_reaches_map_style_quality_and_resumes_exactly(tmp_path):
+def test_streaming_reaches_map_style_quality(tmp_path):
+    """(Exact resumption after a kill: test_multiprocess.py.)"""
     task = get_task("translation")
     torch.manual_seed(0)
     train(stream_config(str(tmp_path / "map"), False, 300), task)
@@ -121,9 +122,3 @@ def test_streaming_reaches_map_style_quality_and_resumes_exactly(tmp_path):
     train(stream_config(str(tmp_path / "stream"), True, 300), task)
     mapped, streamed = losses(tmp_path / "map"), losses(tmp_path / "stream")
     assert mapped[300]["valid/exact_match"] >= 90 and streamed[300]["valid/exact_match"] >= 90
-    # Interrupted at update 150 (mid-epoch), resumed with the same settings: the same run.
-    train(stream_config(str(tmp_path / "resumed"), True, 150), task)
-    train(stream_config(str(tmp_path / "resumed"), True, 300), task, resume=True)
-    resumed = losses(tmp_path / "resumed")
-    assert [resumed[s]["train/loss"] for s in (200, 250, 300)] == [streamed[s]["train/loss"] for s in (200, 250, 300)]
-    assert resumed[300]["valid/exact_match"] == streamed[300]["valid/exact_match"]
