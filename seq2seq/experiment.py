@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from seq2seq.batching import BucketBatchSampler, MicroBatchSampler
 from seq2seq.checkpoints import find_resume_checkpoint
-from seq2seq.columns import parse_path, resolve_columns
+from seq2seq.columns import ColumnReader, parse_path, resolve_columns
 from seq2seq.config import Config, ConfigError, DataConfig, TrainingConfig, config_to_dict, did_you_mean
 from seq2seq.data import Batch, Examples, add_frame_features, prepare_dataset
 from seq2seq.model import Seq2SeqModel, build_model
@@ -243,8 +243,10 @@ def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Datase
                               process_index=accelerator.process_index)
     text_ids = {name: processor.encode([e[name] for e in sample], name=name)
                 for name, processor in processors.items() if processor.cached}
-    # A stream's label set: what its first rows and the validation split hold.
-    targets = [e["target_text"] for e in sample] + list(valid_data["target_text"])
+    # A stream's label set: what its first rows and the validation split hold, and every name of
+    # a ClassLabel target column.
+    class_names = ColumnReader({"target": columns["target"]}, stream.features).names.get("target") or []
+    targets = [e["target_text"] for e in sample] + list(valid_data["target_text"]) + list(class_names)
     return TrainingData(tokenizer, processors, train, Examples(valid_data, processors, rows=valid_rows,
                                                                to_example=valid_to_example), text_ids, targets)
 
