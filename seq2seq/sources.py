@@ -124,9 +124,10 @@ def _huggingface(config: DataConfig) -> datasets.DatasetDict | datasets.Iterable
         offline = " (offline mode: HF_DATASETS_OFFLINE or HF_HUB_OFFLINE is set)" if datasets.config.HF_HUB_OFFLINE \
             else ""
         raise DatasetUnreachableError(
-            f"cannot reach dataset '{config.path}' on the Hugging Face Hub{offline}. Without a network, use local "
-            f"files: data: {{kind: huggingface, path: json, data_files: {{train: train.jsonl, validation: "
-            f"valid.jsonl}}}} (or csv, parquet, a save_to_disk directory, an audiofolder/videofolder folder)"
+            f"cannot reach dataset '{config.path}' on the Hugging Face Hub{offline}, and no local folder has that "
+            f"name. Without a network, use local files: data: {{kind: huggingface, path: json, data_files: {{train: "
+            f"train.jsonl, validation: valid.jsonl}}}} (or csv, parquet, a save_to_disk directory, an "
+            f"audiofolder/videofolder folder)"
         ) from error
 
 
