@@ -173,8 +173,7 @@ def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windo
         tokenizer, train_data, valid_data = data.tokenizer, data.train, data.valid
         model = build_model(config.model, config.inputs, source_vocab_size=tokenizer.source_vocab_size,
                             target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
-        train_data, valid_data = cache_frame_features(config, model, [train_data, valid_data], Path(run_dir),
-                                                      accelerator)
+        train_data, valid_data = cache_frame_features(config, model, [train_data, valid_data], accelerator)
         return _measure(config, model, train_data, valid_data, accelerator, warmup_updates=warmup_updates,
                         windows=windows, window_updates=window_updates, inference_sentences=inference_sentences,
                         beams=beams, model_dir=model_dir)

@@ -82,6 +82,10 @@ class Collator:
 # preparing
 
 
+# Raised whenever prepare_dataset's output changes: caches outlive runs (and code versions).
+PREPARED_VERSION = 2
+
+
 def preprocessing_fingerprint(dataset: datasets.Dataset, tokenizer: Tokenizer, processors: dict[str, Any],
                               to_example: Callable[[dict[str, Any]], dict[str, Any]], *settings: Any) -> str:
     """A cache key covering everything that determines the prepared output.
@@ -94,7 +98,7 @@ def preprocessing_fingerprint(dataset: datasets.Dataset, tokenizer: Tokenizer, p
     """
     from datasets.fingerprint import Hasher
 
-    parts = [dataset._fingerprint, tokenizer.fingerprint,
+    parts = [f"v{PREPARED_VERSION}", dataset._fingerprint, tokenizer.fingerprint,
              *(f"{name}={processor.fingerprint}" for name, processor in processors.items()),
              Hasher.hash(to_example), *map(repr, settings)]
     return hashlib.sha256("-".join(parts).encode()).hexdigest()[:16]

@@ -173,6 +173,14 @@ def build_processors(config: Config, tokenizer: Tokenizer) -> dict[str, Processo
             for name, spec in config.inputs.items()}
 
 
+def prepared_cache_dir() -> Path:
+    """Where prepared in-memory data (generated corpora, parallel text, cached CNN features) is
+    cached, for every run: $SEQ2SEQ_CACHE/prepared (default ~/.cache/seq2seq/prepared). Files are
+    named by the fingerprint of everything that determines them, so runs share what they can;
+    data with files of its own is cached by ``datasets`` next to them."""
+    return Path(os.environ.get("SEQ2SEQ_CACHE") or Path.home() / ".cache" / "seq2seq") / "prepared"
+
+
 # Streaming: the tokenizer is trained on (and the saved model describes) the stream's first rows.
 STREAM_SAMPLE_ROWS = 100_000
 
@@ -204,7 +212,7 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
     to_example = task.make_to_example(dc, train_rows.features)
     tokenizer = prepare_tokenizer(config, lambda: map(to_example, train_rows), run_dir, accelerator)
     processors = build_processors(config, tokenizer)
-    common = dict(cache_dir=run_dir / "cache", skip_bad_examples=dc.skip_bad_examples)
+    common = dict(cache_dir=prepared_cache_dir(), skip_bad_examples=dc.skip_bad_examples)
     with accelerator.main_process_first():
         train_data = prepare_dataset(train_rows, tokenizer, processors, to_example=to_example,
                                      max_source_length=dc.max_source_length, max_target_length=dc.max_target_length,
@@ -234,7 +242,7 @@ def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Datase
     processors = build_processors(config, tokenizer)
     with accelerator.main_process_first():
         valid_data = prepare_dataset(valid_rows, tokenizer, processors, to_example=valid_to_example,
-                                     cache_dir=run_dir / "cache", skip_bad_examples=dc.skip_bad_examples)
+                                     cache_dir=prepared_cache_dir(), skip_bad_examples=dc.skip_bad_examples)
     train = StreamingExamples(stream, processors, tokenizer, to_example=to_example, seed=config.training.seed,
                               shuffle_buffer=dc.shuffle_buffer, max_source_length=dc.max_source_length,
                               max_target_length=dc.max_target_length, min_duration_seconds=dc.min_duration_seconds,
@@ -355,7 +363,7 @@ def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: boo
                                             config.generation.max_length)
     model = build_model(config.model, config.inputs, source_vocab_size=tokenizer.source_vocab_size,
                         target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
-    train_data, valid_data = cache_frame_features(config, model, [train_data, valid_data], run_dir, accelerator)
+    train_data, valid_data = cache_frame_features(config, model, [train_data, valid_data], accelerator)
     optimizer = build_optimizer(model, tc)
     sampler, loader = make_train_loader(train_data, tc, accelerator)
     total_steps = tc.max_steps or (tc.max_epochs * sampler.num_updates if sampler.num_updates is not None else None)
@@ -366,7 +374,7 @@ def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: boo
                       describe_training_data(task, processors, data.described_ids, data.described_targets))
 
 
-def cache_frame_features(config: Config, model: Seq2SeqModel, data: list[Examples], run_dir: Path,
+def cache_frame_features(config: Config, model: Seq2SeqModel, data: list[Examples],
                          accelerator: Accelerator) -> list[Examples]:
     """For each video input with ``encoder.cache_features``, replace its clips by the frozen CNN's
     per-frame features, computed once (main process first) and cached under the CNN's weights."""
@@ -380,7 +388,7 @@ def cache_frame_features(config: Config, model: Seq2SeqModel, data: list[Example
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         with accelerator.main_process_first():
             data = [add_frame_features(part, name, encoder.frame_features, digest.hexdigest(),
-                                       cache_dir=run_dir / "cache") for part in data]
+                                       cache_dir=prepared_cache_dir()) for part in data]
     return data
 
 
