@@ -15,7 +15,7 @@ import torch
 
 from pipelines.dataset_inputs import is_dataset, results_per_row
 from pipelines.translation import resolve_settings
-from seq2seq.columns import ColumnReader, resolve_columns, text_value
+from seq2seq.columns import ColumnReader, resolve_columns
 from seq2seq.config import DataConfig, GenerationConfig, config_to_dict
 from seq2seq.data import Batch
 from seq2seq.metrics import cer, exact_match, wer
@@ -40,7 +40,7 @@ class SpeechRecognitionTask:
         def to_example(row: dict[str, Any]) -> dict[str, Any]:
             example = {INPUT: read(row, INPUT)}
             if read.has(row, "target"):
-                example["target_text"] = text_value(read(row, "target"), "target", read.columns["target"])
+                example["target_text"] = read.text(row, "target")
             return example
 
         return to_example

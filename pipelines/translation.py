@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from pipelines.dataset_inputs import is_dataset, results_per_row
-from seq2seq.columns import ColumnReader, resolve_columns, text_value
+from seq2seq.columns import ColumnReader, resolve_columns
 from seq2seq.config import DataConfig, GenerationConfig, config_to_dict
 from seq2seq.data import Collator
 from seq2seq.metrics import bleu, chrf, exact_match
@@ -35,9 +35,9 @@ class TranslationTask:
         read = ColumnReader(resolve_columns(self.columns, data.columns, NAME), features)
 
         def to_example(row: dict[str, Any]) -> dict[str, Any]:
-            example = {INPUT: text_value(read(row, INPUT), INPUT, read.columns[INPUT])}
+            example = {INPUT: read.text(row, INPUT)}
             if read.has(row, "target"):
-                example["target_text"] = text_value(read(row, "target"), "target", read.columns["target"])
+                example["target_text"] = read.text(row, "target")
             return example
 
         return to_example

@@ -90,6 +90,10 @@ class ColumnReader:
             value = [names[v] for v in value] if isinstance(value, list) else names[value]
         return value
 
+    def text(self, row: dict[str, Any], field: str) -> str:
+        """The value of ``field``, which must be text (a translation side, a transcript, an answer)."""
+        return text_value(self(row, field), field, self.columns[field])
+
     @staticmethod
     def _step(value: Any, part: str | int, field: str, path: str, depth: int) -> Any:
         where = f"{field} column '{path}'"

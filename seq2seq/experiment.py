@@ -188,8 +188,9 @@ STREAM_SAMPLE_ROWS = 100_000
 @dataclass
 class TrainingData:
     """What ``load_data`` gives the experiment: the training examples (map-style or a stream), the
-    validation examples, and the training examples' text ids and targets the saved model is
-    described by (all of them, or the stream's first ``STREAM_SAMPLE_ROWS``)."""
+    validation examples, and the training examples' text ids and targets (text and ids) the saved
+    model is described by (all of them, or the stream's first ``STREAM_SAMPLE_ROWS``; a stream
+    reads them on the main process only, the one that saves)."""
 
     tokenizer: Tokenizer
     processors: dict[str, Processor]
@@ -197,6 +198,7 @@ class TrainingData:
     valid: Examples
     described_ids: dict[str, list]
     described_targets: list[str]
+    described_target_ids: list[list[int]]
 
 
 def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerator) -> TrainingData:
@@ -224,7 +226,7 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
     valid_examples = Examples(valid_data, processors, rows=valid_rows, to_example=valid_to_example)
     text_ids = {name: list(train_data[name]) for name, processor in processors.items() if processor.cached}
     return TrainingData(tokenizer, processors, train_examples, valid_examples, text_ids,
-                        list(train_examples.references))
+                        list(train_examples.references), list(train_data["tgt_ids"]))
 
 
 def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Dataset, valid_to_example,
@@ -237,7 +239,7 @@ def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Datase
     media_columns = {parse_path(path)[0] for field, path in columns.items() if path and field in task.inputs
                      and task.inputs[field] != "text"}
     limit = min(STREAM_SAMPLE_ROWS, dc.max_train_examples or STREAM_SAMPLE_ROWS)
-    sample = read_sample(stream, to_example, limit, media_columns, media)
+    sample = read_sample(stream, to_example, limit, media_columns, media) if accelerator.is_main_process else []
     tokenizer = prepare_tokenizer(config, lambda: sample, run_dir, accelerator)
     processors = build_processors(config, tokenizer)
     with accelerator.main_process_first():
@@ -254,9 +256,11 @@ def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Datase
     # A stream's label set: what its first rows and the validation split hold, and every name of
     # a ClassLabel target column.
     class_names = ColumnReader({"target": columns["target"]}, stream.features).names.get("target") or []
-    targets = [e["target_text"] for e in sample] + list(valid_data["target_text"]) + list(class_names)
-    return TrainingData(tokenizer, processors, train, Examples(valid_data, processors, rows=valid_rows,
-                                                               to_example=valid_to_example), text_ids, targets)
+    sample_targets = [e["target_text"] for e in sample]
+    targets = sample_targets + list(valid_data["target_text"]) + list(class_names)
+    valid = Examples(valid_data, processors, rows=valid_rows, to_example=valid_to_example)
+    return TrainingData(tokenizer, processors, train, valid, text_ids, targets,
+                        tokenizer.encode_target(sample_targets))
 
 
 def make_train_sampler(data: Examples, config: TrainingConfig, accelerator: Accelerator) -> MicroBatchSampler:
@@ -359,8 +363,7 @@ def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: boo
     accelerator.print(f"training on {accelerator.num_processes} process(es), device {accelerator.device}")
     data = load_data(config, task, run_dir, accelerator)
     tokenizer, processors, train_data, valid_data = data.tokenizer, data.processors, data.train, data.valid
-    warn_if_targets_exceed_the_length_limit(tokenizer.encode_target(data.described_targets),
-                                            config.generation.max_length)
+    warn_if_targets_exceed_the_length_limit(data.described_target_ids, config.generation.max_length)
     model = build_model(config.model, config.inputs, source_vocab_size=tokenizer.source_vocab_size,
                         target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
     train_data, valid_data = cache_frame_features(config, model, [train_data, valid_data], accelerator)

@@ -197,8 +197,9 @@ def train(config: Config, task: Task, *, resume: bool = False, overwrite: bool =
             break
         experiment.sampler.set_epoch(state.epoch, start_update=state.batches_in_epoch)
         experiment.train_data.set_epoch(state.epoch)
+        # Only a stream gives processes different numbers of updates: map-style needs no check.
         for micro_batches in iterate_updates(experiment.loader, tc.gradient_accumulation_steps,
-                                             experiment.accelerator):
+                                             experiment.accelerator if config.data.streaming else None):
             result = train_step(experiment.model, experiment.optimizer, micro_batches, experiment.accelerator,
                                 tc.clip_grad_norm)
             experiment.scheduler.step()
