@@ -32,6 +32,7 @@ from seq2seq.data import Batch
 from seq2seq.metrics import exact_match
 from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel, read_model_config
 from seq2seq.processors import load_processors
+from seq2seq.processors.text import split_sentences
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
 NAME = "question_answering"
@@ -143,7 +144,8 @@ class QuestionAnsweringPipeline:
     def _warn_if_too_long(self, values: dict[str, Any], example: dict[str, Any], where: str) -> None:
         for name, processor in self.processors.items():
             if processor.sentences and processor.max_sentences:
-                given = len(values[name]) if isinstance(values[name], list) else len(processor.split(values[name]))
+                # Counted before the processor keeps the last max_sentences of them.
+                given = len(values[name]) if isinstance(values[name], list) else len(split_sentences(values[name]))
                 if given > processor.max_sentences:
                     logger.warning("%s: the context has %d sentences; the model reads the last %d "
                                    "(its max_sentences)", where, given, processor.max_sentences)

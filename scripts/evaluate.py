@@ -4,8 +4,8 @@
         --split test --num-beams 1,5 --output-dir runs/multi30k_de_en/test [section.key=value ...]
 
 The data section (of ``--config``, with overrides as in train.py; without ``--config``, from the
-overrides alone: ``data.kind=huggingface data.path=... data.columns={...}``) says where the data
-is; a streamed split is read into memory (``data.max_valid_examples`` caps it). Metrics are the
+overrides alone: ``data.kind=huggingface data.path=... data.columns={...}``, the search settings and
+metrics then being those the model was trained with) says where the data is; a streamed split is read into memory (``data.max_valid_examples`` caps it). Metrics are the
 task's own, computed by the code training uses (BLEU and chrF with sacreBLEU's defaults for
 translation). Prints one JSON line per beam size, with ``hit_length_limit``: how many outputs
 stopped at the generation length limit without eos. ``--group-by COLUMN`` adds one line per
@@ -57,9 +57,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_intermixed_args(argv)
     beam_sizes = parse_beam_sizes(args.num_beams)
     model_config = read_model_config(args.model)
-    # Without a config, search as the model was saved to (then the overrides win).
+    # Without a config, search and report metrics as the model was trained to (the overrides win).
     saved = [] if args.config else [f"generation.{key}={json.dumps(value)}"
                                     for key, value in model_config.get("generation", {}).items()]
+    if not args.config and "metrics" in model_config:
+        saved.append(f"training.metrics={json.dumps(model_config['metrics'])}")
     config = load_config(args.config, saved + args.overrides)
     task = get_task(model_config.get("task", config.task))
     limit = config.data.max_valid_examples if config.data.streaming else 0

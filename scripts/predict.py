@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipelines import pipeline  # noqa: E402
 from seq2seq import cli  # noqa: E402
 from seq2seq.model import read_model_config  # noqa: E402
+from seq2seq.text_files import decode_lines, read_lines  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,11 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.sentences:
         lines = args.sentences
     elif args.input:
-        if not Path(args.input).is_file():
-            raise FileNotFoundError(f"input file not found: {args.input}")
-        lines = Path(args.input).read_text(encoding="utf-8").splitlines()
+        lines = read_lines(args.input, "input file")
     else:
-        lines = [line.rstrip("\n") for line in sys.stdin]
+        lines = decode_lines(sys.stdin.buffer.read(), "standard input")
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
     task = read_model_config(args.model).get("task")
     if task == "speech_recognition":

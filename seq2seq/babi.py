@@ -16,6 +16,8 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict
 
+from seq2seq.text_files import read_lines
+
 _LINE = re.compile(r"^(\d+) (.*)$")
 _FILE = re.compile(r"^qa(\d+)_(?:.*_)?(train|valid|test)\.txt$")
 SPLITS = {"train": "train", "valid": "validation", "test": "test"}
@@ -65,14 +67,14 @@ def read_babi(path: str | Path, tasks: Iterable[int] = ()) -> Dataset | DatasetD
     all), with a ``task`` column (N)."""
     path, tasks = Path(path), set(tasks)
     if path.is_file():
-        return Dataset.from_list(parse_babi(path.read_text(encoding="utf-8").splitlines(), str(path)))
+        return Dataset.from_list(parse_babi(read_lines(path), str(path)))
     if not path.is_dir():
         raise FileNotFoundError(f"bAbI file or folder not found: {path}")
     splits: dict[str, list[dict[str, Any]]] = {}
     for file in sorted(path.iterdir(), key=lambda f: (len(f.name), f.name)):
         match = _FILE.match(file.name)
         if match and (not tasks or int(match.group(1)) in tasks):
-            rows = parse_babi(file.read_text(encoding="utf-8").splitlines(), str(file))
+            rows = parse_babi(read_lines(file), str(file))
             splits.setdefault(SPLITS[match.group(2)], []).extend({**row, "task": int(match.group(1))} for row in rows)
     if not splits:
         wanted = f" for tasks {sorted(tasks)}" if tasks else ""

@@ -16,14 +16,7 @@ import datasets
 
 from seq2seq.config import DATA_KINDS, DataConfig
 from seq2seq.synthetic import make_corpus
-
-
-def _read_lines(path: str) -> list[str]:
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"data file not found: {file}")
-    with open(file, encoding="utf-8") as handle:
-        return [line.rstrip("\n") for line in handle]
+from seq2seq.text_files import read_lines
 
 
 def _parallel_text(config: DataConfig) -> datasets.DatasetDict:
@@ -33,7 +26,7 @@ def _parallel_text(config: DataConfig) -> datasets.DatasetDict:
     for split, source_path in config.source_files.items():
         if split not in config.target_files:
             raise ValueError(f"data.target_files has no entry for split '{split}'")
-        sources, targets = _read_lines(source_path), _read_lines(config.target_files[split])
+        sources, targets = read_lines(source_path, "data file"), read_lines(config.target_files[split], "data file")
         if len(sources) != len(targets):
             raise ValueError(
                 f"{source_path} has {len(sources)} lines but {config.target_files[split]} has "

