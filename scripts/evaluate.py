@@ -4,9 +4,10 @@
         --split test --num-beams 1,5 --output-dir runs/multi30k_de_en/test [section.key=value ...]
 
 The data section (of ``--config``, with overrides as in train.py; without ``--config``, from the
-overrides alone: ``data.kind=huggingface data.path=... data.columns={...}``, the search settings and
-metrics then being those the model was trained with) says where the data is; a streamed split is read into memory (``data.max_valid_examples`` caps it). Metrics are the
-task's own, computed by the code training uses (BLEU and chrF with sacreBLEU's defaults for
+overrides alone: ``data.kind=huggingface data.path=... data.columns={...}``, and the search settings
+and metrics are then those the model was trained with) says where the data is; a streamed split is
+read into memory (``data.max_valid_examples`` caps it). Metrics are the task's own, computed by the
+code training uses (BLEU and chrF with sacreBLEU's defaults for
 translation). Prints one JSON line per beam size, with ``hit_length_limit``: how many outputs
 stopped at the generation length limit without eos. ``--group-by COLUMN`` adds one line per
 value of a dataset column (bAbI's ``task``). ``--output-dir`` writes ``metrics.json`` and

@@ -114,9 +114,14 @@ class ColumnReader:
 
 
 def text_value(value: Any, field: str, path: str) -> str:
-    """A field that must hold text (a translation side, a transcript, an answer)."""
+    """A field that must hold text (a translation side, a transcript, an answer).
+
+    A whole number is taken as its digits: CSV readers turn a column of digits ("42") into
+    integers, and JSON writes them as numbers."""
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         raise TypeError(f"{field} column '{path}' holds a list of {len(value)} texts: pick one, e.g. '{path}[0]'")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     if not isinstance(value, str):
         raise TypeError(f"{field} column '{path}' must hold text, got {type(value).__name__}")
     return value

@@ -58,3 +58,19 @@ def test_old_column_keys_say_where_they_went(tmp_path):
         load_config(None, ["data.source_column=de"])
     with pytest.raises(ConfigError, match="data.kind: 'hub' is now 'huggingface'"):
         load_config(None, ["data.kind=hub"])
+
+
+def test_a_csv_column_of_digits_is_text_to_a_task(tmp_path):
+    """pandas reads a CSV column of digits as integers; a text field takes them as their digits."""
+    from pipelines import get_task
+    from seq2seq.config import DataConfig
+
+    (tmp_path / "train.csv").write_text("words,digits\nforty-two,42\nseven,7\n")
+    rows = datasets.load_dataset("csv", data_files={"train": str(tmp_path / "train.csv")})["train"]
+    assert rows[0]["digits"] == 42  # what the CSV reader gives
+    to_example = get_task("translation").make_to_example(DataConfig(columns={"source": "words", "target": "digits"}),
+                                                         rows.features)
+    assert [to_example(row)["target_text"] for row in rows] == ["42", "7"]
+    for value, kind in ((4.2, "float"), (True, "bool"), (None, "NoneType")):
+        with pytest.raises(TypeError, match=f"target column 'digits' must hold text, got {kind}"):
+            text_value(value, "target", "digits")
