@@ -43,7 +43,7 @@ def test_training_learns_the_generated_actions_far_above_chance(trained_action_m
     evals = [json.loads(line) for line in (trained_action_model / "metrics.jsonl").read_text().splitlines()
              if "valid/accuracy" in line]
     best = max(e["valid/accuracy"] for e in evals)
-    assert best >= 50.0, evals  # chance is 12.5 %
+    assert best >= 60.0 and evals[-1]["valid/accuracy"] == best, evals  # trained to its target; chance is 12.5 %
     report = json.loads((trained_action_model / "valid_report.json").read_text())
     assert report["accuracy"] == best
     assert set(report["per_class_accuracy"]) == set(ACTIONS)
@@ -56,7 +56,7 @@ def test_training_learns_the_generated_actions_far_above_chance(trained_action_m
 def test_label_scores_are_probabilities_and_the_top_label_is_greedy_decoding(trained_action_model, action_data):
     classify = pipeline(model=trained_action_model / "model")
     assert isinstance(classify, ActionRecognitionPipeline)
-    paths = [clip_path(action_data, i) for i in range(12)]
+    paths = [clip_path(action_data, i) for i in range(48)]
     results = classify(paths, top_k=None)
     model, processor, tokenizer = classify.model, classify.processors["video"], classify.tokenizer
     values, mask = processor.collate([processor(p) for p in paths])
@@ -69,7 +69,7 @@ def test_label_scores_are_probabilities_and_the_top_label_is_greedy_decoding(tra
         if result[0]["score"] > 0.5:  # a clear winner: greedy decoding writes the same label
             assert result[0]["label"] == decoded
             clear_winners += 1
-    assert clear_winners >= 4  # the comparison above really ran
+    assert clear_winners >= 4  # the comparison above really ran (a model at 60 % is sure of far more)
 
 
 def test_pipeline_takes_a_path_a_tensor_or_a_list(trained_action_model, action_data):

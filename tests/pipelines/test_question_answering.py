@@ -4,6 +4,7 @@ pipeline contract and its errors, the concatenation baseline, predict and evalua
 import json
 import logging
 
+import datasets
 import pytest
 import torch
 
@@ -28,7 +29,7 @@ def qa_config(output_dir: str, data_dir: str, **training) -> object:
                   "decoder": {"hidden_size": 96, "attention_size": 48, "dropout": 0.0}},
         "training": {"output_dir": output_dir, "max_steps": 2500, "max_epochs": 50, "batch_size": 32,
                      "learning_rate": 2e-3, "eval_every_steps": 250, "metrics": ["accuracy"],
-                     "eval_metric": "accuracy", "target_metric": 70.0, "log_every_steps": 50, **training},
+                     "eval_metric": "accuracy", "target_metric": 60.0, "log_every_steps": 50, **training},
         "generation": {"num_beams": 1, "max_length": 8, "max_length_a": 0.0, "max_length_b": 0},
     })
 
@@ -76,12 +77,12 @@ def test_a_config_takes_both_inputs_or_the_baseline_alone(tmp_path):
 
 
 def test_a_short_run_learns_the_generated_stories(qa_run):
-    evals = [json.loads(line) for line in (qa_run / "run" / "metrics.jsonl").read_text().splitlines()
-             if "valid/accuracy" in line]
-    # Answering from the question alone (its most likely answer) gets about half right: the first
-    # evaluation is there (47 %); reading the stories takes it to 66 % within this short budget.
-    assert max(e["valid/accuracy"] for e in evals) >= 60.0, evals
-    assert max(e["valid/accuracy"] for e in evals) >= evals[0]["valid/accuracy"] + 10.0, evals
+    """Trained to 60 % (about 750 updates; the cap is 2,500). Answering from the question alone
+    (its most likely answer) gets about 47 % of these questions: 60 % needs the story."""
+    from seq2seq.checkpoints import list_checkpoints
+
+    state = json.loads((list_checkpoints(qa_run / "run")[-1] / "trainer_state.json").read_text())["trainer"]
+    assert state["stop_reason"].startswith("reached the target: accuracy"), state
 
 
 def test_the_pipeline_answers_one_question_or_a_list(qa_run):
@@ -95,9 +96,10 @@ def test_the_pipeline_answers_one_question_or_a_list(qa_run):
     assert len(many) == 2 and many[0]["answer"] == one["answer"]
     assert many[0]["score"] == pytest.approx(one["score"], abs=1e-5)  # batched with another: same answer
     assert answer(question=["Where is Mary?", "Who has the apple?"], context=[STORY, STORY]) == many
-    rows = make_qa_corpus({"validation": 40}, seed=7)["validation"]  # the run's own validation split
+    rows = datasets.load_from_disk(str(qa_run / "dataset"))["validation"].select(range(40))  # the run's own
     predicted = answer([{"question": r["question"], "context": r["context_sentences"]} for r in rows])
-    assert sum(p["answer"] == r["answer"] for p, r in zip(predicted, rows, strict=True)) >= 24
+    validated = (qa_run / "run" / "valid_predictions.txt").read_text().splitlines()  # the best model's, in order
+    assert len(validated) == 300 and [p["answer"] for p in predicted] == validated[:40]
     # A dataset with question and context columns: answers row by row, computed batch by batch.
     dataset = rows.select_columns(["question", "context_sentences"]).rename_column("context_sentences", "context")
     streamed = answer(dataset)

@@ -38,7 +38,8 @@ def speech_run(tmp_path_factory):
                              "encoder": {"conv_channels": 32, "hidden_size": 32, "dropout": 0.0}}},
         "model": {"embedding_size": 16, "embedding_dropout": 0.0, "ctc_weight": 0.5,
                   "decoder": {"hidden_size": 64, "attention": "luong_general", "dropout": 0.0}},
-        "training": {"output_dir": str(root / "run"), "max_steps": 1500, "max_epochs": 100, "batch_size": 16,
+        # Trained until the character error rate is 12 % or less (about 1,100 updates; the cap is 3,000).
+        "training": {"output_dir": str(root / "run"), "max_steps": 3000, "max_epochs": 100, "batch_size": 16,
                      "learning_rate": 3e-3,
                      "eval_every_steps": 100, "eval_metric": "cer", "target_metric": 12.0, "log_every_steps": 50},
         "generation": {"num_beams": 1, "max_length": 16, "max_length_a": 0.0, "max_length_b": 0},
@@ -51,7 +52,8 @@ def speech_run(tmp_path_factory):
 def test_a_short_run_learns_the_generated_key_strings(speech_run):
     evals = [json.loads(line) for line in (speech_run / "run" / "metrics.jsonl").read_text().splitlines()
              if "valid/cer" in line]
-    assert min(e["valid/cer"] for e in evals) <= 20.0, evals  # an untrained model is near 100 %
+    assert min(e["valid/cer"] for e in evals) <= 12.0, evals  # the target: an untrained model is near 100 %
+    assert evals[-1]["valid/cer"] <= 12.0  # training stopped when it got there
 
 
 def test_the_best_model_is_the_one_with_the_lowest_error_rate(speech_run):

@@ -26,12 +26,33 @@ def test_evaluate_scores_a_split_with_each_beam_size(trained_reverse_model, reve
     assert [line["num_beams"] for line in lines] == [1, 3]
     for line in lines:
         assert line["split"] == "test" and line["examples"] == 100 and line["hit_length_limit"] == 0
-        assert line["exact_match"] >= 95 and line["chrf"] >= 95 and "bleu" not in line
+        # The model reverses every validation example; fresh ones from the same generator nearly all.
+        assert line["exact_match"] >= 90 and line["chrf"] >= 90 and "bleu" not in line
     # The metrics are those of the hypotheses written (the last beam size's), against the split's references.
     references = list(load_raw_dataset(tiny_config("unused").data)["test"]["target"])
     hypotheses = output.read_text().splitlines()
     assert len(hypotheses) == 100
     assert lines[-1]["exact_match"] == sum(h == r for h, r in zip(hypotheses, references, strict=True))
+
+
+@pytest.mark.slow
+def test_evaluate_on_the_validation_split_repeats_what_training_measured(trained_reverse_model, reverse_config,
+                                                                         run_script):
+    """Greedy search, the training run's own evaluation: the same scores as logged for the best model."""
+    status, out, err = run_script("evaluate", "--model", str(trained_reverse_model / "model"), "--config",
+                                  str(reverse_config), "--num-beams", "1")
+    assert status == 0, err
+    [line] = [json.loads(row) for row in out.splitlines()]
+    logged = [json.loads(row) for row in (trained_reverse_model / "metrics.jsonl").read_text().splitlines()]
+    [best] = [r for r in logged if "valid/exact_match" in r and r["step"] == logged_best_step(trained_reverse_model)]
+    assert {name: line[name] for name in ("bleu", "chrf", "exact_match")} == {
+        name: round(best[f"valid/{name}"], 2) for name in ("bleu", "chrf", "exact_match")}
+
+
+def logged_best_step(run_dir) -> int:
+    from seq2seq.checkpoints import list_checkpoints
+
+    return json.loads((list_checkpoints(run_dir)[-1] / "trainer_state.json").read_text())["trainer"]["best_step"]
 
 
 @pytest.mark.slow

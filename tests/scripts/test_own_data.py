@@ -41,7 +41,8 @@ def test_translation_trains_and_evaluates_from_each_form(tmp_path, run_script, r
     data = write_dataset(tmp_path, reverse_splits, form.split()[0])
     data.update(columns={"source": "de", "target": "en"}, streaming=form.endswith("streamed"))
     values = config_to_dict(tiny_config(str(tmp_path / "run"), training={
-        "max_steps": 80, "eval_every_steps": 80, "lr_schedule": "constant", "log_every_steps": 40}))
+        "max_steps": 80, "eval_every_steps": 80, "lr_schedule": "constant", "log_every_steps": 40,
+        "metrics": ["exact_match", "chrf"]}))
     config = write_config(tmp_path / "config.yaml", {**values, "data": data})
     status, _, err = run_script("train", "--config", config)
     assert status == 0, err
@@ -52,7 +53,19 @@ def test_translation_trains_and_evaluates_from_each_form(tmp_path, run_script, r
     matches = sum(p["prediction"] == p["reference"] for p in predictions)
     assert metrics["exact_match"] == round(100 * matches / 40, 2)
     assert all(p["score"] <= 0 for p in predictions)  # log-probabilities
-    assert metrics["chrf"] > 30  # 80 updates: far from untrained, not yet perfect
+    logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    [validated] = [record for record in logged if "valid/chrf" in record]  # greedy, as evaluated here
+    assert (metrics["exact_match"], metrics["chrf"]) == (round(validated["valid/exact_match"], 2),
+                                                         round(validated["valid/chrf"], 2))
+    assert metrics["chrf"] > 30  # 80 updates: far from untrained (about 10), not yet perfect (about 80)
+    if form == "save_to_disk":  # no --config: the data from overrides, the metrics the model was trained with
+        status, out, err = run_script("evaluate", "--model", str(tmp_path / "run" / "model"), "--num-beams", "1",
+                                      *(f"data.{key}={json.dumps(value)}" for key, value in data.items()))
+        assert status == 0, err
+        [line] = [json.loads(row) for row in out.splitlines()]
+        assert {key: line[key] for key in ("exact_match", "chrf")} == {key: metrics[key]
+                                                                      for key in ("exact_match", "chrf")}
+        assert "bleu" not in line
 
 
 @pytest.fixture(scope="module")

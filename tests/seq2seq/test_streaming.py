@@ -8,6 +8,7 @@ import torch
 from conftest import tiny_config
 
 from pipelines import get_task
+from seq2seq.checkpoints import list_checkpoints
 from seq2seq.config import ConfigError, DataConfig
 from seq2seq.experiment import check_config
 from seq2seq.processors import TextProcessor
@@ -97,28 +98,27 @@ def test_streaming_settings_that_cannot_work_are_refused(tmp_path):
                                  training={"max_steps": 10, "num_workers": 2}), task)
 
 
-def stream_config(output_dir, streaming, max_steps):
+def stream_config(output_dir, streaming):
+    """Trains until validation exact match reaches 90 % (both kinds of data get there in 100-300
+    updates on the reverse task), or gives up at a cap five times that."""
     return tiny_config(output_dir, data={"generated_sizes": {"train": 3000, "validation": 100},
                                          "streaming": streaming, "shuffle_buffer": 500},
-                       training={"max_steps": max_steps, "eval_every_steps": 150, "lr_schedule": "constant",
-                                 "early_stopping_patience": 0})
+                       training={"max_steps": 1500, "eval_every_steps": 100, "lr_schedule": "constant",
+                                 "target_metric": 90.0, "early_stopping_patience": 0})
 
 
-def losses(run_dir):
-    """step -> everything logged at that step (training loss, validation metrics)."""
-    logged = {}
-    for record in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()):
-        logged.setdefault(record["step"], {}).update(record)
-    return logged
+def stop_reason(run_dir) -> str:
+    [last] = list_checkpoints(run_dir)[-1:]
+    return json.loads((last / "trainer_state.json").read_text())["trainer"]["stop_reason"]
 
 
 @pytest.mark.slow
 def test_streaming_reaches_map_style_quality(tmp_path):
-    """(Exact resumption after a kill: test_multiprocess.py.)"""
+    """Both runs train to the same target, rather than being compared at one noisy step (exact
+    match after a fixed number of updates swings by ten points between evaluations).
+    (Exact resumption after a kill: test_multiprocess.py.)"""
     task = get_task("translation")
-    torch.manual_seed(0)
-    train(stream_config(str(tmp_path / "map"), False, 300), task)
-    torch.manual_seed(0)
-    train(stream_config(str(tmp_path / "stream"), True, 300), task)
-    mapped, streamed = losses(tmp_path / "map"), losses(tmp_path / "stream")
-    assert mapped[300]["valid/exact_match"] >= 90 and streamed[300]["valid/exact_match"] >= 90
+    for kind, streaming in (("map", False), ("stream", True)):
+        torch.manual_seed(0)
+        train(stream_config(str(tmp_path / kind), streaming), task)
+        assert stop_reason(tmp_path / kind).startswith("reached the target: exact_match"), kind
