@@ -27,7 +27,7 @@ def test_to_example_reads_plain_and_nested_columns():
     with pytest.raises(KeyError, match="'de' not found.*available: fr"):
         to_example({"fr": "Bonjour"})
     with pytest.raises(TypeError, match="'de' must hold text"):
-        to_example({"de": 3, "en": "x"})
+        to_example({"de": 3.5, "en": "x"})  # (a whole number is taken as its digits)
 
 
 def test_task_metrics():

@@ -33,7 +33,7 @@ def test_separate_vocabularies_are_per_language_and_a_joint_one_covers_both(corp
     assert "▁hundred" in source_pieces and "▁hundred" not in target_pieces
     assert any("hundert" in piece for piece in target_pieces)
     assert not any("hundert" in piece for piece in source_pieces)
-    joint = Tokenizer.train(sources, targets, vocab_size=60, joint=True)
+    joint = Tokenizer.train(sources, targets, vocab_size=80, joint=True)  # room for both languages
     pieces = vocabulary(joint.source)
     assert any("hundred" in piece for piece in pieces) and any("hundert" in piece for piece in pieces)
     # One vocabulary: a sentence gets the same ids whichever side encodes it.
