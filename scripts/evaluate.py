@@ -58,11 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_intermixed_args(argv)
     beam_sizes = parse_beam_sizes(args.num_beams)
     model_config = read_model_config(args.model)
-    # Without a config, search and report metrics as the model was trained to (the overrides win).
-    saved = [] if args.config else [f"generation.{key}={json.dumps(value)}"
-                                    for key, value in model_config.get("generation", {}).items()]
-    if not args.config and "metrics" in model_config:
-        saved.append(f"training.metrics={json.dumps(model_config['metrics'])}")
+    saved = [] if args.config else trained_settings(model_config)  # the overrides win over both
     config = load_config(args.config, saved + args.overrides)
     task = get_task(model_config.get("task", config.task))
     limit = config.data.max_valid_examples if config.data.streaming else 0
@@ -105,6 +101,14 @@ def main(argv: list[str] | None = None) -> None:
             Path(args.output).write_text("\n".join(predictions) + "\n", encoding="utf-8")
     if args.output_dir:
         write_outputs(Path(args.output_dir), args.model, results, predicted)
+
+
+def trained_settings(model_config: dict) -> list[str]:
+    """Overrides that search and report metrics as the model was trained to (used without --config)."""
+    saved = [f"generation.{key}={json.dumps(value)}" for key, value in model_config.get("generation", {}).items()]
+    if "metrics" in model_config:
+        saved.append(f"training.metrics={json.dumps(model_config['metrics'])}")
+    return saved
 
 
 def write_outputs(directory: Path, model: str, results: list[dict], predicted: list[dict]) -> None:
