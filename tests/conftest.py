@@ -79,6 +79,15 @@ def trained_reverse_model(tmp_path_factory):
     return run_dir
 
 
+def last_trainer_state(run_dir: Path) -> dict:
+    """The trainer state sealed in a run's newest checkpoint (step, best step, stop reason, ...)."""
+    import json
+
+    from seq2seq.checkpoints import list_checkpoints
+
+    return json.loads((list_checkpoints(run_dir)[-1] / "trainer_state.json").read_text())["trainer"]
+
+
 def make_model(*, rnn_type="gru", attention="bahdanau", input_feeding=False, bidirectional=True,
                num_layers=1, source_vocab_size=30, target_vocab_size=40, seed=0):
     """An untrained model in eval mode, for invariant tests."""

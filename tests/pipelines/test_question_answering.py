@@ -7,6 +7,7 @@ import logging
 import datasets
 import pytest
 import torch
+from conftest import last_trainer_state
 
 from pipelines import QuestionAnsweringPipeline, get_task, pipeline
 from seq2seq.config import ConfigError, DataConfig, config_from_dict
@@ -79,9 +80,7 @@ def test_a_config_takes_both_inputs_or_the_baseline_alone(tmp_path):
 def test_a_short_run_learns_the_generated_stories(qa_run):
     """Trained to 60 % (about 750 updates; the cap is 2,500). Answering from the question alone
     (its most likely answer) gets about 47 % of these questions: 60 % needs the story."""
-    from seq2seq.checkpoints import list_checkpoints
-
-    state = json.loads((list_checkpoints(qa_run / "run")[-1] / "trainer_state.json").read_text())["trainer"]
+    state = last_trainer_state(qa_run / "run")
     assert state["stop_reason"].startswith("reached the target: accuracy"), state
 
 

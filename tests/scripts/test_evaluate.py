@@ -2,7 +2,7 @@ import json
 
 import pytest
 import yaml
-from conftest import tiny_config
+from conftest import last_trainer_state, tiny_config
 
 from seq2seq.config import config_to_dict
 from seq2seq.sources import load_raw_dataset
@@ -44,15 +44,10 @@ def test_evaluate_on_the_validation_split_repeats_what_training_measured(trained
     assert status == 0, err
     [line] = [json.loads(row) for row in out.splitlines()]
     logged = [json.loads(row) for row in (trained_reverse_model / "metrics.jsonl").read_text().splitlines()]
-    [best] = [r for r in logged if "valid/exact_match" in r and r["step"] == logged_best_step(trained_reverse_model)]
+    best_step = last_trainer_state(trained_reverse_model)["best_step"]
+    [best] = [r for r in logged if "valid/exact_match" in r and r["step"] == best_step]
     assert {name: line[name] for name in ("bleu", "chrf", "exact_match")} == {
         name: round(best[f"valid/{name}"], 2) for name in ("bleu", "chrf", "exact_match")}
-
-
-def logged_best_step(run_dir) -> int:
-    from seq2seq.checkpoints import list_checkpoints
-
-    return json.loads((list_checkpoints(run_dir)[-1] / "trainer_state.json").read_text())["trainer"]["best_step"]
 
 
 @pytest.mark.slow

@@ -1,14 +1,12 @@
 """Training from a stream: every example once per epoch, length-bucketed windows, a share per
 process, skipping what a resumed run has done, and the quality of map-style training."""
 
-import json
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import last_trainer_state, tiny_config
 
 from pipelines import get_task
-from seq2seq.checkpoints import list_checkpoints
 from seq2seq.config import ConfigError, DataConfig
 from seq2seq.experiment import check_config
 from seq2seq.processors import TextProcessor
@@ -107,11 +105,6 @@ def stream_config(output_dir, streaming):
                                  "target_metric": 90.0, "early_stopping_patience": 0})
 
 
-def stop_reason(run_dir) -> str:
-    [last] = list_checkpoints(run_dir)[-1:]
-    return json.loads((last / "trainer_state.json").read_text())["trainer"]["stop_reason"]
-
-
 @pytest.mark.slow
 def test_streaming_reaches_map_style_quality(tmp_path):
     """Both runs train to the same target, rather than being compared at one noisy step (exact
@@ -121,4 +114,4 @@ def test_streaming_reaches_map_style_quality(tmp_path):
     for kind, streaming in (("map", False), ("stream", True)):
         torch.manual_seed(0)
         train(stream_config(str(tmp_path / kind), streaming), task)
-        assert stop_reason(tmp_path / kind).startswith("reached the target: exact_match"), kind
+        assert last_trainer_state(tmp_path / kind)["stop_reason"].startswith("reached the target: exact_match"), kind

@@ -4,7 +4,7 @@ import re
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import collate, make_model, tiny_config
+from conftest import collate, last_trainer_state, make_model, tiny_config
 
 from pipelines import get_task
 from seq2seq.checkpoints import CheckpointError, list_checkpoints
@@ -33,7 +33,7 @@ def test_end_to_end_training_learns_to_reverse(trained_reverse_model):
     run_dir = trained_reverse_model
     evals = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
              if "valid/exact_match" in line]
-    state = json.loads((list_checkpoints(run_dir)[-1] / "trainer_state.json").read_text())["trainer"]
+    state = last_trainer_state(run_dir)
     assert state["stop_reason"] == "reached the target: exact_match 100.00 >= 100"
     assert evals[-1]["valid/exact_match"] == 100.0 and state["best_step"] == evals[-1]["step"]
     for name in ("model", "last", "tokenizer"):
@@ -134,7 +134,7 @@ def test_training_stops_once_the_target_metric_is_reached(trained_reverse_model,
     config = tiny_config(str(tmp_path), training={"target_metric": 50.0, "eval_every_steps": 50,
                                                   "metrics": ["exact_match", "chrf"]})
     train(config, get_task("translation"))
-    state = json.loads((list_checkpoints(tmp_path)[-1] / "trainer_state.json").read_text())["trainer"]
+    state = last_trainer_state(tmp_path)
     evaluations = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
                    if "valid/exact_match" in line]
     assert state["stop_reason"].startswith("reached the target: exact_match")
