@@ -58,6 +58,16 @@ def check_field(value: Any, field: str, where: str) -> str | list[str]:
     return value
 
 
+def check_positions(value: Any, context: list[str], where: str) -> list[int]:
+    """Supporting facts: positions (whole numbers) of sentences in a context given as a list."""
+    if not isinstance(value, list) or not all(isinstance(p, int) and not isinstance(p, bool) for p in value):
+        raise TypeError(f"{where}: supporting facts must be a list of sentence positions, got {value!r}")
+    if any(not 0 <= p < len(context) for p in value):
+        raise ValueError(f"{where}: supporting facts {value} are not positions in a context of "
+                         f"{len(context)} sentences")
+    return value
+
+
 def concatenate(context: str | list[str], question: str) -> str:
     """The baseline's one source text: the context (sentences joined by spaces), then the question."""
     return f"{context if isinstance(context, str) else ' '.join(context)} {question}"
@@ -67,7 +77,8 @@ class QuestionAnsweringTask:
     name = NAME
     inputs = {"context": "text", "question": "text", BASELINE_INPUT: "text"}
     metric_names = ("accuracy",)
-    columns = {"context": "context", "question": "question", "target": "answer"}  # data.columns overrides
+    # data.columns overrides; supporting_facts (bAbI: sentence positions) is read where the data has it
+    columns = {"context": "context", "question": "question", "target": "answer", "supporting_facts": "supporting_facts"}
 
     def check_inputs(self, names: list[str]) -> None:
         if sorted(names) not in (sorted(FIELDS), [BASELINE_INPUT]):
@@ -83,6 +94,9 @@ class QuestionAnsweringTask:
             example[BASELINE_INPUT] = concatenate(example["context"], example["question"])
             if read.has(row, "target"):
                 example["target_text"] = read.text(row, "target")
+            if read.has(row, "supporting_facts") and isinstance(example["context"], list):  # unused on a string
+                example["supporting_facts"] = check_positions(read(row, "supporting_facts"), example["context"],
+                                                              f"column '{read.columns['supporting_facts']}'")
             return example
 
         return to_example
@@ -164,24 +178,44 @@ class QuestionAnsweringPipeline:
         attended = "context" if "context" in self.processors else BASELINE_INPUT
         # Memory positions are each input's tokens in model order (sentence by sentence for a story).
         names = list(self.model.encoders)
-        offset = sum(inputs[name][1].flatten(1).size(1) for name in names[: names.index(attended)])
-        width = inputs[attended][1].flatten(1).size(1)
+        offset = sum(self._memory_width(name, inputs[name][1]) for name in names[: names.index(attended)])
+        width = self._memory_width(attended, inputs[attended][1])
+        by_token = self.processors[attended].sentences and width != inputs[attended][1].size(1)
+        decoder_reads_inputs = getattr(self.model, "decoder_memory", "inputs") == "inputs"
+        hops = self._hop_attention(batch, inputs) if return_attention and self.model.reader is not None else None
         results = []
         for row, answer_ids in enumerate(tokens):
             result: dict[str, Any] = {"answer": self.tokenizer.decode_target([answer_ids])[0],
                                       "score": probabilities[row]}
             if len(answer_ids) == output.tokens.size(-1):
                 result["truncated"] = True
-            if return_attention:
+            if hops is not None:
+                result["hops"] = hops[row, :, : len(examples[row]["units"])]
+                result["context_units"] = examples[row]["units"]
+            if return_attention and decoder_reads_inputs:
                 units = examples[row]["units"]
                 steps = min(len(answer_ids) + 1, output.tokens.size(-1))
                 weights = output.attention[row, 0, :steps, offset : offset + width].float().cpu()
-                if self.processors[attended].sentences:  # the weights of a sentence's tokens, summed
+                if by_token:  # a sentence-level input with token memory: its tokens' weights, summed
                     weights = weights.view(steps, inputs[attended][1].size(1), -1).sum(dim=-1)
                 result["attention"] = weights[:, : len(units)]
                 result["context_units"] = units
             results.append(result)
         return results
+
+    def _hop_attention(self, batch: Batch, inputs: dict[str, Any]) -> torch.Tensor:
+        """How much each hop read each context unit (B, hops, units): sentences, or tokens for
+        a token-level context (a sentence-level context with token memory: its tokens' sum)."""
+        weights = self.model.hop_weights(batch).float().cpu()  # (B, hops, memory positions)
+        mask = inputs["context"][1] if "context" in inputs else inputs[BASELINE_INPUT][1]
+        if "context" in inputs and self.processors["context"].sentences and \
+                self._memory_width("context", mask) != mask.size(1):
+            weights = weights[..., : mask[0].numel()].unflatten(-1, mask.shape[1:]).sum(dim=-1)
+        return weights
+
+    def _memory_width(self, name: str, mask: torch.Tensor) -> int:
+        """How many memory positions an input's batch (mask (B, S) or (B, N, L)) takes."""
+        return mask.size(1) if getattr(self.model.encoders[name], "memory_unit", "") == "sentences" else mask[0].numel()
 
     def _probabilities(self, batch: Batch, answers: list[list[int]]) -> list[float]:
         """P(answer, then eos | context, question) for each row, by a teacher-forced pass."""

@@ -13,7 +13,8 @@ stopped at the generation length limit without eos. ``--group-by COLUMN`` adds o
 value of a dataset column (bAbI's ``task``). ``--output-dir`` writes ``metrics.json`` and
 ``predictions.jsonl``: one line per example and beam size with its ``id`` (``--id-column``, else
 the row number), ``prediction``, ``reference`` and ``score`` (the search's log-probability over
-the length penalty).
+the length penalty). ``--plot-hops N`` (question answering with ``model.hops``) also writes
+``hops_<id>.png`` to the output directory for the first N examples: which sentences each hop read.
 """
 
 from __future__ import annotations
@@ -54,8 +55,12 @@ def main(argv: list[str] | None = None) -> None:
                         "predictions.jsonl (default: id, else the row number)")
     parser.add_argument("--group-by", help="also report the metrics per value of this dataset column "
                         "(bAbI: task; generated stories: type)")
+    parser.add_argument("--plot-hops", type=int, default=0, metavar="N", help="question answering with hops: plot "
+                        "which sentences each hop read for the first N examples (needs --output-dir)")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_intermixed_args(argv)
+    if args.plot_hops and not args.output_dir:
+        raise ValueError("--plot-hops writes pictures: give --output-dir")
     beam_sizes = parse_beam_sizes(args.num_beams)
     model_config = read_model_config(args.model)
     saved = [] if args.config else trained_settings(model_config)  # the overrides win over both
@@ -101,6 +106,24 @@ def main(argv: list[str] | None = None) -> None:
             Path(args.output).write_text("\n".join(predictions) + "\n", encoding="utf-8")
     if args.output_dir:
         write_outputs(Path(args.output_dir), args.model, results, predicted)
+    if args.plot_hops:
+        examples = [to_example(rows[row]) for row in list(prepared["row"])[: args.plot_hops]]
+        plot_hops(args.model, examples, ids, Path(args.output_dir))
+
+
+def plot_hops(model: str, examples: list[dict], ids: list, directory: Path) -> None:
+    """hops_<id>.png per example: its sentences down, the hops across, the question and answer above."""
+    from pipelines import pipeline
+    from seq2seq.plots import plot_attention
+
+    answer = pipeline("question-answering", model=model)
+    if answer.model.reader is None:
+        raise ValueError(f"--plot-hops: the model in {model} has no hops (model.hops is 0)")
+    results = answer([{"context": e["context"], "question": e["question"]} for e in examples], return_attention=True)
+    for id_, example, result in zip(ids, examples, results, strict=False):
+        hops = [f"hop {k + 1}" for k in range(result["hops"].size(0))]
+        title = f"{example['question']} -> {result['answer']}"
+        plot_attention(result["hops"].T.numpy(), hops, result["context_units"], directory / f"hops_{id_}.png", title=title)
 
 
 def trained_settings(model_config: dict) -> list[str]:

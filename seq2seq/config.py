@@ -69,6 +69,9 @@ class DataConfig:
     # file's soundtrack); speech_recognition audio/text; question_answering context/question/answer.
     columns: dict[str, str] = field(default_factory=dict)
     babi_tasks: list[int] = field(default_factory=list)  # data.kind=babi: these task numbers only; [] = all
+    # data.kind=babi: a task without a validation file (en-10k) holds out this fraction of its
+    # training stories as validation (every tenth story with 0.1: the same split everywhere)
+    babi_valid_fraction: float = 0.0
     # class_folders: readable labels for class folder names ({0_wave1: wave one hand}); default the name
     folder_labels: dict[str, str] = field(default_factory=dict)
     # Training pairs longer than this (in tokens) are dropped, not truncated.
@@ -105,6 +108,9 @@ class TokenizerConfig:
     joint: bool = False
     character_coverage: float = 1.0
     max_sentences: int = 1_000_000  # sentences sampled to train SentencePiece
+    # Fold the source side's case (SentencePiece's nmt_nfkc_cf rule, kept in the model): bAbI asks
+    # "what is gertrude afraid of?" about "Gertrude", and "Sheep" starts a sentence about sheep.
+    lowercase_source: bool = False
 
 
 RNN_TYPES = ("elman", "gru", "lstm")
@@ -132,6 +138,14 @@ class EncoderConfig:
     # Audio only: stride-2 convolutions before the RNN divide the frames by `subsampling`.
     subsampling: int = choice(4, 1, 2, 4, 8)
     conv_channels: int = at_least(256, 1)
+    # Text read sentence by sentence (processor `sentences: true`) only. Memory: every token, or
+    # one state per sentence (what multi-hop reading attends over).
+    memory_unit: str = choice("tokens", "tokens", "sentences")
+    sentence_rnn: bool = True  # an RNN over the sentence vectors tells each about its neighbours
+    recency_noise: float = 0.0  # training: random empty steps between sentences for the recency vectors
+    # Text: a sentence's (or a question's) summary is the RNN's final state plus the sum of its
+    # word embeddings (embedding_size must equal the output size).
+    bag_of_words: bool = False
 
 
 @dataclass
@@ -162,6 +176,11 @@ class DecoderConfig:
 class ModelConfig:
     embedding_size: int = at_least(256, 1)
     embedding_dropout: float = 0.2
+    # The text inputs' embedding starts N(0, std^2); 0 = PyTorch's N(0, 1). Memory-network readers
+    # want a small start (0.1, as Sukhbaatar et al.): large bag-of-words sums saturate the hops'
+    # gates on the first updates and they never learn to match the question (bAbI task 15: 34-59 %
+    # at N(0, 1), 99 % at 0.1, two minutes each).
+    embedding_init_std: float = 0.0
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     # Several inputs: concat = one attention over all their positions (with a learned embedding
     # per input); gate = one attention per input, contexts mixed by a learned gate.
@@ -176,6 +195,19 @@ class ModelConfig:
     # the memory with the current query and updates it with a GRU cell (multi-hop reasoning:
     # "where is the football?" -> who has it -> where that person went).
     hops: int = at_least(0, 0)
+    # How the hops read: attention (a softmax over the memory per hop) or query_reduction (gated
+    # passes over the sentences in order, forward and backward; Seo et al., 2017).
+    reader: str = choice("attention", "attention", "query_reduction")
+    # What the decoder attends over: the inputs' memory, or the reader's query after each hop (the
+    # answer then comes through the reasoning: attending to the story itself let the decoder
+    # memorise bAbI 1k's training stories instead of chaining facts).
+    decoder_memory: str = choice("inputs", "inputs", "reader")
+    # Text inputs share their word-level RNN too (not only the embedding): a question and the
+    # story's sentences are read alike, so a question's summary and a fact's can be compared.
+    share_text_rnn: bool = False
+    # Strong supervision: weight of an auxiliary loss pulling what the hops read toward the
+    # supporting facts (bAbI marks them; a supporting_facts column of sentence positions). 0 = off.
+    hop_supervision: float = 0.0
 
 
 @dataclass

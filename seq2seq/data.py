@@ -40,10 +40,14 @@ class Batch:
     inputs: dict[str, tuple[torch.Tensor, torch.Tensor]]
     tgt_in: torch.Tensor | None = None
     tgt_out: torch.Tensor | None = None
+    # (B, K) the sentences the answer rests on, in the order of reasoning (bAbI), -1 after the
+    # last; positions in the memory the hops read. Only for supervising the hops.
+    supporting_facts: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         moved = {name: (values.to(device), mask.to(device)) for name, (values, mask) in self.inputs.items()}
-        return Batch(moved, *(None if t is None else t.to(device) for t in (self.tgt_in, self.tgt_out)))
+        return Batch(moved, *(None if t is None else t.to(device)
+                              for t in (self.tgt_in, self.tgt_out, self.supporting_facts)))
 
     def __len__(self) -> int:
         return next(iter(self.inputs.values()))[1].size(0)
@@ -53,9 +57,9 @@ class Batch:
         return 0 if self.tgt_out is None else int((self.tgt_out != PAD_ID).sum())
 
 
-def _pad(sequences: list[list[int]]) -> torch.Tensor:
+def _pad(sequences: list[list[int]], value: int = PAD_ID) -> torch.Tensor:
     longest = max(len(s) for s in sequences)
-    padded = torch.full((len(sequences), longest), PAD_ID, dtype=torch.long)
+    padded = torch.full((len(sequences), longest), value, dtype=torch.long)
     for row, sequence in enumerate(sequences):
         padded[row, : len(sequence)] = torch.as_tensor(sequence, dtype=torch.long)
     return padded
@@ -75,7 +79,9 @@ class Collator:
             return Batch(inputs)
         tgt_in = _pad([[BOS_ID, *e["tgt_ids"]] for e in examples])
         tgt_out = _pad([[*e["tgt_ids"], EOS_ID] for e in examples])
-        return Batch(inputs, tgt_in, tgt_out)
+        supporting = _pad([[-1, *e["supporting_facts"]] for e in examples], -1)[:, 1:] \
+            if "supporting_facts" in examples[0] else None  # a leading -1: a batch without facts has width 0
+        return Batch(inputs, tgt_in, tgt_out, supporting)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,7 +129,9 @@ def prepare_dataset(
     result has, per text input, its token ids; per media input, its length (the media are checked
     here: a file that cannot be read is an error naming it, or with ``skip_bad_examples`` a
     dropped example, counted in a warning); ``tgt_ids`` and ``target_text`` when the row has a
-    target; and ``row``, the index of the raw row (media are loaded from it per access). Pairs
+    target; ``supporting_facts`` when the examples have them (positions among the sentences the
+    first sentence-level input keeps); and ``row``, the index of the raw row (media are loaded from
+    it per access). Pairs
     whose text inputs or target are longer than the limits are dropped, not truncated, and so are
     examples whose audio or video lasts less than ``min_duration_seconds`` or more than
     ``max_duration_seconds`` (0 = no limit; measuring decodes the media once more).
@@ -133,6 +141,7 @@ def prepare_dataset(
     other processes load what the main process computed.
     """
     durations = (min_duration_seconds, max_duration_seconds)
+    supervised_input = next((name for name, p in processors.items() if getattr(p, "sentences", False)), None)
     fingerprint = preprocessing_fingerprint(dataset, tokenizer, processors, to_example, max_source_length,
                                             max_target_length, skip_bad_examples, *durations)
 
@@ -176,6 +185,10 @@ def prepare_dataset(
         if "target_text" in examples[0]:
             prepared["target_text"] = [e["target_text"] for e in examples]
             prepared["tgt_ids"] = tokenizer.encode_target(prepared["target_text"])
+        if "supporting_facts" in examples[0] and supervised_input:
+            keep = processors[supervised_input]
+            prepared["supporting_facts"] = [keep.kept_positions(e[supervised_input], e["supporting_facts"])
+                                            for e in examples]
         return prepared
 
     def cache_file(suffix: str) -> str | None:
@@ -249,7 +262,8 @@ class Examples(torch.utils.data.Dataset):
         self.media = [name for name, p in processors.items() if not p.cached and name not in stored]
         self.features = [name for name, p in processors.items() if not p.cached and name in stored]
         self.collate = Collator(processors)
-        self.columns = [c for c in (*processors, "tgt_ids") if c in stored and c not in self.features]
+        wanted = (*processors, "tgt_ids", "supporting_facts")
+        self.columns = [c for c in wanted if c in stored and c not in self.features]
         # What a batch reads: only the columns it needs (not target_text), and cached features as
         # numpy arrays (converting nested Python lists would cost more than the model's step).
         # Cached features a processor can still augment (audio's SpecAugment) get it per access.
@@ -282,7 +296,7 @@ class Examples(torch.utils.data.Dataset):
         Examples without a text input (a video: every clip has the processor's frame count) all
         cost the same. Their targets are not used either: batches sorted by target length would
         hold only some of the classes (all one-word labels, say), which stalls training."""
-        text_inputs = [name for name in self.columns if name != "tgt_ids"]
+        text_inputs = [name for name in self.columns if name in self.processors]
         if not text_inputs:
             return [1] * len(self)
         names = text_inputs + (["tgt_ids"] if targets and "tgt_ids" in self.columns else [])

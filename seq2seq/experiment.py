@@ -71,8 +71,29 @@ def check_config(config: Config, task: Task) -> None:
                           f"({', '.join(configured)})")
     if config.model.hops and not config.model.query_input and len(configured) > 1:
         raise ConfigError("model.hops with several inputs needs model.query_input (the input that asks)")
+    if config.model.hop_supervision:
+        if not config.model.hops:
+            raise ConfigError("model.hop_supervision needs model.hops >= 1 (it supervises what the hops read)")
+        read = [name for name in config.inputs if name != config.model.query_input]
+        if len(read) != 1 or config.inputs[read[0]].encoder.memory_unit != "sentences":
+            raise ConfigError("model.hop_supervision needs the hops to read one input with memory_unit: sentences "
+                              "(supporting facts are sentence positions)")
+        if config.data.streaming:
+            raise ConfigError("model.hop_supervision reads supporting facts from map-style data; set "
+                              "data.streaming: false")
+    if config.model.decoder_memory == "reader" and not config.model.hops:
+        raise ConfigError("model.decoder_memory: reader needs model.hops >= 1 (the hops' queries are its memory)")
+    if config.model.decoder_memory == "reader" and config.model.fusion == "gate":
+        raise ConfigError("model.fusion: gate mixes one attention per input; with decoder_memory: reader the "
+                          "decoder reads one memory (use fusion: concat)")
     for name, spec in config.inputs.items():
         build_processor(spec.modality, spec.processor, None, name)  # settings errors now, not after data loading
+        by_sentence = (spec.encoder.memory_unit, spec.encoder.sentence_rnn, spec.encoder.recency_noise)
+        if by_sentence != ("tokens", True, 0.0) and not (spec.modality == "text" and spec.processor.get("sentences")):
+            raise ConfigError(f"inputs.{name}.encoder: memory_unit, sentence_rnn and recency_noise are for text read "
+                              "sentence by sentence (processor: {sentences: true})")
+        if spec.encoder.bag_of_words and spec.modality != "text":
+            raise ConfigError(f"inputs.{name}.encoder.bag_of_words is for text inputs")
         if spec.encoder.cache_features and not spec.encoder.freeze_cnn:
             raise ConfigError(f"inputs.{name}.encoder.cache_features needs freeze_cnn: true (a CNN that trains "
                               "changes its features every update)")
@@ -163,7 +184,7 @@ def prepare_tokenizer(config: Config, read_examples: Callable[[], Iterable[dict[
                        for text in (e[name] if isinstance(e[name], list) else [e[name]])] if text_inputs else None
             tokenizer = Tokenizer.train(sources, targets, vocab_size=tok.vocab_size, model_type=tok.model_type,
                                         joint=tok.joint or not text_inputs, character_coverage=tok.character_coverage,
-                                        max_sentences=tok.max_sentences)
+                                        max_sentences=tok.max_sentences, lowercase_source=tok.lowercase_source)
             tokenizer.save_pretrained(directory)
     return Tokenizer.from_pretrained(directory)
 

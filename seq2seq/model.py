@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from seq2seq.config import InputConfig, ModelConfig, config_from_dict, config_to_dict
 from seq2seq.decoder import AttentionDecoder, DecoderState, Memory
 from seq2seq.encoders import AudioEncoder, EncoderOutput, SentenceEncoder, TextEncoder, VideoEncoder
-from seq2seq.hops import MultiHopReader
+from seq2seq.hops import READERS, HopsOutput
 from seq2seq.search import SearchOutput, beam_search, greedy_search, output_limits
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
 
@@ -84,7 +84,9 @@ class Seq2SeqModel(nn.Module):
         target_vocab_size: int = 0,
         query_input: str = "",
         hops: int = 0,
-        hop_size: int = 128,
+        reader: str = "attention",
+        decoder_memory: str = "inputs",
+        hop_supervision: float = 0.0,
         config: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -111,13 +113,44 @@ class Seq2SeqModel(nn.Module):
         if hops and not query_input and len(encoders) > 1:
             raise ValueError("hops over several inputs need a query_input (the input that asks)")
         self.query_input = query_input
-        self.reader = MultiHopReader(size=memory_size, hidden_size=hop_size, hops=hops) if hops else None
+        if reader not in READERS:
+            raise ValueError(f"unknown reader {reader!r} (choose {', '.join(READERS)})")
+        if decoder_memory not in ("inputs", "reader"):
+            raise ValueError(f"decoder_memory must be 'inputs' or 'reader', got {decoder_memory!r}")
+        if decoder_memory == "reader" and not hops:
+            raise ValueError("decoder_memory 'reader' needs hops >= 1 (the reader's output is the memory)")
+        self.reader = READERS[reader](size=memory_size, hops=hops) if hops else None
+        self.decoder_memory = decoder_memory
+        if hop_supervision and not hops:
+            raise ValueError("hop_supervision needs hops >= 1 (it is a loss on what the hops read)")
+        # Strong supervision (Weston et al., 2015): an auxiliary loss pulling the hops' reading
+        # weights toward the supporting facts, in training only, when the batch has them.
+        self.hop_supervision = hop_supervision
         self.config = config or {}
 
     # -- encoding ------------------------------------------------------------------------------
 
     def encode(self, batch) -> EncoderOutput:
-        """Each input through its own encoder; several memories are joined along time."""
+        """Each input through its own encoder; several memories are joined along time. With hops,
+        the reader's final query starts the decoder (and with ``decoder_memory="reader"`` the
+        queries after each hop are all the decoder attends over)."""
+        return self._encode(batch)[0]
+
+    def _encode(self, batch) -> tuple[EncoderOutput, HopsOutput | None]:
+        outputs = self._encode_inputs(batch)
+        final, read = self._query(outputs)
+        hops = None
+        if self.reader is not None:
+            hops = self.read(final, read)
+            final = hops.final
+            if self.decoder_memory == "reader":
+                mask = torch.ones_like(hops.queries[..., 0], dtype=torch.bool)
+                return EncoderOutput(hops.queries, mask, final), hops
+        if len(outputs) == 1:
+            return outputs[0]._replace(final=final), hops
+        return _join(outputs)._replace(final=final), hops
+
+    def _encode_inputs(self, batch) -> list[EncoderOutput]:
         outputs = []
         for index, (name, encoder) in enumerate(self.encoders.items()):
             if name not in batch.inputs:
@@ -130,20 +163,31 @@ class Seq2SeqModel(nn.Module):
             if self.input_embedding is not None:
                 output = output._replace(states=output.states + self.input_embedding.weight[index])
             outputs.append(output)
+        return outputs
+
+    def _query(self, outputs: list[EncoderOutput]) -> tuple[torch.Tensor, list[EncoderOutput]]:
+        """The summary that starts the decoder (or the hops), and the inputs the hops read."""
         names = list(self.encoders)
         if self.query_input:
             final = outputs[names.index(self.query_input)].final
-            read = [o for name, o in zip(names, outputs, strict=True) if name != self.query_input] or outputs
-        elif len(outputs) == 1:
-            final, read = outputs[0].final, outputs
-        else:
-            final, read = torch.stack([o.final for o in outputs]).mean(dim=0), outputs
-        if self.reader is not None:
-            memory = _join(read)
-            final, _ = self.reader(final, memory.states, memory.mask)
+            return final, [o for name, o in zip(names, outputs, strict=True) if name != self.query_input] or outputs
         if len(outputs) == 1:
-            return outputs[0]._replace(final=final)
-        return _join(outputs)._replace(final=final)
+            return outputs[0].final, outputs
+        return torch.stack([o.final for o in outputs]).mean(dim=0), outputs
+
+    def read(self, query: torch.Tensor, outputs: list[EncoderOutput]) -> HopsOutput:
+        """The reader's hops over the memory of ``outputs`` (joined along time), from ``query``."""
+        memory = _join(outputs)
+        return self.reader(query, memory.states, memory.mask)
+
+    @torch.no_grad()
+    def hop_weights(self, batch) -> torch.Tensor:
+        """How much each hop read each position (B, hops, S) of the memory it reads: the inputs
+        other than the query input, joined along time."""
+        if self.reader is None:
+            raise ValueError("this model has no hops (model.hops is 0)")
+        final, read = self._query(self._encode_inputs(batch))
+        return self.read(final, read).weights
 
     def start(self, batch) -> tuple[DecoderState, Memory]:
         encoded = self.encode(batch)
@@ -154,7 +198,8 @@ class Seq2SeqModel(nn.Module):
     def forward(self, batch) -> Seq2SeqOutput:
         """Teacher-forced cross-entropy over the real (non-pad) target tokens (in training, mixed
         with the CTC loss when ``ctc_weight`` > 0)."""
-        state, memory = self.start(batch)
+        encoded, hops = self._encode(batch)
+        state, memory = self.decoder.init_state(encoded.final), self.decoder.prepare_memory(encoded)
         att_vectors, _ = self.decoder(batch.tgt_in, state, memory)  # (B, T, H)
         target_mask = batch.tgt_out != PAD_ID
         # The output layer is the costliest product: run it on real positions only.
@@ -166,8 +211,29 @@ class Seq2SeqModel(nn.Module):
             loss_sum = F.cross_entropy(logits.float(), targets, reduction="sum")
         if self.ctc_layer is not None and self.training:
             loss_sum = (1 - self.ctc_weight) * loss_sum + self.ctc_weight * self._ctc_loss_sum(memory, batch)
+        if self.hop_supervision and self.training and getattr(batch, "supporting_facts", None) is not None:
+            loss_sum = loss_sum + self.hop_supervision * self._hop_loss_sum(hops.weights, batch.supporting_facts)
         num_tokens = target_mask.sum()
         return Seq2SeqOutput(loss_sum / num_tokens.clamp(min=1), loss_sum, num_tokens)
+
+    def _hop_loss_sum(self, weights: torch.Tensor, facts: torch.Tensor) -> torch.Tensor:
+        """Hop weights (B, hops, S) against supporting facts (B, K), -1 = none, summed over the batch.
+
+        Attention hops: hop k should read fact k (the facts come in the order of reasoning), a
+        cross-entropy per hop that has a fact. Query reduction: every layer's update gate should
+        open at the facts and stay shut elsewhere, a binary cross-entropy per real position.
+        """
+        weights = weights.float()
+        if isinstance(self.reader, READERS["attention"]):
+            steps = min(weights.size(1), facts.size(1))
+            chosen, facts = weights[:, :steps], facts[:, :steps]
+            picked = chosen.gather(-1, facts.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, steps)
+            return -(picked.clamp(min=1e-9).log() * (facts >= 0)).sum()
+        positions = torch.arange(weights.size(-1), device=facts.device)
+        targets = (positions.view(1, 1, -1) == facts.unsqueeze(-1)).any(dim=1).float()  # (B, S)
+        # Padded positions have a gate of exactly 0 and a target of 0: they add nothing.
+        return F.binary_cross_entropy(weights.clamp(1e-6, 1 - 1e-6), targets.unsqueeze(1).expand_as(weights),
+                                      reduction="sum")
 
     def _ctc_loss_sum(self, memory: Memory, batch) -> torch.Tensor:
         """CTC negative log-likelihood of the target tokens (no bos/eos) over the encoder states,
@@ -364,10 +430,13 @@ def build_encoder(spec: InputConfig, *, source_vocab_size: int, embedding_size: 
     if spec.modality == "text" and spec.processor.get("sentences"):
         return SentenceEncoder(vocab_size=source_vocab_size, embedding_size=embedding_size,
                                embedding_dropout=embedding_dropout, padding_idx=PAD_ID,
-                               max_positions=spec.processor.get("max_sentences") or 100, **common)
+                               max_positions=spec.processor.get("max_sentences") or 100,
+                               memory_unit=encoder.memory_unit, sentence_rnn=encoder.sentence_rnn,
+                               recency_noise=encoder.recency_noise, bag_of_words=encoder.bag_of_words, **common)
     if spec.modality == "text":
         return TextEncoder(vocab_size=source_vocab_size, embedding_size=embedding_size,
-                           embedding_dropout=embedding_dropout, padding_idx=PAD_ID, **common)
+                           embedding_dropout=embedding_dropout, padding_idx=PAD_ID,
+                           bag_of_words=encoder.bag_of_words, **common)
     if spec.modality == "video":
         return VideoEncoder(cnn=encoder.cnn, cnn_weights=encoder.cnn_weights or None, freeze_cnn=encoder.freeze_cnn,
                             feature_size=encoder.feature_size, spatial_grid=encoder.spatial_grid,
@@ -379,6 +448,18 @@ def build_encoder(spec: InputConfig, *, source_vocab_size: int, embedding_size: 
         return AudioEncoder(feature_size=feature_size, subsampling=encoder.subsampling,
                             conv_channels=encoder.conv_channels, **common)
     raise ValueError(f"unknown modality {spec.modality!r}")
+
+
+def _share_rnn(first: nn.Module, other: nn.Module) -> None:
+    """``other`` reads its text with ``first``'s (word-level) RNN."""
+    rnn = first.word_rnn if hasattr(first, "word_rnn") else first.rnn
+    name = "word_rnn" if hasattr(other, "word_rnn") else "rnn"
+    mine = getattr(other, name)
+    if (type(mine), mine.input_size, mine.hidden_size, mine.num_layers, mine.bidirectional) != (
+            type(rnn), rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.bidirectional):
+        raise ValueError("share_text_rnn needs text inputs whose encoders have the same rnn_type, hidden_size, "
+                         "num_layers and bidirectional")
+    setattr(other, name, rnn)
 
 
 def build_model(
@@ -395,6 +476,13 @@ def build_model(
     text_encoders = [encoders[name] for name, spec in inputs.items() if spec.modality == "text"]
     for encoder in text_encoders[1:]:
         encoder.embedding = text_encoders[0].embedding
+    if config.embedding_init_std and text_encoders:
+        with torch.no_grad():
+            text_encoders[0].embedding.weight.normal_(0.0, config.embedding_init_std)
+            text_encoders[0].embedding.weight[PAD_ID].zero_()
+    if config.share_text_rnn:
+        for encoder in text_encoders[1:]:
+            _share_rnn(text_encoders[0], encoder)
     memory_size = next(iter(encoders.values())).output_size
     decoder_config = config.decoder
     decoder = AttentionDecoder(
@@ -412,7 +500,7 @@ def build_model(
         padding_idx=PAD_ID,
         tie_embeddings=decoder_config.tie_embeddings,
         fusion=config.fusion,
-        num_inputs=len(encoders),
+        num_inputs=1 if config.decoder_memory == "reader" else len(encoders),
     )
     description = {
         "model": config_to_dict(config),
@@ -423,5 +511,6 @@ def build_model(
     }
     return Seq2SeqModel(encoders=encoders, decoder=decoder, memory_size=memory_size, label_smoothing=label_smoothing,
                         ctc_weight=config.ctc_weight, target_vocab_size=target_vocab_size,
-                        query_input=config.query_input, hops=config.hops, hop_size=decoder_config.attention_size,
+                        query_input=config.query_input, hops=config.hops, reader=config.reader,
+                        decoder_memory=config.decoder_memory, hop_supervision=config.hop_supervision,
                         config=description)

@@ -42,12 +42,14 @@ def plot_learning_curve(metrics_path: str | Path, output_path: str | Path) -> Pa
 
 
 def plot_attention(weights, source_pieces: list[str], target_pieces: list[str],
-                   output_path: str | Path) -> Path:
+                   output_path: str | Path, title: str = "") -> Path:
     """Heat map of attention weights (T, S): target pieces down, source pieces across."""
     figure, axes = plt.subplots(figsize=(max(4, 0.4 * len(source_pieces)), max(3, 0.4 * len(target_pieces))))
     axes.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
     axes.set_xticks(range(len(source_pieces)), source_pieces, rotation=90)
     axes.set_yticks(range(len(target_pieces)), target_pieces)
+    if title:
+        axes.set_title(title)
     figure.tight_layout()
     figure.savefig(output_path, dpi=100)
     plt.close(figure)

@@ -164,7 +164,7 @@ def _load(config: DataConfig) -> datasets.DatasetDict | datasets.IterableDataset
     if config.kind == "babi":
         from seq2seq.babi import read_babi
 
-        return read_babi(config.path, tasks=config.babi_tasks)
+        return read_babi(config.path, tasks=config.babi_tasks, valid_fraction=config.babi_valid_fraction)
     raise ValueError(f"data.kind must be one of {', '.join(DATA_KINDS)}; got {config.kind!r}")
 
 

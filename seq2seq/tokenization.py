@@ -28,8 +28,10 @@ def train_sentencepiece(
     model_type: str = "unigram",
     character_coverage: float = 1.0,
     max_sentences: int = 1_000_000,
+    lowercase: bool = False,
 ) -> spm.SentencePieceProcessor:
-    """Train a SentencePiece model in memory on ``sentences``."""
+    """Train a SentencePiece model in memory on ``sentences``; with ``lowercase`` the model folds
+    case itself (its normalisation rule), when it is trained and whenever it encodes."""
     if model_type not in ("unigram", "bpe", "word", "char"):
         raise ValueError(f"tokenizer.model_type must be 'unigram', 'bpe', 'word' or 'char', got {model_type!r}")
     sentences = [s for s in sentences if s.strip()]
@@ -42,6 +44,7 @@ def train_sentencepiece(
         vocab_size=vocab_size,
         model_type=model_type,
         character_coverage=character_coverage,
+        normalization_rule_name="nmt_nfkc_cf" if lowercase else "nmt_nfkc",
         input_sentence_size=max_sentences,
         shuffle_input_sentence=True,
         # Small corpora cannot always fill the requested vocabulary; take what they give.
@@ -96,7 +99,10 @@ class Tokenizer:
         joint: bool = False,
         character_coverage: float = 1.0,
         max_sentences: int = 1_000_000,
+        lowercase_source: bool = False,
     ) -> Tokenizer:
+        """A source and a target model (``joint``: one for both); ``lowercase_source`` folds the
+        source side's case (both sides' when joint)."""
         options = dict(
             vocab_size=vocab_size,
             model_type=model_type,
@@ -107,9 +113,10 @@ class Tokenizer:
             shared = train_sentencepiece(target_texts, **options)
             return cls(shared, shared)
         if joint:
-            shared = train_sentencepiece(_chain(source_texts, target_texts), **options)
+            shared = train_sentencepiece(_chain(source_texts, target_texts), lowercase=lowercase_source, **options)
             return cls(shared, shared)
-        return cls(train_sentencepiece(source_texts, **options), train_sentencepiece(target_texts, **options))
+        return cls(train_sentencepiece(source_texts, lowercase=lowercase_source, **options),
+                   train_sentencepiece(target_texts, **options))
 
     # -- encoding ------------------------------------------------------------------------------
 

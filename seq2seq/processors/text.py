@@ -59,6 +59,12 @@ class TextProcessor:
             sentences = sentences[-self.max_sentences :]
         return sentences or [""]
 
+    def kept_positions(self, text: str | list[str], positions: list[int]) -> list[int]:
+        """Sentence positions in ``text`` -> positions among the sentences ``split`` keeps (the
+        latest ``max_sentences``); positions of dropped sentences are left out."""
+        dropped = max(0, len(text if isinstance(text, list) else split_sentences(text)) - len(self.split(text)))
+        return [position - dropped for position in positions if position >= dropped]
+
     def encode(self, texts: list[Any], name: str = "text") -> list[Any]:
         """Token ids per text, each ending with eos; with ``sentences``, a list of them per text.
 

@@ -77,6 +77,21 @@ def test_a_config_takes_both_inputs_or_the_baseline_alone(tmp_path):
         check_config(config, task)
 
 
+def test_reader_settings_that_cannot_work_are_config_errors(tmp_path):
+    task = get_task("question_answering")
+    config = qa_config(str(tmp_path), str(tmp_path))
+    config.model.decoder_memory = "reader"
+    with pytest.raises(ConfigError, match="decoder_memory: reader needs model.hops"):
+        check_config(config, task)
+    config.model.query_input, config.model.hops, config.model.fusion = "question", 2, "gate"
+    with pytest.raises(ConfigError, match="fusion: gate"):
+        check_config(config, task)
+    config = qa_config(str(tmp_path), str(tmp_path))
+    config.inputs["question"].encoder.memory_unit = "sentences"  # the question is not read by sentence
+    with pytest.raises(ConfigError, match="inputs.question.encoder: memory_unit.*sentences: true"):
+        check_config(config, task)
+
+
 def test_a_short_run_learns_the_generated_stories(qa_run):
     """Trained to 60 % (about 750 updates; the cap is 2,500). Answering from the question alone
     (its most likely answer) gets about 47 % of these questions: 60 % needs the story."""
@@ -114,6 +129,64 @@ def test_attention_over_the_context_comes_per_sentence(qa_run):
     assert result["attention"].shape == (steps, len(STORY))
     # The context's share of each step's attention (the rest is on the question's tokens).
     assert ((result["attention"].sum(dim=1) > 0) & (result["attention"].sum(dim=1) <= 1 + 1e-5)).all()
+
+
+@pytest.fixture(scope="module")
+def hop_model(qa_run):
+    """An (untrained) sentence-memory model with attention hops, next to the trained one: the
+    trained run's tokenizer and processors, its own reader and weights."""
+    import json
+
+    from seq2seq.config import InputConfig, ModelConfig
+    from seq2seq.model import build_model
+    from seq2seq.processors import load_processors
+    from seq2seq.tokenization import Tokenizer
+
+    trained = qa_run / "run" / "model"
+    description = json.loads((trained / "config.json").read_text())
+    inputs = {"context": InputConfig(modality="text", processor={"sentences": True, "max_sentences": 20}),
+              "question": InputConfig(modality="text")}
+    for spec in inputs.values():
+        spec.encoder.hidden_size, spec.encoder.dropout, spec.encoder.bag_of_words = 8, 0.0, True
+    inputs["context"].encoder.memory_unit, inputs["context"].encoder.sentence_rnn = "sentences", False
+    config = ModelConfig(embedding_size=16, query_input="question", hops=3, reader="attention",
+                         decoder_memory="reader", share_text_rnn=True, embedding_init_std=0.1)
+    config.decoder.hidden_size, config.decoder.attention_size = 16, 8
+    torch.manual_seed(0)
+    model = build_model(config, inputs, source_vocab_size=description["source_vocab_size"],
+                        target_vocab_size=description["target_vocab_size"])
+    tokenizer = Tokenizer.from_pretrained(trained)
+    processors = load_processors(trained, tokenizer, model.config["inputs"])
+    directory = qa_run / "hop_model"
+    model.save_pretrained(directory, tokenizer=tokenizer, processors=processors,
+                          extra={"task": "question_answering", "generation": description["generation"]})
+    return directory
+
+
+def test_with_hops_the_pipeline_shows_which_sentences_each_hop_read(hop_model):
+    answer = pipeline("question-answering", model=hop_model)
+    result = answer(question="Where is Mary?", context=STORY, return_attention=True)
+    assert result["context_units"] == STORY
+    assert result["hops"].shape == (3, len(STORY))  # (hops, sentences)
+    torch.testing.assert_close(result["hops"].sum(dim=1), torch.ones(3))  # each hop: a distribution
+    assert "attention" not in result  # the decoder reads the hops, not the story
+    # Batched with a longer story, the same question reads the same.
+    longer = STORY + ["John went to the office.", "Mary picked up the milk."]
+    both = answer([{"question": "Where is Mary?", "context": STORY}, {"question": "Who has the milk?",
+                                                                      "context": longer}], return_attention=True)
+    torch.testing.assert_close(both[0]["hops"], result["hops"])
+    assert both[1]["hops"].shape == (3, len(longer)) and both[0]["answer"] == result["answer"]
+
+
+def test_evaluate_plots_the_hops_of_the_first_examples(qa_run, hop_model, run_script, tmp_path):
+    data = ["data.kind=huggingface", f"data.path={qa_run / 'dataset'}", "data.columns={context: context_sentences}"]
+    status, _, _ = run_script("evaluate", "--model", str(hop_model), "--num-beams", "1", "--plot-hops", "2",
+                              "--output-dir", str(tmp_path / "eval"), *data)
+    assert status == 0
+    assert sorted(path.name for path in (tmp_path / "eval").glob("hops_*.png")) == ["hops_0.png", "hops_1.png"]
+    status, _, errors = run_script("evaluate", "--model", str(qa_run / "run" / "model"), "--num-beams", "1",
+                                   "--plot-hops", "2", "--output-dir", str(tmp_path / "other"), *data)
+    assert status == 2 and "has no hops" in errors
 
 
 def test_bad_questions_are_errors_that_name_the_field(qa_run, trained_reverse_model):

@@ -1,5 +1,6 @@
 """The bAbI reader, on stories written here (no real data needed)."""
 
+import datasets
 import pytest
 
 from seq2seq.babi import parse_babi, read_babi
@@ -61,3 +62,54 @@ def test_data_kind_babi_reads_the_chosen_tasks(tmp_path):
     assert len(load_raw_dataset(DataConfig(kind="babi", path=str(tmp_path)))["train"]) == 6
     with pytest.raises(ValueError, match=r"no bAbI files for tasks \[7\]"):
         load_raw_dataset(DataConfig(kind="babi", path=str(tmp_path), babi_tasks=[7]))
+
+
+def test_a_task_without_a_validation_file_holds_out_whole_stories(tmp_path):
+    from seq2seq.config import DataConfig
+    from seq2seq.sources import load_raw_dataset
+
+    stories = "".join(f"1 Person{n} went to the kitchen.\n2 Where is Person{n}?\tkitchen\t1\n"
+                      f"3 Where is Person{n} now?\tkitchen\t1\n" for n in range(40))
+    (tmp_path / "qa1_single-supporting-fact_train.txt").write_text(stories)  # en-10k: training files only
+    (tmp_path / "qa2_train.txt").write_text(STORIES)
+    (tmp_path / "qa2_valid.txt").write_text(STORIES)  # a task with its own validation file keeps it
+    dataset = load_raw_dataset(DataConfig(kind="babi", path=str(tmp_path), babi_valid_fraction=0.1))
+    held = [row for row in dataset["validation"] if row["task"] == 1]
+    assert sorted({row["story"] for row in held}) == [9, 19, 29, 39]  # every tenth story, both its questions
+    assert len(held) == 8 and not {row["story"] for row in dataset["train"] if row["task"] == 1} & {9, 19, 29, 39}
+    assert len([row for row in dataset["train"] if row["task"] == 1]) == 72
+    assert len([row for row in dataset["validation"] if row["task"] == 2]) == 3
+    assert read_babi(tmp_path, valid_fraction=0.1)["validation"]["story"] == dataset["validation"]["story"]
+    assert "validation" not in read_babi(tmp_path, tasks=[1])  # no fraction: no validation split made
+    with pytest.raises(ValueError, match="validation fraction must be in"):
+        read_babi(tmp_path, valid_fraction=1.0)
+
+
+def test_supporting_facts_reach_the_batch_as_positions_among_the_sentences_kept(tmp_path):
+    from pipelines import get_task
+    from seq2seq.config import DataConfig
+    from seq2seq.data import Examples, prepare_dataset
+    from seq2seq.processors.text import TextProcessor
+    from seq2seq.tokenization import Tokenizer
+
+    rows = read_babi_rows(STORIES)
+    texts = [sentence for row in rows for sentence in row["context_sentences"]] + [row["question"] for row in rows]
+    tokenizer = Tokenizer.train(texts * 5, [row["answer"] for row in rows] * 5, vocab_size=60, model_type="bpe")
+    processors = {"context": TextProcessor(tokenizer, sentences=True, max_sentences=3),
+                  "question": TextProcessor(tokenizer)}
+    to_example = get_task("question_answering").make_to_example(DataConfig(columns={"context": "context_sentences"}))
+    prepared = prepare_dataset(datasets.Dataset.from_list(rows), tokenizer, processors, to_example=to_example)
+    # Question 2 reads 4 sentences, of which the latest 3 are kept: facts 2 and 3 become 1 and 2.
+    assert prepared["supporting_facts"] == [[0], [1, 2], [0]]
+    batch = Examples(prepared, processors).collate([Examples(prepared, processors)[i] for i in range(3)])
+    assert batch.supporting_facts.tolist() == [[0, -1], [1, 2], [0, -1]]
+    # A fact the processor dropped is left out; a string context has no facts to read.
+    assert processors["context"].kept_positions(["a.", "b.", "c.", "d.", "e."], [0, 4]) == [2]
+    strings = get_task("question_answering").make_to_example(DataConfig())(rows[1])
+    assert "supporting_facts" not in strings
+    with pytest.raises(ValueError, match="supporting facts \\[7\\] are not positions in a context of 4"):
+        to_example({**rows[1], "supporting_facts": [7]})
+
+
+def read_babi_rows(text: str) -> list[dict]:
+    return parse_babi(text.splitlines())

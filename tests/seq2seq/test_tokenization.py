@@ -72,3 +72,13 @@ def test_loading_a_non_tokenizer_directory_is_an_error(tmp_path):
 def test_empty_training_text_is_an_error():
     with pytest.raises(ValueError, match="empty"):
         Tokenizer.train(["", " "], ["a"], vocab_size=10)
+
+
+def test_a_lowercased_source_folds_case_when_it_encodes_and_after_loading(tmp_path):
+    sources = ["Sheep are afraid of wolves.", "Gertrude is a sheep.", "What is gertrude afraid of?"] * 30
+    tokenizer = Tokenizer.train(sources, ["Wolf", "wolf"] * 20, vocab_size=60, model_type="bpe",
+                                lowercase_source=True)
+    assert tokenizer.encode_source(["Gertrude SHEEP"]) == tokenizer.encode_source(["gertrude sheep"])
+    assert tokenizer.decode_target(tokenizer.encode_target(["Wolf"])) == ["Wolf"]  # the target keeps its case
+    tokenizer.save_pretrained(tmp_path)
+    assert Tokenizer.from_pretrained(tmp_path).encode_source(["Gertrude"]) == tokenizer.encode_source(["gertrude"])

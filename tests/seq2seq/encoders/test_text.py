@@ -43,3 +43,38 @@ def test_sentence_encoder_keeps_every_token_and_ignores_padding():
     # The order of the sentences matters (the RNN over sentences sees time).
     swapped = story[:1, [1, 0]]
     assert not torch.allclose(encoder(swapped, swapped != 0).final, alone.final)
+
+
+def test_sentence_memory_holds_one_state_per_sentence_and_repeated_sentences_read_alike():
+    from seq2seq.encoders import SentenceEncoder
+
+    torch.manual_seed(0)
+    encoder = SentenceEncoder(vocab_size=20, embedding_size=12, hidden_size=6, bidirectional=True,
+                              memory_unit="sentences", sentence_rnn=False, bag_of_words=True).eval()
+    story = torch.tensor([[[5, 6, 3, 0], [7, 3, 0, 0], [5, 6, 3, 0]],  # the first sentence twice
+                          [[7, 3, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]])
+    output = encoder(story, story != 0)
+    assert output.states.shape == (2, 3, 12) and torch.equal(output.mask, (story != 0).any(dim=-1))
+    # Without the recency vectors (zero at the start) a sentence's state is its own reading:
+    # the GRU's final state plus its embeddings, whichever story and position it is in.
+    one = story[:1, :1]
+    words = encoder.embedding(one[0, 0, :3])
+    _, final = encoder.word_rnn(words.unsqueeze(0))
+    torch.testing.assert_close(output.states[0, 0], torch.cat(list(final[:, 0]), dim=-1) + words.sum(dim=0))
+    torch.testing.assert_close(output.states[0, 0], output.states[0, 2])
+    torch.testing.assert_close(output.states[0, 1], output.states[1, 0])
+    assert output.states[1, 1:].abs().max() == 0
+
+
+def test_recency_noise_shifts_older_sentences_in_training_only():
+    from seq2seq.encoders import SentenceEncoder
+
+    encoder = SentenceEncoder(vocab_size=20, embedding_size=8, hidden_size=4, recency_noise=0.5, max_positions=50)
+    mask = torch.ones(64, 10, dtype=torch.bool)
+    exact = torch.arange(9, -1, -1).expand(64, 10)
+    assert torch.equal(encoder.eval()._from_end(mask), exact)
+    torch.manual_seed(0)
+    noisy = encoder.train()._from_end(mask)
+    assert bool((noisy >= exact).all()) and bool((noisy > exact).any())
+    assert bool((noisy[:, -1] == 0).all())  # the latest sentence is still the latest
+    assert bool((noisy.diff(dim=1) <= -1).all())  # and the order is kept
