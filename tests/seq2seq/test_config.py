@@ -75,6 +75,12 @@ def test_missing_config_file_names_it(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
-def test_shipped_configs_load():
-    for name in ("translation", "multi30k_de_en"):
-        load_config(Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml")
+def test_shipped_configs_load_and_pass_their_task_checks():
+    from pipelines import get_task
+    from seq2seq.experiment import check_config
+
+    shipped = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+    assert len(shipped) >= 12
+    for path in shipped:
+        config = load_config(path)
+        check_config(config, get_task(config.task))
