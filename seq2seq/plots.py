@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -48,8 +49,8 @@ def plot_attention(weights, source_pieces: list[str], target_pieces: list[str],
     axes.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
     axes.set_xticks(range(len(source_pieces)), source_pieces, rotation=90)
     axes.set_yticks(range(len(target_pieces)), target_pieces)
-    if title:
-        axes.set_title(title)
+    if title:  # wrapped: a long question must not run off a narrow picture
+        figure.suptitle(textwrap.fill(title, 36), fontsize=9)
     figure.tight_layout()
     figure.savefig(output_path, dpi=100)
     plt.close(figure)
