@@ -182,8 +182,7 @@ class QuestionAnsweringPipeline:
         names = list(self.model.encoders)
         offset = sum(self._memory_width(name, inputs[name][1]) for name in names[: names.index(attended)])
         width = self._memory_width(attended, inputs[attended][1])
-        by_token = self.processors[attended].sentences and width != inputs[attended][1].size(1)
-        decoder_reads_inputs = getattr(self.model, "decoder_memory", "inputs") == "inputs"
+        decoder_reads_inputs = self.model.decoder_memory == "inputs"
         hops = self._hop_attention(batch, inputs) if return_attention and self.model.reader is not None else None
         results = []
         for row, answer_ids in enumerate(tokens):
@@ -198,21 +197,24 @@ class QuestionAnsweringPipeline:
                 units = examples[row]["units"]
                 steps = min(len(answer_ids) + 1, output.tokens.size(-1))
                 weights = output.attention[row, 0, :steps, offset : offset + width].float().cpu()
-                if by_token:  # a sentence-level input with token memory: its tokens' weights, summed
-                    weights = weights.view(steps, inputs[attended][1].size(1), -1).sum(dim=-1)
-                result["attention"] = weights[:, : len(units)]
+                result["attention"] = self._per_unit(weights, attended, inputs[attended][1][row])[:, : len(units)]
                 result["context_units"] = units
             results.append(result)
         return results
 
     def _hop_attention(self, batch: Batch, inputs: dict[str, Any]) -> torch.Tensor:
-        """How much each hop read each context unit (B, hops, units): sentences, or tokens for
-        a token-level context (a sentence-level context with token memory: its tokens' sum)."""
-        weights = self.model.hop_weights(batch).float().cpu()  # (B, hops, memory positions)
-        mask = inputs["context"][1] if "context" in inputs else inputs[BASELINE_INPUT][1]
-        if "context" in inputs and self.processors["context"].sentences and \
-                self._memory_width("context", mask) != mask.size(1):
-            weights = weights[..., : mask[0].numel()].unflatten(-1, mask.shape[1:]).sum(dim=-1)
+        """How much each hop read each context unit (B, hops, units)."""
+        read = "context" if "context" in inputs else BASELINE_INPUT  # what the hops read
+        mask = inputs[read][1]
+        weights = self.model.hop_weights(batch).float().cpu()[..., : self._memory_width(read, mask)]
+        return self._per_unit(weights, read, mask[0])
+
+    def _per_unit(self, weights: torch.Tensor, name: str, mask: torch.Tensor) -> torch.Tensor:
+        """Weights (..., memory positions) over input ``name`` (one example's ``mask``: (S,) or
+        (N, L)) -> per context unit: a sentence-level input with token memory sums each
+        sentence's token weights."""
+        if self.processors[name].sentences and self._memory_width(name, mask.unsqueeze(0)) != mask.size(0):
+            return weights.unflatten(-1, mask.shape).sum(dim=-1)
         return weights
 
     def _memory_width(self, name: str, mask: torch.Tensor) -> int:

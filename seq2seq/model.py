@@ -197,7 +197,8 @@ class Seq2SeqModel(nn.Module):
 
     def forward(self, batch) -> Seq2SeqOutput:
         """Teacher-forced cross-entropy over the real (non-pad) target tokens (in training, mixed
-        with the CTC loss when ``ctc_weight`` > 0)."""
+        with the CTC loss when ``ctc_weight`` > 0, and plus the hops' loss against the supporting
+        facts when ``hop_supervision`` > 0 and the batch has them)."""
         encoded, hops = self._encode(batch)
         state, memory = self.decoder.init_state(encoded.final), self.decoder.prepare_memory(encoded)
         att_vectors, _ = self.decoder(batch.tgt_in, state, memory)  # (B, T, H)
@@ -211,7 +212,7 @@ class Seq2SeqModel(nn.Module):
             loss_sum = F.cross_entropy(logits.float(), targets, reduction="sum")
         if self.ctc_layer is not None and self.training:
             loss_sum = (1 - self.ctc_weight) * loss_sum + self.ctc_weight * self._ctc_loss_sum(memory, batch)
-        if self.hop_supervision and self.training and getattr(batch, "supporting_facts", None) is not None:
+        if self.hop_supervision and self.training and batch.supporting_facts is not None:
             loss_sum = loss_sum + self.hop_supervision * self._hop_loss_sum(hops.weights, batch.supporting_facts)
         num_tokens = target_mask.sum()
         return Seq2SeqOutput(loss_sum / num_tokens.clamp(min=1), loss_sum, num_tokens)
