@@ -72,6 +72,17 @@ def check_generation_settings(*, num_beams: int, max_length: int, n_best: int = 
         raise ValueError(f"n_best must be between 1 and num_beams={num_beams}, got {n_best!r}")
 
 
+def _check_reader_settings(*, hops: int, reader: str, decoder_memory: str, hop_supervision: float) -> None:
+    if reader not in READERS:
+        raise ValueError(f"unknown reader {reader!r} (choose {', '.join(READERS)})")
+    if decoder_memory not in ("inputs", "reader"):
+        raise ValueError(f"decoder_memory must be 'inputs' or 'reader', got {decoder_memory!r}")
+    if decoder_memory == "reader" and not hops:
+        raise ValueError("decoder_memory 'reader' needs hops >= 1 (the reader's output is the memory)")
+    if hop_supervision and not hops:
+        raise ValueError("hop_supervision needs hops >= 1 (it is a loss on what the hops read)")
+
+
 class Seq2SeqModel(nn.Module):
     def __init__(
         self,
@@ -113,16 +124,10 @@ class Seq2SeqModel(nn.Module):
         if hops and not query_input and len(encoders) > 1:
             raise ValueError("hops over several inputs need a query_input (the input that asks)")
         self.query_input = query_input
-        if reader not in READERS:
-            raise ValueError(f"unknown reader {reader!r} (choose {', '.join(READERS)})")
-        if decoder_memory not in ("inputs", "reader"):
-            raise ValueError(f"decoder_memory must be 'inputs' or 'reader', got {decoder_memory!r}")
-        if decoder_memory == "reader" and not hops:
-            raise ValueError("decoder_memory 'reader' needs hops >= 1 (the reader's output is the memory)")
+        _check_reader_settings(hops=hops, reader=reader, decoder_memory=decoder_memory,
+                               hop_supervision=hop_supervision)
         self.reader = READERS[reader](size=memory_size, hops=hops) if hops else None
         self.decoder_memory = decoder_memory
-        if hop_supervision and not hops:
-            raise ValueError("hop_supervision needs hops >= 1 (it is a loss on what the hops read)")
         # Strong supervision (Weston et al., 2015): an auxiliary loss pulling the hops' reading
         # weights toward the supporting facts, in training only, when the batch has them.
         self.hop_supervision = hop_supervision
