@@ -54,6 +54,25 @@ class Task(Protocol):
                         metrics: list[str] | None = None) -> dict[str, float]: ...
 
 
+def check_reader(config: Config) -> None:
+    """Multi-hop reading settings that cannot work together."""
+    if config.model.hop_supervision:
+        if not config.model.hops:
+            raise ConfigError("model.hop_supervision needs model.hops >= 1 (it supervises what the hops read)")
+        read = [name for name in config.inputs if name != config.model.query_input]
+        if len(read) != 1 or config.inputs[read[0]].encoder.memory_unit != "sentences":
+            raise ConfigError("model.hop_supervision needs the hops to read one input with memory_unit: sentences "
+                              "(supporting facts are sentence positions)")
+        if config.data.streaming:
+            raise ConfigError("model.hop_supervision reads supporting facts from map-style data; set "
+                              "data.streaming: false")
+    if config.model.decoder_memory == "reader" and not config.model.hops:
+        raise ConfigError("model.decoder_memory: reader needs model.hops >= 1 (the hops' queries are its memory)")
+    if config.model.decoder_memory == "reader" and config.model.fusion == "gate":
+        raise ConfigError("model.fusion: gate mixes one attention per input; with decoder_memory: reader the "
+                          "decoder reads one memory (use fusion: concat)")
+
+
 def check_config(config: Config, task: Task) -> None:
     """Settings that depend on the task, checked before any work starts."""
     configured = {name: spec.modality for name, spec in config.inputs.items()}
@@ -71,21 +90,7 @@ def check_config(config: Config, task: Task) -> None:
                           f"({', '.join(configured)})")
     if config.model.hops and not config.model.query_input and len(configured) > 1:
         raise ConfigError("model.hops with several inputs needs model.query_input (the input that asks)")
-    if config.model.hop_supervision:
-        if not config.model.hops:
-            raise ConfigError("model.hop_supervision needs model.hops >= 1 (it supervises what the hops read)")
-        read = [name for name in config.inputs if name != config.model.query_input]
-        if len(read) != 1 or config.inputs[read[0]].encoder.memory_unit != "sentences":
-            raise ConfigError("model.hop_supervision needs the hops to read one input with memory_unit: sentences "
-                              "(supporting facts are sentence positions)")
-        if config.data.streaming:
-            raise ConfigError("model.hop_supervision reads supporting facts from map-style data; set "
-                              "data.streaming: false")
-    if config.model.decoder_memory == "reader" and not config.model.hops:
-        raise ConfigError("model.decoder_memory: reader needs model.hops >= 1 (the hops' queries are its memory)")
-    if config.model.decoder_memory == "reader" and config.model.fusion == "gate":
-        raise ConfigError("model.fusion: gate mixes one attention per input; with decoder_memory: reader the "
-                          "decoder reads one memory (use fusion: concat)")
+    check_reader(config)
     for name, spec in config.inputs.items():
         build_processor(spec.modality, spec.processor, None, name)  # settings errors now, not after data loading
         by_sentence = (spec.encoder.memory_unit, spec.encoder.sentence_rnn, spec.encoder.recency_noise)

@@ -456,6 +456,19 @@ def build_encoder(spec: InputConfig, *, source_vocab_size: int, embedding_size: 
     raise ValueError(f"unknown modality {spec.modality!r}")
 
 
+def _share_text_weights(text_encoders: list[nn.Module], config: ModelConfig) -> None:
+    """Text inputs share the source vocabulary, so they share one embedding: a word means the
+    same in a question as in its context (and, with ``share_text_rnn``, one word-level RNN)."""
+    for encoder in text_encoders[1:]:
+        encoder.embedding = text_encoders[0].embedding
+        if config.share_text_rnn:
+            _share_rnn(text_encoders[0], encoder)
+    if config.embedding_init_std and text_encoders:
+        with torch.no_grad():
+            text_encoders[0].embedding.weight.normal_(0.0, config.embedding_init_std)
+            text_encoders[0].embedding.weight[PAD_ID].zero_()
+
+
 def _share_rnn(first: nn.Module, other: nn.Module) -> None:
     """``other`` reads its text with ``first``'s (word-level) RNN."""
     rnn = first.word_rnn if hasattr(first, "word_rnn") else first.rnn
@@ -477,18 +490,7 @@ def build_model(
         raise ValueError("a model needs at least one input (the config's inputs section is empty)")
     encoders = {name: build_encoder(spec, source_vocab_size=source_vocab_size, embedding_size=config.embedding_size,
                                     embedding_dropout=config.embedding_dropout) for name, spec in inputs.items()}
-    # Text inputs share the source vocabulary, so they share one embedding: a word means the same
-    # in a question as in its context.
-    text_encoders = [encoders[name] for name, spec in inputs.items() if spec.modality == "text"]
-    for encoder in text_encoders[1:]:
-        encoder.embedding = text_encoders[0].embedding
-    if config.embedding_init_std and text_encoders:
-        with torch.no_grad():
-            text_encoders[0].embedding.weight.normal_(0.0, config.embedding_init_std)
-            text_encoders[0].embedding.weight[PAD_ID].zero_()
-    if config.share_text_rnn:
-        for encoder in text_encoders[1:]:
-            _share_rnn(text_encoders[0], encoder)
+    _share_text_weights([encoders[name] for name, spec in inputs.items() if spec.modality == "text"], config)
     memory_size = next(iter(encoders.values())).output_size
     decoder_config = config.decoder
     decoder = AttentionDecoder(
