@@ -246,6 +246,10 @@ class TrainingConfig:
     keep_checkpoints: int = 2
     num_workers: int = 0
     log_with: str = choice("", "", "tensorboard")
+    # Restarts (restarts.py): train this many candidates from seeds seed, seed + 1, ... for
+    # restart_steps updates each, then train on the one with the best validation score.
+    restarts: int = at_least(1, 1)
+    restart_steps: int = 0
 
 
 @dataclass

@@ -103,6 +103,9 @@ def check_config(config: Config, task: Task) -> None:
             raise ConfigError(f"inputs.{name}.encoder.cache_features needs freeze_cnn: true (a CNN that trains "
                               "changes its features every update)")
     tc = config.training
+    if tc.restarts > 1 and not 0 < tc.restart_steps < (tc.max_steps or float("inf")):
+        raise ConfigError(f"training.restarts={tc.restarts} needs training.restart_steps: the updates each candidate "
+                          "trains before the best is chosen (more than 0, fewer than training.max_steps)")
     if config.data.streaming:
         check_streaming(config)
     for name in tc.metrics:

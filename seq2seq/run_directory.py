@@ -20,7 +20,8 @@ from seq2seq.config import ConfigError, flatten
 CONFIG_FILE = "config.json"
 # Everything a run writes; --overwrite deletes these and leaves anything else alone.
 RUN_FILES = ("config.json", "tokenizer", "cache", "model", "last", "checkpoints", "metrics.jsonl",
-             "learning_curve.png", "valid_predictions.txt", "valid_report.json", "confusion_matrix.png")
+             "learning_curve.png", "valid_predictions.txt", "valid_report.json", "confusion_matrix.png",
+             "restarts", "restarts.json")
 
 # Settings a resumed run may change: limits, evaluation, logging and checkpoint cadence, decoding.
 # Everything else (task, inputs, data, tokenizer, model, optimisation, batching, seed) must be unchanged,

@@ -33,6 +33,7 @@ from seq2seq.evaluation import generate_distributed, search_options
 from seq2seq.experiment import Experiment, Task, assemble
 from seq2seq.model import Seq2SeqModel
 from seq2seq.plots import plot_learning_curve
+from seq2seq.restarts import start_from_best_candidate
 
 logger = get_logger(__name__)  # logs on the main process only
 
@@ -185,8 +186,19 @@ def train(config: Config, task: Task, *, resume: bool = False, overwrite: bool =
     """Train a model as ``config`` says; returns the run directory.
 
     ``resume`` continues the run in ``training.output_dir``; a new run refuses a directory that
-    holds another run's files unless ``overwrite`` (see ``run_directory.py``).
+    holds another run's files unless ``overwrite`` (see ``run_directory.py``). With
+    ``training.restarts`` the run trains on from the best of several short runs (``restarts.py``).
     """
+    if config.training.restarts > 1:
+        config = start_from_best_candidate(config, task, train_run, resume=resume, overwrite=overwrite)
+        resume = True
+    return train_run(config, task, resume=resume, overwrite=overwrite)
+
+
+def train_run(config: Config, task: Task, *, resume: bool = False, overwrite: bool = False,
+              stop_after_steps: int = 0) -> Path:
+    """One training run; ``stop_after_steps`` ends a restart candidate (and keeps Accelerate up
+    for the runs after it)."""
     experiment = assemble(config, task, resume=resume, overwrite=overwrite)
     run, tc = Run(experiment), config.training
     state = run.state
@@ -207,6 +219,8 @@ def train(config: Config, task: Task, *, resume: bool = False, overwrite: bool =
             if state.step % tc.log_every_steps == 0:
                 run.log_window()
             run.check_limits()
+            if stop_after_steps and state.step >= stop_after_steps:
+                state.stop_reason = state.stop_reason or f"restart candidate: {stop_after_steps} updates"
             with run.paused():
                 evaluate_now = bool(tc.eval_every_steps and state.step % tc.eval_every_steps == 0 or state.stop_reason)
                 if evaluate_now:
@@ -223,7 +237,7 @@ def train(config: Config, task: Task, *, resume: bool = False, overwrite: bool =
                 with run.paused():
                     run.evaluate_and_save()
                     run.checkpoint()
-    run.finish()
+    run.finish(end_training=not stop_after_steps)
     return experiment.run_dir
 
 
@@ -355,7 +369,7 @@ class Run:
         experiment = self.experiment
         _save_model(self.accelerator.unwrap_model(experiment.model), experiment.run_dir / name, experiment)
 
-    def finish(self) -> None:
+    def finish(self, *, end_training: bool = True) -> None:
         """Validate the final weights if needed, save them as ``last``, draw the learning curve."""
         state, accelerator, run_dir = self.state, self.accelerator, self.experiment.run_dir
         self.progress.close()
@@ -370,7 +384,8 @@ class Run:
         accelerator.print(f"stopped: {state.stop_reason}; best {self.tc.eval_metric} {state.best_metric} "
                           f"at step {state.best_step}; model in {run_dir / 'model'}")
         accelerator.wait_for_everyone()
-        accelerator.end_training()  # tears the process group down before the interpreter exits
+        if end_training:
+            accelerator.end_training()  # tears the process group down before the interpreter exits
 
 
 def _save_model(model: Seq2SeqModel, directory: Path, experiment: Experiment) -> None:
