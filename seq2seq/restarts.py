@@ -108,6 +108,9 @@ def start_from_best_candidate(config: Config, task, train_run: Callable[..., Pat
                    "candidates": candidates}
         summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     state.wait_for_everyone()
+    if tc.max_time_minutes and spent >= 60 * tc.max_time_minutes:
+        state.print(f"restarts: the candidates used all of training.max_time_minutes={tc.max_time_minutes:g}; the "
+                    "chosen one trains no further (raise the limit or lower training.restart_steps)")
     scores = ", ".join(f"seed {candidate['seed']}: {candidate[tc.eval_metric]:.2f}" for candidate in candidates)
     state.print(f"restarts: seed {best['seed']} has the best {tc.eval_metric} after {tc.restart_steps} updates "
                 f"({scores}); training it on")
