@@ -195,9 +195,9 @@ class ModelConfig:
     # the memory with the current query and updates it with a GRU cell (multi-hop reasoning:
     # "where is the football?" -> who has it -> where that person went).
     hops: int = at_least(0, 0)
-    # How the hops read: attention (a softmax over the memory per hop) or query_reduction (gated
-    # passes over the sentences in order, forward and backward; Seo et al., 2017).
-    reader: str = choice("attention", "attention", "query_reduction")
+    # How the hops read: attention (a softmax over the memory per hop), query_reduction (gated
+    # passes over the sentences in order, forward and backward; Seo et al., 2017), or both side by side.
+    reader: str = choice("attention", "attention", "query_reduction", "both")
     # What the decoder attends over: the inputs' memory, or the reader's query after each hop (the
     # answer then comes through the reasoning: attending to the story itself let the decoder
     # memorise bAbI 1k's training stories instead of chaining facts).

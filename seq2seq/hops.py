@@ -16,6 +16,13 @@ the decoder (and, with ``decoder_memory: reader``, is all the decoder attends ov
   2017), a recurrent cell run over the sentences in order, forward and backward, whose update
   gate opens where a sentence bears on the query and rewrites it ("where is the apple?" meets
   "Mary got the apple" and becomes "where is Mary?").
+- ``CombinedReader`` (``reader: both``): the two side by side from the same question, the
+  decoder reading all their queries. Query reduction follows time (where is Mary now?); the
+  attention hops chain facts in any order (task 15: "Gertrude is a cat" may come after "Cats
+  are afraid of wolves", which a forward pass has already passed).
+
+Each reader also scores its reading weights against bAbI's supporting facts (``fact_loss``), for
+the optional strong supervision.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from seq2seq.attention import masked_softmax
@@ -59,6 +67,15 @@ class MultiHopReader(nn.Module):
             queries.append(current)
             weights.append(hop)
         return HopsOutput(current, torch.stack(queries, dim=1), torch.cat(weights, dim=1))
+
+    @staticmethod
+    def fact_loss(weights: torch.Tensor, facts: torch.Tensor) -> torch.Tensor:
+        """Hop k should read fact k (the facts come in the order of reasoning): weights (B, hops, S),
+        facts (B, K) with -1 = none -> the summed cross-entropy of each hop that has a fact."""
+        steps = min(weights.size(1), facts.size(1))
+        chosen, facts = weights[:, :steps].float(), facts[:, :steps]
+        picked = chosen.gather(-1, facts.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, steps)
+        return -(picked.clamp(min=1e-9).log() * (facts >= 0)).sum()
 
 
 class QueryReductionLayer(nn.Module):
@@ -122,6 +139,37 @@ class QueryReductionReader(nn.Module):
             gates.append(update)
         return HopsOutput(finals[-1], torch.stack(finals, dim=1), torch.stack(gates, dim=1))
 
+    @staticmethod
+    def fact_loss(weights: torch.Tensor, facts: torch.Tensor) -> torch.Tensor:
+        """Every layer's update gate should open at the facts and stay shut elsewhere: gates
+        (B, hops, S), facts (B, K) with -1 = none -> the summed binary cross-entropy."""
+        positions = torch.arange(weights.size(-1), device=facts.device)
+        targets = (positions.view(1, 1, -1) == facts.unsqueeze(-1)).any(dim=1).float()  # (B, S)
+        # Padded positions have a gate of exactly 0 and a target of 0: they add nothing.
+        return F.binary_cross_entropy(weights.float().clamp(1e-6, 1 - 1e-6),
+                                      targets.unsqueeze(1).expand_as(weights), reduction="sum")
+
+
+class CombinedReader(nn.Module):
+    """Query-reduction layers and attention hops side by side, both from the question: the final
+    query is the sum of theirs, the queries (B, 2 * hops, D) and weights (B, 2 * hops, S) are the
+    layers' then the hops'."""
+
+    def __init__(self, *, size: int, hops: int):
+        super().__init__()
+        self.reduction = QueryReductionReader(size=size, hops=hops)
+        self.attention = MultiHopReader(size=size, hops=hops)
+        self.hops = hops
+
+    def forward(self, query: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> HopsOutput:
+        reduced, attended = self.reduction(query, states, mask), self.attention(query, states, mask)
+        return HopsOutput(reduced.final + attended.final, torch.cat([reduced.queries, attended.queries], dim=1),
+                          torch.cat([reduced.weights, attended.weights], dim=1))
+
+    def fact_loss(self, weights: torch.Tensor, facts: torch.Tensor) -> torch.Tensor:
+        return (self.reduction.fact_loss(weights[:, :self.hops], facts)
+                + self.attention.fact_loss(weights[:, self.hops:], facts))
+
 
 def _reverse_index(lengths: torch.Tensor, width: int) -> torch.Tensor:
     """(B, N) indices reversing each row's first ``length`` positions, padding left in place."""
@@ -135,4 +183,4 @@ def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return values.gather(1, index.unsqueeze(-1).expand_as(values))
 
 
-READERS = {"attention": MultiHopReader, "query_reduction": QueryReductionReader}
+READERS = {"attention": MultiHopReader, "query_reduction": QueryReductionReader, "both": CombinedReader}

@@ -218,28 +218,9 @@ class Seq2SeqModel(nn.Module):
         if self.ctc_layer is not None and self.training:
             loss_sum = (1 - self.ctc_weight) * loss_sum + self.ctc_weight * self._ctc_loss_sum(memory, batch)
         if self.hop_supervision and self.training and batch.supporting_facts is not None:
-            loss_sum = loss_sum + self.hop_supervision * self._hop_loss_sum(hops.weights, batch.supporting_facts)
+            loss_sum = loss_sum + self.hop_supervision * self.reader.fact_loss(hops.weights, batch.supporting_facts)
         num_tokens = target_mask.sum()
         return Seq2SeqOutput(loss_sum / num_tokens.clamp(min=1), loss_sum, num_tokens)
-
-    def _hop_loss_sum(self, weights: torch.Tensor, facts: torch.Tensor) -> torch.Tensor:
-        """Hop weights (B, hops, S) against supporting facts (B, K), -1 = none, summed over the batch.
-
-        Attention hops: hop k should read fact k (the facts come in the order of reasoning), a
-        cross-entropy per hop that has a fact. Query reduction: every layer's update gate should
-        open at the facts and stay shut elsewhere, a binary cross-entropy per real position.
-        """
-        weights = weights.float()
-        if isinstance(self.reader, READERS["attention"]):
-            steps = min(weights.size(1), facts.size(1))
-            chosen, facts = weights[:, :steps], facts[:, :steps]
-            picked = chosen.gather(-1, facts.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, steps)
-            return -(picked.clamp(min=1e-9).log() * (facts >= 0)).sum()
-        positions = torch.arange(weights.size(-1), device=facts.device)
-        targets = (positions.view(1, 1, -1) == facts.unsqueeze(-1)).any(dim=1).float()  # (B, S)
-        # Padded positions have a gate of exactly 0 and a target of 0: they add nothing.
-        return F.binary_cross_entropy(weights.clamp(1e-6, 1 - 1e-6), targets.unsqueeze(1).expand_as(weights),
-                                      reduction="sum")
 
     def _ctc_loss_sum(self, memory: Memory, batch) -> torch.Tensor:
         """CTC negative log-likelihood of the target tokens (no bos/eos) over the encoder states,

@@ -147,8 +147,10 @@ class SentenceEncoder(nn.Module):
         token_states = (token_states + states.unsqueeze(2)) * src_mask.unsqueeze(-1)
         return EncoderOutput(self.output_dropout(token_states.flatten(1, 2)), src_mask.flatten(1), final)
 
-    def _read_sentences(self, tokens: torch.Tensor, token_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The real sentences' tokens (R, L) -> word states (R, L, D*H) and sentence vectors (R, D*H).
+    def _read_sentences(self, tokens: torch.Tensor,
+                        token_mask: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The real sentences' tokens (R, L) -> word states (R, L, D*H) (None for a sentence
+        memory, which does not use them) and sentence vectors (R, D*H).
 
         Stories repeat sentences ("Mary went to the kitchen."), and a batch holds several
         questions about one story: each distinct sentence is read once.
@@ -163,7 +165,10 @@ class SentenceEncoder(nn.Module):
             # The words themselves next to the RNN's reading of them: a fact matches a question
             # that names its words from the first update, the RNN adds their order ("north of").
             vectors = vectors + (embedded * distinct_mask.unsqueeze(-1)).sum(dim=1)
-        return words[inverse], vectors[inverse]
+        # index_select, not vectors[inverse]: the backward of advanced indexing adds the repeated
+        # rows' gradients in a thread-dependent order on CPU, so seeded runs drifted apart.
+        words = words.index_select(0, inverse) if self.memory_unit == "tokens" else None
+        return words, vectors.index_select(0, inverse)
 
     def _from_end(self, sentence_mask: torch.Tensor) -> torch.Tensor:
         """Each sentence's position (B, N) counted from the story's end, for the recency vectors.

@@ -2,14 +2,15 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from seq2seq.config import InputConfig, ModelConfig
 from seq2seq.data import Batch
-from seq2seq.hops import MultiHopReader, QueryReductionLayer, QueryReductionReader
+from seq2seq.hops import CombinedReader, MultiHopReader, QueryReductionLayer, QueryReductionReader
 from seq2seq.model import Seq2SeqModel, build_model
 
 
-@pytest.mark.parametrize("reader_class", [MultiHopReader, QueryReductionReader])
+@pytest.mark.parametrize("reader_class", [MultiHopReader, QueryReductionReader, CombinedReader])
 def test_each_hop_reads_real_positions_only_and_padding_changes_nothing(reader_class):
     torch.manual_seed(0)
     reader = reader_class(size=6, hops=3).eval()
@@ -17,10 +18,14 @@ def test_each_hop_reads_real_positions_only_and_padding_changes_nothing(reader_c
     mask = torch.tensor([[True, True, True, False], [True, True, True, True]])
     states[0, 3] = 0.0
     read = reader(query, states, mask)
-    assert read.final.shape == (2, 6) and read.queries.shape == (2, 3, 6) and read.weights.shape == (2, 3, 4)
-    torch.testing.assert_close(read.queries[:, -1], read.final)
-    if reader_class is MultiHopReader:  # attention: each hop is a distribution
-        torch.testing.assert_close(read.weights.sum(dim=-1), torch.ones(2, 3))
+    rows = 6 if reader_class is CombinedReader else 3  # both readers' hops
+    assert read.final.shape == (2, 6) and read.queries.shape == (2, rows, 6) and read.weights.shape == (2, rows, 4)
+    if reader_class is CombinedReader:  # the sum of the two readers' final queries
+        torch.testing.assert_close(read.final, read.queries[:, 2] + read.queries[:, 5])
+    else:
+        torch.testing.assert_close(read.queries[:, -1], read.final)
+    if reader_class is not QueryReductionReader:  # attention: each hop is a distribution
+        torch.testing.assert_close(read.weights[:, -3:].sum(dim=-1), torch.ones(2, 3))
     assert read.weights[0, :, 3].abs().max() == 0
     alone = reader(query[:1], states[:1, :3], mask[:1, :3])
     torch.testing.assert_close(alone.final, read.final[:1])
@@ -118,13 +123,14 @@ def story_batch():
                  torch.tensor([[1, 12], [1, 13]]), torch.tensor([[12, 2], [13, 2]]))
 
 
-@pytest.mark.parametrize("reader", ["attention", "query_reduction"])
+@pytest.mark.parametrize("reader", ["attention", "query_reduction", "both"])
 def test_a_decoder_that_reads_the_reader_attends_over_the_hops_queries(reader):
     model = sentence_inputs(reader=reader, decoder_memory="reader", share_text_rnn=True)
     assert model.encoders["question"].rnn is model.encoders["context"].word_rnn
     encoded = model.encode(story_batch())
-    assert encoded.states.shape == (2, 2, 8) and bool(encoded.mask.all())  # (B, hops, D)
-    assert model.hop_weights(story_batch()).shape == (2, 2, 3)  # (B, hops, sentences)
+    rows = 4 if reader == "both" else 2  # both readers' hops
+    assert encoded.states.shape == (2, rows, 8) and bool(encoded.mask.all())  # (B, hops, D)
+    assert model.hop_weights(story_batch()).shape == (2, rows, 3)  # (B, hops, sentences)
     assert model.hop_weights(story_batch())[1, :, 1:].abs().max() == 0
     loss = model(story_batch()).loss
     loss.backward()
@@ -159,7 +165,7 @@ def test_the_text_embedding_can_start_small():
     assert two_text_inputs().encoders["context"].embedding.weight[1:].std().item() > 0.7  # PyTorch's N(0, 1)
 
 
-@pytest.mark.parametrize("reader", ["attention", "query_reduction"])
+@pytest.mark.parametrize("reader", ["attention", "query_reduction", "both"])
 def test_supervising_the_hops_adds_a_loss_that_pulls_them_toward_the_facts(reader):
     model = sentence_inputs(reader=reader, decoder_memory="reader", hop_supervision=1.0).train()
     plain = story_batch()
@@ -170,8 +176,16 @@ def test_supervising_the_hops_adds_a_loss_that_pulls_them_toward_the_facts(reade
     with_facts = model(supervised).loss_sum
     assert with_facts > without  # an untrained reader does not read the facts yet
     weights = model.hop_weights(supervised)
-    if reader == "attention":  # hop 1 -> sentence 2, hop 2 -> sentence 0; story 2: hop 1 -> sentence 0
-        expected = -(weights[0, 0, 2].log() + weights[0, 1, 0].log() + weights[1, 0, 0].log())
-        torch.testing.assert_close(with_facts - without, expected, rtol=1e-4, atol=1e-4)
+
+    def attention_loss(hops):  # hop 1 -> sentence 2, hop 2 -> sentence 0; story 2: hop 1 -> sentence 0
+        return -(hops[0, 0, 2].log() + hops[0, 1, 0].log() + hops[1, 0, 0].log())
+
+    def reduction_loss(gates):  # every layer's gates open at the facts (sentences 0 and 2; 0) only
+        targets = torch.tensor([[1.0, 0.0, 1.0], [1.0, 0.0, 0.0]]).unsqueeze(1).expand_as(gates)
+        return F.binary_cross_entropy(gates.clamp(1e-6, 1 - 1e-6), targets, reduction="sum")
+
+    expected = {"attention": lambda: attention_loss(weights), "query_reduction": lambda: reduction_loss(weights),
+                "both": lambda: reduction_loss(weights[:, :2]) + attention_loss(weights[:, 2:])}[reader]()
+    torch.testing.assert_close(with_facts - without, expected, rtol=1e-4, atol=1e-4)
     model.eval()  # evaluation reports the answer's loss only
     torch.testing.assert_close(model(supervised).loss_sum, model(plain).loss_sum)

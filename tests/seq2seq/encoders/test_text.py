@@ -78,3 +78,30 @@ def test_recency_noise_shifts_older_sentences_in_training_only():
     assert bool((noisy >= exact).all()) and bool((noisy > exact).any())
     assert bool((noisy[:, -1] == 0).all())  # the latest sentence is still the latest
     assert bool((noisy.diff(dim=1) <= -1).all())  # and the order is kept
+
+
+@pytest.mark.parametrize("memory_unit", ["sentences", "tokens"])
+def test_repeated_sentences_give_the_same_gradients_every_time(memory_unit):
+    """A batch repeats sentences many times; their gradients must add up in a fixed order, or two
+    runs with one seed drift apart (advanced indexing's backward did, with several CPU threads)."""
+    from seq2seq.encoders import SentenceEncoder
+
+    torch.manual_seed(0)
+    encoder = SentenceEncoder(vocab_size=30, embedding_size=64, hidden_size=32, bidirectional=True,
+                              memory_unit=memory_unit, sentence_rnn=False, bag_of_words=True).eval()
+    # 64 stories of 40 sentences drawn from 12 distinct ones: each is read once, used ~200 times.
+    distinct = torch.randint(1, 30, (12, 6))
+    story = distinct[torch.randint(0, 12, (64, 40))]
+    upstream = torch.randn(64, 40 * (6 if memory_unit == "tokens" else 1), 64)
+    gradients = []
+    # As training runs it: the test session turns on torch's deterministic kernels, which hid this.
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(False)
+    try:
+        for _ in range(4):
+            encoder.zero_grad()
+            (encoder(story, story != 0).states * upstream).sum().backward()
+            gradients.append(encoder.embedding.weight.grad.clone())
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    assert all(torch.equal(gradients[0], other) for other in gradients[1:])
