@@ -115,8 +115,9 @@ class QuestionAnsweringPipeline:
     that answer (and its end). ``return_attention`` adds ``attention``: the decoder's attention
     (answer tokens + eos, context units) over ``context_units``, the context's sentences for a
     sentence-level model or its tokens otherwise (the baseline: the tokens of context and question).
-    A model with hops adds ``hops``: (hops, context units), how much each hop read each unit (and,
-    when its decoder reads the hops rather than the story, no ``attention``).
+    A model with hops adds ``hops``: (hops, context units), how much each hop read each unit, one
+    row per name in ``model.reader.labels`` (and, when its decoder reads the hops rather than the
+    story, no ``attention``).
     """
 
     def __init__(self, model: str | Path, *, device: str | torch.device = "cpu", **settings: Any):

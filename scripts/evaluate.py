@@ -121,10 +121,9 @@ def plot_hops(model: str, examples: list[dict], ids: list, directory: Path) -> N
         raise ValueError(f"--plot-hops: the model in {model} has no hops (model.hops is 0)")
     results = answer([{"context": e["context"], "question": e["question"]} for e in examples], return_attention=True)
     for id_, example, result in zip(ids, examples, results, strict=False):
-        hops = [f"hop {k + 1}" for k in range(result["hops"].size(0))]
         title = f"{example['question']} -> {result['answer']}"
-        plot_attention(result["hops"].T.numpy(), hops, result["context_units"], directory / f"hops_{id_}.png",
-                       title=title)
+        plot_attention(result["hops"].T.numpy(), answer.model.reader.labels, result["context_units"],
+                       directory / f"hops_{id_}.png", title=title)
 
 
 def trained_settings(model_config: dict) -> list[str]:

@@ -55,6 +55,11 @@ class MultiHopReader(nn.Module):
         self.queries = nn.ModuleList(nn.Linear(size, size) for _ in range(hops))
         self.update = nn.GRUCell(size, size)  # one for all hops: few parameters for small data
 
+    @property
+    def labels(self) -> list[str]:
+        """A name for each row of the weights (B, hops, S)."""
+        return [f"hop {k + 1}" for k in range(self.hops)]
+
     def forward(self, query: torch.Tensor, states: torch.Tensor,
                 mask: torch.Tensor) -> HopsOutput:
         """query (B, D), memory states (B, S, D), mask (B, S) -> the query after each hop, and the
@@ -123,6 +128,11 @@ class QueryReductionReader(nn.Module):
         self.forward_layers = nn.ModuleList(QueryReductionLayer(size) for _ in range(hops))
         self.backward_layers = nn.ModuleList(QueryReductionLayer(size) for _ in range(hops))
 
+    @property
+    def labels(self) -> list[str]:
+        """A name for each row of the gates (B, hops, S)."""
+        return [f"layer {k + 1}" for k in range(self.hops)]
+
     def forward(self, query: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> HopsOutput:
         """query (B, D), sentence states (B, N, D), mask (B, N) -> the query reduced by each layer
         (read at the last sentence), and each layer's forward update gates (B, hops, N)."""
@@ -160,6 +170,10 @@ class CombinedReader(nn.Module):
         self.reduction = QueryReductionReader(size=size, hops=hops)
         self.attention = MultiHopReader(size=size, hops=hops)
         self.hops = hops
+
+    @property
+    def labels(self) -> list[str]:
+        return self.reduction.labels + self.attention.labels
 
     def forward(self, query: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> HopsOutput:
         reduced, attended = self.reduction(query, states, mask), self.attention(query, states, mask)

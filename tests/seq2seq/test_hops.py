@@ -19,6 +19,7 @@ def test_each_hop_reads_real_positions_only_and_padding_changes_nothing(reader_c
     states[0, 3] = 0.0
     read = reader(query, states, mask)
     rows = 6 if reader_class is CombinedReader else 3  # both readers' hops
+    assert len(reader.labels) == rows
     assert read.final.shape == (2, 6) and read.queries.shape == (2, rows, 6) and read.weights.shape == (2, rows, 4)
     if reader_class is CombinedReader:  # the sum of the two readers' final queries
         torch.testing.assert_close(read.final, read.queries[:, 2] + read.queries[:, 5])
