@@ -146,6 +146,7 @@ class EncoderConfig:
     # Text: a sentence's (or a question's) summary is the RNN's final state plus the sum of its
     # word embeddings (embedding_size must equal the output size).
     bag_of_words: bool = False
+    position_encoding: bool = False  # bag_of_words: weight each word by its place (memory networks)
 
 
 @dataclass

@@ -419,11 +419,13 @@ def build_encoder(spec: InputConfig, *, source_vocab_size: int, embedding_size: 
                                embedding_dropout=embedding_dropout, padding_idx=PAD_ID,
                                max_positions=spec.processor.get("max_sentences") or 100,
                                memory_unit=encoder.memory_unit, sentence_rnn=encoder.sentence_rnn,
-                               recency_noise=encoder.recency_noise, bag_of_words=encoder.bag_of_words, **common)
+                               recency_noise=encoder.recency_noise, bag_of_words=encoder.bag_of_words,
+                               position_encoding=encoder.position_encoding, **common)
     if spec.modality == "text":
         return TextEncoder(vocab_size=source_vocab_size, embedding_size=embedding_size,
                            embedding_dropout=embedding_dropout, padding_idx=PAD_ID,
-                           bag_of_words=encoder.bag_of_words, **common)
+                           bag_of_words=encoder.bag_of_words, position_encoding=encoder.position_encoding,
+                           **common)
     if spec.modality == "video":
         return VideoEncoder(cnn=encoder.cnn, cnn_weights=encoder.cnn_weights or None, freeze_cnn=encoder.freeze_cnn,
                             feature_size=encoder.feature_size, spatial_grid=encoder.spatial_grid,

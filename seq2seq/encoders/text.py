@@ -9,10 +9,30 @@ from seq2seq.encoders.base import EncoderOutput
 from seq2seq.rnn import last_layer_final, make_rnn, run_rnn
 
 
-def check_bag_of_words(bag_of_words: bool, embedding_size: int, output_size: int) -> None:
+def check_bag_of_words(bag_of_words: bool, embedding_size: int, output_size: int,
+                       position_encoding: bool = False) -> None:
     if bag_of_words and embedding_size != output_size:
         raise ValueError(f"bag_of_words adds the embeddings to the RNN's output: embedding_size ({embedding_size}) "
                          f"must equal the encoder's output size ({output_size}: hidden_size x directions)")
+    if position_encoding and not bag_of_words:
+        raise ValueError("position_encoding weights the bag of words: it needs bag_of_words")
+
+
+def sum_of_words(embedded: torch.Tensor, mask: torch.Tensor, position_encoding: bool = False) -> torch.Tensor:
+    """The sum of a sequence's word embeddings (B, L, E) at mask (B, L) -> (B, E).
+
+    With ``position_encoding`` each word is weighted by where it stands, dimension by dimension
+    (memory networks' position encoding, Sukhbaatar et al. 2015:
+    ``l_kj = (1 - j/J) - (k/E)(1 - 2j/J)`` for word j of J in dimension k), so "the kitchen is north
+    of the garden" and "the garden is north of the kitchen" differ from the first update on.
+    """
+    weights = mask.unsqueeze(-1).to(embedded.dtype)
+    if position_encoding:
+        length = mask.sum(dim=1, keepdim=True).clamp(min=1).unsqueeze(-1).to(embedded.dtype)  # (B, 1, 1)
+        word = torch.arange(1, mask.size(1) + 1, device=mask.device, dtype=embedded.dtype).view(1, -1, 1)
+        dimension = torch.arange(1, embedded.size(-1) + 1, device=mask.device, dtype=embedded.dtype) / embedded.size(-1)
+        weights = weights * ((1 - word / length) - dimension * (1 - 2 * word / length))
+    return (embedded * weights).sum(dim=1)
 
 
 class TextEncoder(nn.Module):
@@ -29,13 +49,14 @@ class TextEncoder(nn.Module):
         embedding_dropout: float = 0.0,
         padding_idx: int = 0,
         bag_of_words: bool = False,
+        position_encoding: bool = False,
     ):
         super().__init__()
         self.num_layers = num_layers
         self.bidirectional = bidirectional
         self.output_size = hidden_size * (2 if bidirectional else 1)
-        self.bag_of_words = bag_of_words
-        check_bag_of_words(bag_of_words, embedding_size, self.output_size)
+        self.bag_of_words, self.position_encoding = bag_of_words, position_encoding
+        check_bag_of_words(bag_of_words, embedding_size, self.output_size, position_encoding)
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=padding_idx)
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.rnn = make_rnn(
@@ -59,7 +80,7 @@ class TextEncoder(nn.Module):
         states, final = run_rnn(self.rnn, embedded, lengths)  # (B, S, D*H)
         final = last_layer_final(final, num_layers=self.num_layers, bidirectional=self.bidirectional)
         if self.bag_of_words:
-            final = final + (embedded * src_mask.unsqueeze(-1)).sum(dim=1)
+            final = final + sum_of_words(embedded, src_mask, self.position_encoding)
         return EncoderOutput(self.output_dropout(states), src_mask, final)
 
 
@@ -92,6 +113,7 @@ class SentenceEncoder(nn.Module):
         sentence_rnn: bool = True,
         recency_noise: float = 0.0,
         bag_of_words: bool = False,
+        position_encoding: bool = False,
     ):
         super().__init__()
         if memory_unit not in ("tokens", "sentences"):
@@ -99,10 +121,11 @@ class SentenceEncoder(nn.Module):
         if not 0.0 <= recency_noise < 1.0:
             raise ValueError(f"recency_noise must be in [0, 1), got {recency_noise}")
         self.memory_unit, self.recency_noise, self.bag_of_words = memory_unit, recency_noise, bag_of_words
+        self.position_encoding = position_encoding
         self.num_layers = num_layers
         self.bidirectional = bidirectional
         self.output_size = hidden_size * (2 if bidirectional else 1)
-        check_bag_of_words(bag_of_words, embedding_size, self.output_size)
+        check_bag_of_words(bag_of_words, embedding_size, self.output_size, position_encoding)
         self.padding_idx = padding_idx
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=padding_idx)
         self.embedding_dropout = nn.Dropout(embedding_dropout)
@@ -164,7 +187,7 @@ class SentenceEncoder(nn.Module):
         if self.bag_of_words:
             # The words themselves next to the RNN's reading of them: a fact matches a question
             # that names its words from the first update, the RNN adds their order ("north of").
-            vectors = vectors + (embedded * distinct_mask.unsqueeze(-1)).sum(dim=1)
+            vectors = vectors + sum_of_words(embedded, distinct_mask, self.position_encoding)
         # index_select, not vectors[inverse]: the backward of advanced indexing adds the repeated
         # rows' gradients in a thread-dependent order on CPU, so seeded runs drifted apart.
         words = words.index_select(0, inverse) if self.memory_unit == "tokens" else None

@@ -105,3 +105,55 @@ def test_repeated_sentences_give_the_same_gradients_every_time(memory_unit):
     finally:
         torch.use_deterministic_algorithms(previous)
     assert all(torch.equal(gradients[0], other) for other in gradients[1:])
+
+
+def test_position_encoding_weights_words_by_place_and_ignores_padding():
+    from seq2seq.encoders.text import sum_of_words
+
+    embedded = torch.randn(2, 5, 4)
+    mask = torch.tensor([[True, True, True, False, False], [True, True, True, True, True]])
+    # Memory networks' weights for word j of J in dimension k of E: (1 - j/J) - (k/E)(1 - 2j/J).
+    expected = torch.zeros(4)
+    for j in range(1, 4):
+        for k in range(1, 5):
+            expected[k - 1] += ((1 - j / 3) - (k / 4) * (1 - 2 * j / 3)) * embedded[0, j - 1, k - 1]
+    weighted = sum_of_words(embedded, mask, position_encoding=True)
+    torch.testing.assert_close(weighted[0], expected)
+    torch.testing.assert_close(sum_of_words(embedded, mask)[0], embedded[0, :3].sum(dim=0))
+    # Padding, however wide, changes nothing; the order of the words does.
+    torch.testing.assert_close(sum_of_words(embedded[:1, :3], mask[:1, :3], position_encoding=True), weighted[:1])
+    reordered = embedded[:1, [2, 1, 0]]
+    assert not torch.allclose(sum_of_words(reordered, mask[:1, :3], position_encoding=True), weighted[:1])
+
+
+@pytest.mark.parametrize("sentences", [False, True])
+@pytest.mark.parametrize("position_encoding", [False, True])
+def test_only_position_encoding_tells_word_orders_apart_in_the_bag(sentences, position_encoding):
+    from seq2seq.encoders import SentenceEncoder
+    from seq2seq.encoders.text import sum_of_words
+
+    torch.manual_seed(0)
+    common = dict(vocab_size=20, embedding_size=8, hidden_size=4, bidirectional=True, bag_of_words=True,
+                  position_encoding=position_encoding)
+    if sentences:
+        encoder = SentenceEncoder(memory_unit="sentences", sentence_rnn=False, **common).eval()
+        rnn = encoder.word_rnn
+    else:
+        encoder = TextEncoder(**common).eval()
+        rnn = encoder.rnn
+    for parameter in rnn.parameters():  # a silent RNN (final state 0): the summary is the bag alone
+        torch.nn.init.zeros_(parameter)
+    summaries = []
+    for ids in (torch.tensor([[5, 6, 7]]), torch.tensor([[7, 6, 5]])):  # "a north of b", "b north of a"
+        if sentences:
+            summary = encoder(ids.unsqueeze(1), ids.unsqueeze(1) != 0).states[:, 0]
+        else:
+            summary = encoder(ids, ids != 0).final
+        torch.testing.assert_close(summary, sum_of_words(encoder.embedding(ids), ids != 0, position_encoding))
+        summaries.append(summary)
+    assert torch.allclose(*summaries) != position_encoding
+
+
+def test_position_encoding_needs_the_bag_of_words():
+    with pytest.raises(ValueError, match="position_encoding weights the bag of words"):
+        TextEncoder(vocab_size=20, embedding_size=8, hidden_size=4, position_encoding=True)
