@@ -146,7 +146,9 @@ class EncoderConfig:
     # Text: a sentence's (or a question's) summary is the RNN's final state plus the sum of its
     # word embeddings (embedding_size must equal the output size).
     bag_of_words: bool = False
-    position_encoding: bool = False  # bag_of_words: weight each word by its place (memory networks)
+    # bag_of_words: weight each word by its place (memory networks' position encoding) instead of
+    # summing the words plainly (replace), or add that weighted sum to the plain one (add).
+    position_encoding: str = choice("none", "none", "replace", "add")
 
 
 @dataclass

@@ -99,7 +99,7 @@ def check_config(config: Config, task: Task) -> None:
                               "sentence by sentence (processor: {sentences: true})")
         if spec.encoder.bag_of_words and spec.modality != "text":
             raise ConfigError(f"inputs.{name}.encoder.bag_of_words is for text inputs")
-        if spec.encoder.position_encoding and not spec.encoder.bag_of_words:
+        if spec.encoder.position_encoding != "none" and not spec.encoder.bag_of_words:
             raise ConfigError(f"inputs.{name}.encoder.position_encoding weights the bag of words: it needs "
                               "bag_of_words: true")
         if spec.encoder.cache_features and not spec.encoder.freeze_cnn:

@@ -8,30 +8,36 @@ from torch import nn
 from seq2seq.encoders.base import EncoderOutput
 from seq2seq.rnn import last_layer_final, make_rnn, run_rnn
 
+POSITION_ENCODINGS = ("none", "replace", "add")
+
 
 def check_bag_of_words(bag_of_words: bool, embedding_size: int, output_size: int,
-                       position_encoding: bool = False) -> None:
+                       position_encoding: str = "none") -> None:
     if bag_of_words and embedding_size != output_size:
         raise ValueError(f"bag_of_words adds the embeddings to the RNN's output: embedding_size ({embedding_size}) "
                          f"must equal the encoder's output size ({output_size}: hidden_size x directions)")
-    if position_encoding and not bag_of_words:
+    if position_encoding not in POSITION_ENCODINGS:
+        raise ValueError(f"position_encoding must be one of {POSITION_ENCODINGS}, got {position_encoding!r}")
+    if position_encoding != "none" and not bag_of_words:
         raise ValueError("position_encoding weights the bag of words: it needs bag_of_words")
 
 
-def sum_of_words(embedded: torch.Tensor, mask: torch.Tensor, position_encoding: bool = False) -> torch.Tensor:
+def sum_of_words(embedded: torch.Tensor, mask: torch.Tensor, position_encoding: str = "none") -> torch.Tensor:
     """The sum of a sequence's word embeddings (B, L, E) at mask (B, L) -> (B, E).
 
-    With ``position_encoding`` each word is weighted by where it stands, dimension by dimension
+    ``position_encoding: replace`` weights each word by where it stands, dimension by dimension
     (memory networks' position encoding, Sukhbaatar et al. 2015:
     ``l_kj = (1 - j/J) - (k/E)(1 - 2j/J)`` for word j of J in dimension k), so "the kitchen is north
-    of the garden" and "the garden is north of the kitchen" differ from the first update on.
+    of the garden" and "the garden is north of the kitchen" differ from the first update on;
+    ``add`` keeps the plain sum and adds the weighted one (weights ``1 + l_kj``).
     """
     weights = mask.unsqueeze(-1).to(embedded.dtype)
-    if position_encoding:
+    if position_encoding != "none":
         length = mask.sum(dim=1, keepdim=True).clamp(min=1).unsqueeze(-1).to(embedded.dtype)  # (B, 1, 1)
         word = torch.arange(1, mask.size(1) + 1, device=mask.device, dtype=embedded.dtype).view(1, -1, 1)
         dimension = torch.arange(1, embedded.size(-1) + 1, device=mask.device, dtype=embedded.dtype) / embedded.size(-1)
-        weights = weights * ((1 - word / length) - dimension * (1 - 2 * word / length))
+        place = (1 - word / length) - dimension * (1 - 2 * word / length)  # (B, L, E)
+        weights = weights * (place if position_encoding == "replace" else 1 + place)
     return (embedded * weights).sum(dim=1)
 
 
@@ -49,7 +55,7 @@ class TextEncoder(nn.Module):
         embedding_dropout: float = 0.0,
         padding_idx: int = 0,
         bag_of_words: bool = False,
-        position_encoding: bool = False,
+        position_encoding: str = "none",
     ):
         super().__init__()
         self.num_layers = num_layers
@@ -113,7 +119,7 @@ class SentenceEncoder(nn.Module):
         sentence_rnn: bool = True,
         recency_noise: float = 0.0,
         bag_of_words: bool = False,
-        position_encoding: bool = False,
+        position_encoding: str = "none",
     ):
         super().__init__()
         if memory_unit not in ("tokens", "sentences"):

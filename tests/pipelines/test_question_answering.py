@@ -90,6 +90,10 @@ def test_reader_settings_that_cannot_work_are_config_errors(tmp_path):
     config.inputs["question"].encoder.memory_unit = "sentences"  # the question is not read by sentence
     with pytest.raises(ConfigError, match="inputs.question.encoder: memory_unit.*sentences: true"):
         check_config(config, task)
+    config = qa_config(str(tmp_path), str(tmp_path))
+    config.inputs["question"].encoder.position_encoding = "add"  # weights a bag of words it does not have
+    with pytest.raises(ConfigError, match="inputs.question.encoder.position_encoding .* needs bag_of_words"):
+        check_config(config, task)
 
 
 def test_a_short_run_learns_the_generated_stories(qa_run):

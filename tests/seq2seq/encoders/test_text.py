@@ -117,17 +117,21 @@ def test_position_encoding_weights_words_by_place_and_ignores_padding():
     for j in range(1, 4):
         for k in range(1, 5):
             expected[k - 1] += ((1 - j / 3) - (k / 4) * (1 - 2 * j / 3)) * embedded[0, j - 1, k - 1]
-    weighted = sum_of_words(embedded, mask, position_encoding=True)
+    weighted = sum_of_words(embedded, mask, position_encoding="replace")
     torch.testing.assert_close(weighted[0], expected)
-    torch.testing.assert_close(sum_of_words(embedded, mask)[0], embedded[0, :3].sum(dim=0))
+    plain = sum_of_words(embedded, mask)
+    torch.testing.assert_close(plain[0], embedded[0, :3].sum(dim=0))
+    torch.testing.assert_close(sum_of_words(embedded, mask, position_encoding="add"), plain + weighted)
     # Padding, however wide, changes nothing; the order of the words does.
-    torch.testing.assert_close(sum_of_words(embedded[:1, :3], mask[:1, :3], position_encoding=True), weighted[:1])
-    reordered = embedded[:1, [2, 1, 0]]
-    assert not torch.allclose(sum_of_words(reordered, mask[:1, :3], position_encoding=True), weighted[:1])
+    for mode in ("replace", "add"):
+        narrow = sum_of_words(embedded[:1, :3], mask[:1, :3], position_encoding=mode)
+        torch.testing.assert_close(narrow, sum_of_words(embedded, mask, position_encoding=mode)[:1])
+        reordered = sum_of_words(embedded[:1, [2, 1, 0]], mask[:1, :3], position_encoding=mode)
+        assert not torch.allclose(reordered, narrow)
 
 
 @pytest.mark.parametrize("sentences", [False, True])
-@pytest.mark.parametrize("position_encoding", [False, True])
+@pytest.mark.parametrize("position_encoding", ["none", "replace", "add"])
 def test_only_position_encoding_tells_word_orders_apart_in_the_bag(sentences, position_encoding):
     from seq2seq.encoders import SentenceEncoder
     from seq2seq.encoders.text import sum_of_words
@@ -151,9 +155,11 @@ def test_only_position_encoding_tells_word_orders_apart_in_the_bag(sentences, po
             summary = encoder(ids, ids != 0).final
         torch.testing.assert_close(summary, sum_of_words(encoder.embedding(ids), ids != 0, position_encoding))
         summaries.append(summary)
-    assert torch.allclose(*summaries) != position_encoding
+    assert torch.allclose(*summaries) == (position_encoding == "none")
 
 
-def test_position_encoding_needs_the_bag_of_words():
+def test_position_encoding_needs_the_bag_of_words_and_a_known_mode():
     with pytest.raises(ValueError, match="position_encoding weights the bag of words"):
-        TextEncoder(vocab_size=20, embedding_size=8, hidden_size=4, position_encoding=True)
+        TextEncoder(vocab_size=20, embedding_size=8, hidden_size=4, position_encoding="add")
+    with pytest.raises(ValueError, match="position_encoding must be one of"):
+        TextEncoder(vocab_size=20, embedding_size=8, hidden_size=4, bag_of_words=True, position_encoding="yes")
