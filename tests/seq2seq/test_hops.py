@@ -105,13 +105,14 @@ def test_the_query_input_starts_the_decoder_and_hops_read_the_other_inputs():
         two_text_inputs(hops=2)
 
 
-def sentence_inputs(**model):
+def sentence_inputs(position_encoding: str = "none", **model):
     config = ModelConfig(embedding_size=8, embedding_dropout=0.0, query_input="question", hops=2, **model)
     config.decoder.hidden_size, config.decoder.attention_size, config.decoder.dropout = 12, 6, 0.0
     inputs = {"context": InputConfig(modality="text", processor={"sentences": True, "max_sentences": 10}),
               "question": InputConfig(modality="text")}
     for spec in inputs.values():
         spec.encoder.hidden_size, spec.encoder.dropout, spec.encoder.bag_of_words = 4, 0.0, True
+        spec.encoder.position_encoding = position_encoding
     inputs["context"].encoder.memory_unit, inputs["context"].encoder.sentence_rnn = "sentences", False
     torch.manual_seed(0)
     return build_model(config, inputs, source_vocab_size=20, target_vocab_size=15).eval()
@@ -146,6 +147,18 @@ def test_a_model_with_a_shared_rnn_and_reader_memory_round_trips_exactly(tmp_pat
     torch.testing.assert_close(loaded(story_batch()).loss, model(story_batch()).loss, rtol=0, atol=0)
     generated = loaded.generate(story_batch(), max_length=4)
     torch.testing.assert_close(generated.tokens, model.generate(story_batch(), max_length=4).tokens)
+
+
+@pytest.mark.parametrize("position_encoding", ["replace", "add"])
+def test_position_encoding_reaches_both_encoders_and_is_saved_with_the_model(tmp_path, position_encoding):
+    model = sentence_inputs(position_encoding)
+    assert [encoder.position_encoding for encoder in model.encoders.values()] == [position_encoding] * 2
+    # Same weights (same seed), plain bags: the loss differs, so the setting is in the computation.
+    assert not torch.allclose(sentence_inputs()(story_batch()).loss, model(story_batch()).loss)
+    model.save_pretrained(tmp_path / "model")
+    loaded = Seq2SeqModel.from_pretrained(tmp_path / "model")
+    assert [encoder.position_encoding for encoder in loaded.encoders.values()] == [position_encoding] * 2
+    torch.testing.assert_close(loaded(story_batch()).loss, model(story_batch()).loss, rtol=0, atol=0)
 
 
 def test_reader_settings_that_cannot_work_are_errors():
