@@ -48,6 +48,12 @@ class AudioProcessor(JsonSettings):
     freq_mask_width: int = 10
     time_masks: int = 2
     time_mask_width: int = 20
+    # Training only: the features stretched or squeezed in time by a factor drawn from
+    # [1 - p, 1 + p], as speakers say a word faster or slower (tempo perturbation).
+    tempo_perturbation: float = 0.0
+    # Training only: up to this fraction of the frames cut from each end, as recordings are
+    # trimmed more or less tightly around the word.
+    edge_crop: float = 0.0
     cache_features: bool = True  # features stored with the prepared data; SpecAugment still per access
     kind: str = field(default="audio", init=False)
     cached = False  # processed per access: SpecAugment differs each epoch
@@ -57,6 +63,10 @@ class AudioProcessor(JsonSettings):
             raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {self.features!r}")
         if self.sampling_rate < 1 or self.window_ms <= 0 or self.hop_ms <= 0:
             raise ValueError(f"sampling_rate, window_ms and hop_ms must be positive, got {self.to_dict()}")
+        if not 0.0 <= self.tempo_perturbation < 1.0:
+            raise ValueError(f"tempo_perturbation must be in [0, 1), got {self.tempo_perturbation}")
+        if not 0.0 <= self.edge_crop < 0.5:
+            raise ValueError(f"edge_crop must be in [0, 0.5), got {self.edge_crop}")
 
     @property
     def feature_size(self) -> int:
@@ -77,11 +87,19 @@ class AudioProcessor(JsonSettings):
 
     @property
     def augments(self) -> bool:
-        """Whether training changes the features (any SpecAugment mask)."""
-        return bool(self.freq_masks or self.time_masks)
+        """Whether training changes the features (tempo, edge crop, any SpecAugment mask)."""
+        return bool(self.tempo_perturbation or self.edge_crop or self.freq_masks or self.time_masks)
 
     def augment_features(self, features: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        features = features.clone()
+        if self.tempo_perturbation:
+            factor = 1.0 + (2.0 * float(torch.rand((), generator=generator)) - 1.0) * self.tempo_perturbation
+            features = _resample_in_time(features, max(1, round(features.size(0) / factor)))
+        else:
+            features = features.clone()
+        if self.edge_crop:
+            most = int(self.edge_crop * features.size(0))
+            start, cut = (int(torch.randint(0, most + 1, (1,), generator=generator)) for _ in range(2))
+            features = features[start:features.size(0) - cut].clone()
         masks = ((self.freq_masks, self.freq_mask_width, 1), (self.time_masks, self.time_mask_width, 0))
         for count, width, axis in masks:
             size = features.size(axis)
@@ -108,3 +126,13 @@ class AudioProcessor(JsonSettings):
     def collate(self, utterances: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Features (T_i, F) -> values (B, T, F) zero-padded in time, mask (B, T) True at real frames."""
         return pad_in_time(utterances)
+
+
+def _resample_in_time(features: torch.Tensor, length: int) -> torch.Tensor:
+    """Features (T, F) -> (length, F), linearly interpolated between frames (ends kept)."""
+    if features.size(0) < 2:
+        return features.expand(length, -1).clone()
+    stretched = torch.nn.functional.interpolate(features.t().unsqueeze(0), size=length, mode="linear",
+                                                align_corners=True)
+    return stretched.squeeze(0).t().contiguous()
+

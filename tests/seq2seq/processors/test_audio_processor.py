@@ -61,3 +61,47 @@ def test_settings_round_trip_and_errors(tmp_path):
         processor({"array": np.zeros(10, np.float32), "sampling_rate": 8000}, name="utterance 2")
     values, mask = processor.collate([torch.ones(5, 3), torch.ones(2, 3)])
     assert values.shape == (2, 5, 3) and mask.sum(dim=1).tolist() == [5, 2] and values[1, 2:].abs().sum() == 0
+
+
+def test_tempo_perturbation_stretches_in_time_reproducibly_and_only_in_training():
+    processor = AudioProcessor(sampling_rate=8000, num_mel_bins=20, freq_masks=0, time_masks=0,
+                               tempo_perturbation=0.2)
+    audio = {"array": chirp(8000), "sampling_rate": 8000}
+    plain = processor(audio)
+    assert torch.equal(processor(audio), plain) and processor.augments
+    lengths = set()
+    for seed in range(20):
+        one = processor(audio, train=True, generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(one, processor(audio, train=True, generator=torch.Generator().manual_seed(seed)))
+        # A factor in [0.8, 1.2] divides the frame count; the ends stay where they were.
+        assert round(plain.size(0) / 1.2) <= one.size(0) <= round(plain.size(0) / 0.8)
+        assert torch.allclose(one[0], plain[0], atol=1e-5) and torch.allclose(one[-1], plain[-1], atol=1e-5)
+        lengths.add(one.size(0))
+    assert len(lengths) > 5
+
+
+def test_tempo_perturbation_interpolates_between_frames():
+    processor = AudioProcessor(freq_masks=0, time_masks=0, tempo_perturbation=0.5)
+    ramp = torch.arange(11, dtype=torch.float32).unsqueeze(1).repeat(1, 3)  # frame t holds t
+    for seed in range(5):
+        stretched = processor.augment_features(ramp, torch.Generator().manual_seed(seed))
+        expected = torch.linspace(0, 10, stretched.size(0)).unsqueeze(1).expand(-1, 3)
+        assert torch.allclose(stretched, expected, atol=1e-5)
+    with pytest.raises(ValueError, match="tempo_perturbation must be in"):
+        AudioProcessor(tempo_perturbation=1.0)
+
+
+def test_edge_crop_cuts_at_most_the_fraction_from_each_end():
+    processor = AudioProcessor(freq_masks=0, time_masks=0, edge_crop=0.2)
+    frames = torch.arange(50, dtype=torch.float32).unsqueeze(1).repeat(1, 4)  # frame t holds t
+    starts, ends = set(), set()
+    for seed in range(30):
+        cropped = processor.augment_features(frames, torch.Generator().manual_seed(seed))
+        first, last = int(cropped[0, 0]), int(cropped[-1, 0])
+        assert torch.equal(cropped, frames[first:last + 1])  # one contiguous stretch, unchanged
+        assert first <= 10 and last >= 39
+        starts.add(first), ends.add(last)
+    assert len(starts) > 3 and len(ends) > 3
+    assert torch.equal(processor.augment_features(frames[:1], torch.Generator().manual_seed(0)), frames[:1])
+    with pytest.raises(ValueError, match="edge_crop must be in"):
+        AudioProcessor(edge_crop=0.5)
