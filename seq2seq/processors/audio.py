@@ -99,7 +99,7 @@ class AudioProcessor(JsonSettings):
         if self.edge_crop:
             most = int(self.edge_crop * features.size(0))
             start, cut = (int(torch.randint(0, most + 1, (1,), generator=generator)) for _ in range(2))
-            features = features[start:features.size(0) - cut].clone()
+            features = features[start:features.size(0) - cut]  # a view of the copy made above
         masks = ((self.freq_masks, self.freq_mask_width, 1), (self.time_masks, self.time_mask_width, 0))
         for count, width, axis in masks:
             size = features.size(axis)
