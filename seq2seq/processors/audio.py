@@ -130,9 +130,6 @@ class AudioProcessor(JsonSettings):
 
 def _resample_in_time(features: torch.Tensor, length: int) -> torch.Tensor:
     """Features (T, F) -> (length, F), linearly interpolated between frames (ends kept)."""
-    if features.size(0) < 2:
-        return features.expand(length, -1).clone()
     stretched = torch.nn.functional.interpolate(features.t().unsqueeze(0), size=length, mode="linear",
                                                 align_corners=True)
     return stretched.squeeze(0).t().contiguous()
-
