@@ -74,6 +74,14 @@ class DataConfig:
     babi_valid_fraction: float = 0.0
     # class_folders: readable labels for class folder names ({0_wave1: wave one hand}); default the name
     folder_labels: dict[str, str] = field(default_factory=dict)
+    # class_folders: a .tsv or .csv file (under path) with a `path` column, each clip's path under
+    # path; its other columns join the clip's row (the person, the take, ...).
+    metadata_file: str = ""
+    # Leave-groups-out validation: the training and validation splits are pooled, rows whose
+    # group_column value is in valid_groups validate and the rest train (one fold of
+    # cross-validation over persons or speakers: scripts/cross_validate.py runs every fold).
+    group_column: str = ""
+    valid_groups: list[str] = field(default_factory=list)
     # Training pairs longer than this (in tokens) are dropped, not truncated.
     max_source_length: int = 100
     max_target_length: int = 100
@@ -133,6 +141,9 @@ class EncoderConfig:
     feature_size: int = at_least(128, 1)  # the small CNN's output per frame
     spatial_grid: int = at_least(4, 1)  # small CNN: pool to grid x grid cells, so features keep *where* things are
     frame_differences: bool = False  # small CNN: also see each frame's difference to the next (motion)
+    # See each frame and its mirror, keep what does not depend on which is which: a clip and its
+    # mirror get the same label (for labels that do not depend on left and right; twice the CNN work).
+    mirror_invariant: bool = False
     # Frozen CNN: compute per-frame features once (cached with the data) instead of every epoch.
     cache_features: bool = False
     # Audio only: stride-2 convolutions before the RNN divide the frames by `subsampling`.

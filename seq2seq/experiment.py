@@ -417,7 +417,7 @@ def cache_frame_features(config: Config, model: Seq2SeqModel, data: list[Example
         if not spec.encoder.cache_features:
             continue
         encoder = model.encoders[name]
-        digest = hashlib.sha256(f"differences={encoder.frame_differences}".encode())
+        digest = hashlib.sha256(f"differences={encoder.frame_differences} mirror={encoder.mirror_invariant}".encode())
         for key, tensor in sorted(encoder.cnn.state_dict().items()):
             digest.update(key.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())

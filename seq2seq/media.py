@@ -6,6 +6,7 @@ decodes, so every way a file can be bad is reported in one place.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -90,6 +91,40 @@ def load_video(value, name: str = "video") -> torch.Tensor:
     return load_video_and_fps(value, name)[0]
 
 
+# Recently decoded video files, keyed on path, size and modification time: a small dataset is then
+# decoded once per run instead of once per epoch (decoding cost more than the model's step).
+DECODED_CACHE_BYTES = 512 * 2**20
+_decoded: OrderedDict[tuple[str, int, int], tuple[torch.Tensor, float | None]] = OrderedDict()
+_decoded_bytes = 0
+
+
+def _decode_file_cached(path: Path, decode) -> tuple[torch.Tensor, float | None]:
+    """``decode(path)`` -> (frames, fps), through the cache of recently decoded files (a copy
+    comes back). A video larger than a tenth of the cache is decoded every time instead."""
+    global _decoded_bytes
+    status = path.stat()
+    key = (str(path.resolve()), status.st_size, status.st_mtime_ns)
+    if key in _decoded:
+        _decoded.move_to_end(key)
+        frames, fps = _decoded[key]
+        return frames.clone(), fps
+    frames, fps = decode(path)
+    if frames.nbytes <= DECODED_CACHE_BYTES // 10:
+        _decoded[key] = frames.clone(), fps
+        _decoded_bytes += frames.nbytes
+        while _decoded_bytes > DECODED_CACHE_BYTES:
+            _decoded_bytes -= _decoded.popitem(last=False)[1][0].nbytes
+    return frames, fps
+
+
+def _read_strip(path: Path, name: str) -> tuple[torch.Tensor, None]:
+    strip = _read_image(path)  # (3, H, T * H)
+    height, width = strip.shape[1:]
+    if width % height:
+        raise MediaError(f"{name}: {path} is {width}x{height}, not a strip of square frames side by side")
+    return strip.view(3, height, width // height, height).permute(2, 0, 1, 3).contiguous(), None
+
+
 def load_video_and_fps(value, name: str = "video") -> tuple[torch.Tensor, float | None]:
     """Frames uint8 (T, 3, H, W) RGB and the frame rate (None where the input has none), or an
     error naming ``name``.
@@ -122,13 +157,11 @@ def load_video_and_fps(value, name: str = "video") -> tuple[torch.Tensor, float 
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             if not path.is_file():
                 raise FileNotFoundError(f"{name}: image strip not found: {path}")
-            strip = _read_image(path)  # (3, H, T * H)
-            height, width = strip.shape[1:]
-            if width % height:
-                raise MediaError(f"{name}: {path} is {width}x{height}, not a strip of square frames side by side")
-            frames = strip.view(3, height, width // height, height).permute(2, 0, 1, 3).contiguous()
+            frames, fps = _decode_file_cached(path, lambda strip: _read_strip(strip, name))
         else:
-            frames, fps = read_video(path)
+            if not path.is_file():
+                raise FileNotFoundError(f"video file not found: {path}")
+            frames, fps = _decode_file_cached(path, read_video)
     elif isinstance(value, torch.Tensor) or hasattr(value, "__array__"):
         frames = _frames_from_array(value, name)
     else:

@@ -429,7 +429,8 @@ def build_encoder(spec: InputConfig, *, source_vocab_size: int, embedding_size: 
     if spec.modality == "video":
         return VideoEncoder(cnn=encoder.cnn, cnn_weights=encoder.cnn_weights or None, freeze_cnn=encoder.freeze_cnn,
                             feature_size=encoder.feature_size, spatial_grid=encoder.spatial_grid,
-                            frame_differences=encoder.frame_differences, **common)
+                            frame_differences=encoder.frame_differences,
+                            mirror_invariant=encoder.mirror_invariant, **common)
     if spec.modality == "audio":
         from seq2seq.processors import AudioProcessor
 

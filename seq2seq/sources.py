@@ -9,6 +9,7 @@ be reached (offline, ``HF_DATASETS_OFFLINE=1``) is an error that shows the confi
 
 from __future__ import annotations
 
+import csv
 import importlib
 from pathlib import Path
 
@@ -51,11 +52,76 @@ def _class_folders(config: DataConfig) -> datasets.DatasetDict:
         if clips:
             labels = [config.folder_labels.get(clip.parent.name, clip.parent.name) for clip in clips]
             columns = (config.columns.get("video", "video"), config.columns.get("target", "label"))
-            splits[split.name] = datasets.Dataset.from_dict(dict(zip(columns, ([str(c) for c in clips], labels),
-                                                                     strict=True)))
+            rows = dict(zip(columns, ([str(c) for c in clips], labels), strict=True))
+            if config.metadata_file:
+                rows |= _clip_metadata(root, config.metadata_file, clips, reserved=columns)
+            splits[split.name] = datasets.Dataset.from_dict(rows)
     if not splits:
         raise ValueError(f"{root} has no <split>/<class>/<clip> folders")
     return datasets.DatasetDict(splits)
+
+
+def _clip_metadata(root: Path, name: str, clips: list[Path], *, reserved: tuple[str, ...]) -> dict[str, list[str]]:
+    """The metadata file's columns (all but ``path``) for ``clips``, in their order."""
+    path = root / name
+    if not path.is_file():
+        raise FileNotFoundError(f"data.metadata_file not found: {path}")
+    with path.open(newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle, delimiter="\t" if path.suffix == ".tsv" else ","))
+    if not table or "path" not in table[0]:
+        raise ValueError(f"{path} needs a header with a 'path' column (each clip's path under {root})")
+    clashes = sorted(set(table[0]) & set(reserved))
+    if clashes:
+        raise ValueError(f"{path}: column(s) {', '.join(clashes)} would replace the clips' own columns; rename them")
+    by_path = {row["path"]: row for row in table}
+    missing = [clip.relative_to(root).as_posix() for clip in clips if clip.relative_to(root).as_posix() not in by_path]
+    if missing:
+        raise ValueError(f"{path} has no row for {len(missing)} clip(s), e.g. {missing[0]}")
+    columns = [column for column in table[0] if column != "path"]
+    return {column: [by_path[clip.relative_to(root).as_posix()][column] for clip in clips] for column in columns}
+
+
+def _pooled(dataset: datasets.DatasetDict | datasets.IterableDatasetDict, config: DataConfig) -> datasets.Dataset:
+    """The training and validation splits as one ``Dataset``, checked for ``group_column``."""
+    if isinstance(dataset, datasets.IterableDatasetDict):
+        raise ValueError("data.valid_groups re-splits the data in memory: it does not work with streamed data "
+                         "(data.streaming or an iterable dataset)")
+    if not config.group_column:
+        raise ValueError("data.valid_groups needs data.group_column: the column that names each row's group")
+    parts = [dataset[split] for split in dict.fromkeys((config.train_split, config.valid_split)) if split in dataset]
+    if not parts:
+        raise KeyError(f"neither split '{config.train_split}' nor '{config.valid_split}' is in the dataset "
+                       f"(available: {', '.join(dataset)})")
+    pooled = datasets.concatenate_datasets(parts)
+    if config.group_column not in pooled.column_names:
+        raise KeyError(f"data.group_column '{config.group_column}' is not a dataset column "
+                       f"(available: {', '.join(pooled.column_names)})")
+    return pooled
+
+
+def hold_out_groups(dataset: datasets.DatasetDict | datasets.IterableDatasetDict,
+                    config: DataConfig) -> datasets.DatasetDict:
+    """Pool the training and validation splits and split them again by group: rows whose
+    ``group_column`` value is in ``valid_groups`` validate, the others train. A person (or
+    speaker) is then never in both, and each fold of a cross-validation holds out other ones."""
+    pooled = _pooled(dataset, config)
+    groups = [str(value) for value in pooled[config.group_column]]
+    unknown = sorted(set(config.valid_groups) - set(groups))
+    if unknown:
+        raise ValueError(f"data.valid_groups: no row has {config.group_column} = {', '.join(unknown)} "
+                         f"(groups: {', '.join(sorted(set(groups)))})")
+    held_out = set(config.valid_groups)
+    if held_out >= set(groups):
+        raise ValueError(f"data.valid_groups holds out every {config.group_column}: nothing is left to train on")
+    split = datasets.DatasetDict(dataset)
+    split[config.train_split] = pooled.select([i for i, group in enumerate(groups) if group not in held_out])
+    split[config.valid_split] = pooled.select([i for i, group in enumerate(groups) if group in held_out])
+    return split
+
+
+def group_names(config: DataConfig) -> list[str]:
+    """The groups (``group_column`` values) of the training and validation splits together, sorted."""
+    return sorted({str(value) for value in _pooled(_load(config), config)[config.group_column]})
 
 
 # Generated corpora written as media files: data.path -> (module, function(directory, sizes, seed=)).
@@ -128,6 +194,8 @@ def load_raw_dataset(config: DataConfig) -> datasets.DatasetDict | datasets.Iter
     """Read the dataset the config names; every failure names the path, id or split. With
     ``data.streaming`` the splits are ``IterableDataset``s, whatever their source."""
     loaded = _load(config)
+    if config.valid_groups:
+        loaded = hold_out_groups(loaded, config)
     if config.streaming and isinstance(loaded, datasets.DatasetDict):
         # In-memory or on-disk data streams in shards, so that shuffling mixes shard order too.
         loaded = datasets.IterableDatasetDict({split: part.to_iterable_dataset(num_shards=max(1, min(len(part), 64)))

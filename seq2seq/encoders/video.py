@@ -5,7 +5,10 @@ so padding never changes the output. The CNN is either a small one that trains q
 (GroupNorm, so results do not depend on what else is in the batch) or torchvision's ResNet-18,
 with weights read from a local file when given; nothing is ever downloaded. With a frozen CNN,
 per-frame features can be computed once and cached: ``forward`` then takes features (B, T, F)
-instead of frames (B, T, C, H, W).
+instead of frames (B, T, C, H, W). A ``mirror_invariant`` encoder sees each frame and its mirror
+and keeps what does not depend on which is which, so a clip and its mirror get the same encoding,
+hence the same label: for actions that do not depend on left and right, the symmetry is built
+in, not learned.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class VideoEncoder(nn.Module):
         feature_size: int = 128,
         spatial_grid: int = 4,
         frame_differences: bool = False,
+        mirror_invariant: bool = False,
         rnn_type: str = "gru",
         num_layers: int = 1,
         bidirectional: bool = True,
@@ -85,6 +89,7 @@ class VideoEncoder(nn.Module):
         if cnn not in CNN_TYPES:
             raise ValueError(f"cnn must be one of {', '.join(CNN_TYPES)}, got {cnn!r}")
         self.frame_differences = frame_differences
+        self.mirror_invariant = mirror_invariant
         if cnn == "small":
             if cnn_weights is not None:
                 raise ValueError("cnn_weights loads ResNet-18 weights; the small CNN always starts from scratch")
@@ -94,6 +99,8 @@ class VideoEncoder(nn.Module):
             if frame_differences:
                 raise ValueError("frame_differences needs the small CNN (ResNet-18 takes 3 channels)")
             self.cnn, self.feature_size = resnet18(cnn_weights), 512
+        if mirror_invariant:
+            self.feature_size *= 2  # the maximum and the minimum of each feature over frame and mirror
         self.freeze_cnn = freeze_cnn
         if freeze_cnn:
             self.cnn.requires_grad_(False)
@@ -115,7 +122,10 @@ class VideoEncoder(nn.Module):
 
         With ``frame_differences`` each frame is stacked with its difference to the next frame
         (zero for the last real one), the cheap motion cue of TSN's "RGB difference": which way
-        an object turns or moves shows in one difference image, not in one frame.
+        an object turns or moves shows in one difference image, not in one frame. With
+        ``mirror_invariant`` a frame's features are the elementwise maximum and minimum of the CNN's
+        features of the frame and of its horizontal mirror (2F values): mirroring the clip only
+        swaps the two, and unlike their mean, the pair still tells one waving hand from two.
         """
         if self.frame_differences:
             both_real = (mask[:, 1:] & mask[:, :-1]).view(*mask[:, 1:].shape, 1, 1, 1)
@@ -123,6 +133,9 @@ class VideoEncoder(nn.Module):
             frames = torch.cat([frames, torch.cat([differences, torch.zeros_like(frames[:, :1])], dim=1)], dim=2)
         features = frames.new_zeros(*mask.shape, self.feature_size)
         real = self.cnn(frames[mask])  # (N, F): only real frames go through the CNN
+        if self.mirror_invariant:
+            mirrored = self.cnn(frames[mask].flip(-1))
+            real = torch.cat([torch.maximum(real, mirrored), torch.minimum(real, mirrored)], dim=-1)
         return features.masked_scatter(mask.unsqueeze(-1), real.to(features.dtype))
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor) -> EncoderOutput:

@@ -25,3 +25,24 @@ def test_bad_video_files_are_errors_that_name_them(tmp_path):
         read_video(tmp_path / "garbage.mp4")
     with pytest.raises(MediaError, match=r"uint8 \(T, 3, H, W\)"):
         write_video(tmp_path / "x.mp4", torch.zeros(4, 32, 32, 3), fps=4)
+
+
+def test_a_file_replaced_under_the_same_name_is_decoded_again(tmp_path):
+    """Decoded files are cached in memory; the cache must never hand back stale or shared frames."""
+    import os
+
+    from torchvision.io import write_png
+
+    from seq2seq.media import load_video_and_fps
+
+    path = tmp_path / "strip.png"
+    first = torch.randint(0, 255, (3, 8, 24), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    write_png(first, str(path))
+    frames, _ = load_video_and_fps(path)
+    assert frames.shape == (3, 3, 8, 8) and torch.equal(frames[1], first[:, :, 8:16])
+    frames.zero_()  # the caller's copy: the cache keeps its own
+    assert torch.equal(load_video_and_fps(path)[0][1], first[:, :, 8:16])
+    second = 255 - first
+    write_png(second, str(path))
+    os.utime(path, ns=(1, 1))  # even if the size and the old timestamp were the same
+    assert torch.equal(load_video_and_fps(path)[0][2], second[:, :, 16:24])

@@ -126,3 +126,54 @@ def test_an_audiofolder_with_transcripts_feeds_speech_recognition(tmp_path):
     from seq2seq.processors import AudioProcessor
 
     assert AudioProcessor(sampling_rate=8000, num_mel_bins=20)(examples[0]["audio"]).shape == (11, 20)
+
+
+def write_person_clips(root: Path) -> None:
+    """class_folders with persons p0-p2: p0, p1 in train, p2 in val; clip files are never decoded here."""
+    lines = ["file\tperson\tpath"]
+    for split, persons in (("train", ("p0", "p1")), ("val", ("p2",))):
+        for person in persons:
+            for label in ("0_wave", "1_bend"):
+                clip = root / split / label / f"{person}_{label}.png"
+                clip.parent.mkdir(parents=True, exist_ok=True)
+                clip.touch()
+                lines.append(f"{clip.name}\t{person}\t{split}/{label}/{clip.name}")
+    (root / "index.tsv").write_text("\n".join(lines) + "\n")
+
+
+def test_class_folders_join_the_metadata_file_and_validate_on_held_out_groups(tmp_path):
+    from seq2seq.sources import group_names
+
+    write_person_clips(tmp_path)
+    config = DataConfig(kind="class_folders", path=str(tmp_path), valid_split="val", metadata_file="index.tsv")
+    loaded = load_raw_dataset(config)
+    assert list(loaded["train"]["person"]) == ["p0", "p1", "p0", "p1"]  # clips sorted by class folder, then name
+    assert [Path(v).name.split("_")[0] for v in loaded["train"]["video"]] == list(loaded["train"]["person"])
+    config.group_column = "person"
+    assert group_names(config) == ["p0", "p1", "p2"]
+    config.valid_groups = ["p0"]
+    fold = load_raw_dataset(config)
+    assert sorted(fold["val"]["person"]) == ["p0", "p0"] and sorted(set(fold["train"]["person"])) == ["p1", "p2"]
+    every_clip = sorted([*loaded["train"]["video"], *loaded["val"]["video"]])
+    assert sorted([*fold["train"]["video"], *fold["val"]["video"]]) == every_clip
+
+
+def test_held_out_groups_fail_clearly(tmp_path):
+    write_person_clips(tmp_path)
+    base = dict(kind="class_folders", path=str(tmp_path), valid_split="val", metadata_file="index.tsv")
+    for settings, error, message in [
+        (dict(valid_groups=["p0"]), ValueError, "needs data.group_column"),
+        (dict(valid_groups=["p0"], group_column="speaker"), KeyError, "'speaker' is not a dataset column"),
+        (dict(valid_groups=["p9"], group_column="person"), ValueError, "no row has person = p9 .groups: p0, p1, p2"),
+        (dict(valid_groups=["p0", "p1", "p2"], group_column="person"), ValueError, "nothing is left to train on"),
+        (dict(metadata_file="missing.tsv"), FileNotFoundError, "metadata_file not found: .*missing.tsv"),
+    ]:
+        with pytest.raises(error, match=message):
+            load_raw_dataset(DataConfig(**base | settings))
+    index = tmp_path / "index.tsv"
+    index.write_text("\n".join(index.read_text().splitlines()[:-1]) + "\n")  # the last clip loses its row
+    with pytest.raises(ValueError, match=r"index.tsv has no row for 1 clip\(s\), e.g. val/1_bend/p2_1_bend.png"):
+        load_raw_dataset(DataConfig(**base))
+    index.write_text("path\tlabel\nval/1_bend/p2_1_bend.png\tbend\n")
+    with pytest.raises(ValueError, match="column.s. label would replace the clips' own columns"):
+        load_raw_dataset(DataConfig(**base))

@@ -90,3 +90,27 @@ def test_bad_video_inputs_are_errors_naming_the_problem():
         encoder(frames, mask)
     with pytest.raises(ValueError, match="cnn must be one of small, resnet18"):
         VideoEncoder(hidden_size=8, cnn="vgg")
+
+
+@pytest.mark.parametrize("frame_differences", [False, True])
+def test_a_mirror_invariant_encoder_encodes_a_clip_and_its_mirror_alike(frame_differences):
+    torch.manual_seed(0)
+    frames, mask = clips([5, 3])
+    mirrored = frames.flip(-1)
+    invariant = VideoEncoder(hidden_size=8, feature_size=16, spatial_grid=2, frame_differences=frame_differences,
+                             mirror_invariant=True).eval()
+    original, mirror = invariant(frames, mask), invariant(mirrored, mask)
+    torch.testing.assert_close(mirror.states, original.states, rtol=0, atol=1e-6)
+    torch.testing.assert_close(mirror.final, original.final, rtol=0, atol=1e-6)
+    # Without the symmetry an encoder tells the two apart: the test can fail.
+    plain = VideoEncoder(hidden_size=8, feature_size=16, spatial_grid=2, frame_differences=frame_differences).eval()
+    assert not torch.allclose(plain(frames, mask).final, plain(mirrored, mask).final, atol=1e-3)
+
+
+def test_cached_features_of_a_mirror_invariant_encoder_hold_both_halves():
+    encoder = VideoEncoder(hidden_size=8, feature_size=16, mirror_invariant=True).eval()
+    frames, mask = clips([3])
+    features = encoder.frame_features(frames, mask)
+    assert features.shape == (1, 3, 32) and encoder.feature_size == 32
+    assert bool((features[..., :16] >= features[..., 16:]).all())  # maxima, then minima
+    torch.testing.assert_close(encoder(features, mask).final, encoder(frames, mask).final)
