@@ -31,9 +31,12 @@ def test_a_file_replaced_under_the_same_name_is_decoded_again(tmp_path):
     """Decoded files are cached in memory; the cache must never hand back stale or shared frames."""
     import os
 
-    from torchvision.io import write_png
+    from PIL import Image
 
     from seq2seq.media import load_video_and_fps
+
+    def write_png(image, path):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(path, format="PNG")
 
     path = tmp_path / "strip.png"
     first = torch.randint(0, 255, (3, 8, 24), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
