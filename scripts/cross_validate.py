@@ -39,7 +39,7 @@ def fold_scores(run_dir: Path, metric: str, *, lower_is_better: bool = False) ->
     if not (run_dir / "last").is_dir() or not log.is_file():
         return None
     key = f"valid/{metric}"
-    scores = [json.loads(line)[key] for line in log.read_text().splitlines() if key in json.loads(line)]
+    scores = [record[key] for record in map(json.loads, log.read_text().splitlines()) if key in record]
     return {"final": scores[-1], "best": (min if lower_is_better else max)(scores)} if scores else None
 
 
