@@ -74,11 +74,12 @@ def _clip_metadata(root: Path, name: str, clips: list[Path], *, reserved: tuple[
     if clashes:
         raise ValueError(f"{path}: column(s) {', '.join(clashes)} would replace the clips' own columns; rename them")
     by_path = {row["path"]: row for row in table}
-    missing = [clip.relative_to(root).as_posix() for clip in clips if clip.relative_to(root).as_posix() not in by_path]
+    relative = [clip.relative_to(root).as_posix() for clip in clips]
+    missing = [clip for clip in relative if clip not in by_path]
     if missing:
         raise ValueError(f"{path} has no row for {len(missing)} clip(s), e.g. {missing[0]}")
     columns = [column for column in table[0] if column != "path"]
-    return {column: [by_path[clip.relative_to(root).as_posix()][column] for clip in clips] for column in columns}
+    return {column: [by_path[clip][column] for clip in relative] for column in columns}
 
 
 def _pooled(dataset: datasets.DatasetDict | datasets.IterableDatasetDict, config: DataConfig) -> datasets.Dataset:

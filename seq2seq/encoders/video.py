@@ -132,9 +132,10 @@ class VideoEncoder(nn.Module):
             differences = (frames[:, 1:] - frames[:, :-1]) * both_real
             frames = torch.cat([frames, torch.cat([differences, torch.zeros_like(frames[:, :1])], dim=1)], dim=2)
         features = frames.new_zeros(*mask.shape, self.feature_size)
-        real = self.cnn(frames[mask])  # (N, F): only real frames go through the CNN
+        real_frames = frames[mask]  # (N, C, H, W): only real frames go through the CNN
+        real = self.cnn(real_frames)
         if self.mirror_invariant:
-            mirrored = self.cnn(frames[mask].flip(-1))
+            mirrored = self.cnn(real_frames.flip(-1))
             real = torch.cat([torch.maximum(real, mirrored), torch.minimum(real, mirrored)], dim=-1)
         return features.masked_scatter(mask.unsqueeze(-1), real.to(features.dtype))
 
