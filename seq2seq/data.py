@@ -89,7 +89,7 @@ class Collator:
 
 
 # Raised whenever prepare_dataset's output changes: caches outlive runs (and code versions).
-PREPARED_VERSION = 2
+PREPARED_VERSION = 3
 
 
 def preprocessing_fingerprint(dataset: datasets.Dataset, tokenizer: Tokenizer, processors: dict[str, Any],
@@ -163,8 +163,8 @@ def prepare_dataset(
                     described = describe_input(example[name], name, index)
                     if any(durations):
                         seconds.append(media_seconds(processor, example[name], described))
-                    if store:  # the deterministic features; augmentation is drawn per access
-                        stored.append(processor(example[name], name=described).numpy())
+                    if store:  # the deterministic spectrum; features and augmentation per access
+                        stored.append(processor.spectrum(example[name], name=described).numpy())
                         lengths.append(len(stored[-1]))
                     else:
                         lengths.append(processor.check(example[name], name=described))
@@ -175,7 +175,7 @@ def prepare_dataset(
                     if any(durations) and len(seconds) == len(lengths) - 1:
                         seconds.append(0.0)
                     if store:
-                        stored.append(np.zeros((0, processor.feature_size), dtype=np.float32))
+                        stored.append(np.zeros((0, processor.num_mel_bins), dtype=np.float32))
                     prepared["bad"][position] = str(error)
             prepared[f"{name}_length"] = lengths
             if any(durations):
@@ -266,8 +266,9 @@ class Examples(torch.utils.data.Dataset):
         self.columns = [c for c in wanted if c in stored and c not in self.features]
         # What a batch reads: only the columns it needs (not target_text), and cached features as
         # numpy arrays (converting nested Python lists would cost more than the model's step).
-        # Cached features a processor can still augment (audio's SpecAugment) get it per access.
-        self.augmented = [name for name in self.features if train and getattr(processors[name], "augments", False)]
+        # Cached audio spectra become features per access (augmented, in training).
+        self.spectra = [name for name in self.features if hasattr(processors[name], "from_spectrum")]
+        self.augmented = [name for name in self.spectra if train and processors[name].augments]
         self._columns_read = prepared.select_columns(self.columns + (["row"] if self.media or self.augmented else []))
         self._features_read = prepared.with_format("arrow", columns=self.features) if self.features else None
 
@@ -320,11 +321,15 @@ class Examples(torch.utils.data.Dataset):
             for name in self.features:
                 for example, clip in zip(examples, _clips_from_arrow(table.column(name)), strict=True):
                     example[name] = clip
-        if self.augmented:
-            for example, row in zip(examples, block["row"], strict=True):
-                generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, row, 1)) % 2**63)
-                for name in self.augmented:
-                    example[name] = self.processors[name].augment_features(example[name], generator)
+        if self.spectra:
+            for position, example in enumerate(examples):
+                generator = None
+                if self.augmented:
+                    row = block["row"][position]
+                    generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, row, 1)) % 2**63)
+                for name in self.spectra:
+                    example[name] = self.processors[name].from_spectrum(
+                        example[name], train=name in self.augmented, generator=generator)
         if self.media:
             for example, row in zip(examples, block["row"], strict=True):
                 raw = self.to_example(self.rows[row])

@@ -105,3 +105,63 @@ def test_edge_crop_cuts_at_most_the_fraction_from_each_end():
     assert torch.equal(processor.augment_features(frames[:1], torch.Generator().manual_seed(0)), frames[:1])
     with pytest.raises(ValueError, match="edge_crop must be in"):
         AudioProcessor(edge_crop=0.5)
+
+
+def tone(rate: int, hertz: float, seconds: float = 0.5) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    return (0.5 * np.sin(2 * math.pi * hertz * t)).astype(np.float32)
+
+
+def peak_hertz(processor: AudioProcessor, spectrum: torch.Tensor) -> float:
+    """The centre frequency of the mel band holding most of the spectrum's energy."""
+    import torchaudio
+
+    points = torchaudio.functional.melscale_fbanks(201, 0.0, processor.sampling_rate / 2, processor.num_mel_bins,
+                                                   processor.sampling_rate)
+    band = int(spectrum.mean(dim=0).argmax())
+    return float((points[:, band] * torch.linspace(0, processor.sampling_rate / 2, 201)).sum() / points[:, band].sum())
+
+
+def test_frequency_warp_moves_a_tone_by_the_drawn_factor_only_in_training():
+    processor = AudioProcessor(sampling_rate=8000, num_mel_bins=64, normalize=False, freq_masks=0, time_masks=0,
+                               frequency_warp=0.2)
+    audio = {"array": tone(8000, 1000.0), "sampling_rate": 8000}
+    plain = processor(audio)
+    assert torch.equal(processor(audio), plain) and processor.augments
+    assert 900 < peak_hertz(processor, plain) < 1100
+    peaks = set()
+    for seed in range(12):
+        warped = processor(audio, train=True, generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(warped, processor(audio, train=True, generator=torch.Generator().manual_seed(seed)))
+        assert warped.shape == plain.shape
+        peak = peak_hertz(processor, warped)
+        assert 1000 * 0.8 * 0.9 < peak < 1000 * 1.2 * 1.1  # a factor in [0.8, 1.2], one band of slack
+        peaks.add(round(peak))
+    assert len(peaks) >= 4  # the factor is drawn, not fixed
+    with pytest.raises(ValueError, match="frequency_warp must be in"):
+        AudioProcessor(frequency_warp=0.5)
+
+
+def test_noise_fills_silence_at_the_drawn_signal_to_noise_ratio():
+    """White noise's power enters every frame: at 0 dB a silent frame holds the utterance's mean power;
+    at 40 dB the loud frames barely change."""
+    silence = np.zeros(2000, dtype=np.float32)
+    audio = {"array": np.concatenate([tone(8000, 700.0), silence]), "sampling_rate": 8000}
+    settings = dict(sampling_rate=8000, features="log_mel", num_mel_bins=40, normalize=False, freq_masks=0,
+                    time_masks=0)
+    plain = AudioProcessor(**settings)(audio)
+    mean_power = plain.exp().sum(dim=1).mean()
+    loud = AudioProcessor(**settings, noise_snr_db=(0.0, 0.0))(audio, train=True)
+    silent_power = loud[-10:].exp().sum(dim=1)
+    assert plain[-10:].exp().sum(dim=1).max() < 1e-3 * mean_power
+    torch.testing.assert_close(silent_power, mean_power.expand(10), rtol=0.01, atol=0)
+    quiet = AudioProcessor(**settings, noise_snr_db=(40.0, 40.0))(audio, train=True)
+    torch.testing.assert_close(quiet[:20].exp().sum(dim=1), plain[:20].exp().sum(dim=1), rtol=1e-3, atol=0)
+    assert (quiet[-10:] - plain[-10:]).min() > 1.0  # the silence is filled
+    mfcc = AudioProcessor(sampling_rate=8000, features="mfcc", num_mfcc=13, num_mel_bins=40, freq_masks=0,
+                          time_masks=0, noise_snr_db=[10, 30])
+    noisy = mfcc(audio, train=True, generator=torch.Generator().manual_seed(0))
+    assert noisy.shape == mfcc(audio).shape and not torch.equal(noisy, mfcc(audio))
+    assert mfcc.noise_snr_db == (10.0, 30.0)  # YAML gives a list
+    with pytest.raises(ValueError, match="noise_snr_db must be"):
+        AudioProcessor(noise_snr_db=(30.0, 10.0))
