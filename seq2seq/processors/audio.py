@@ -180,7 +180,7 @@ class AudioProcessor(JsonSettings):
 
     @property
     def augments(self) -> bool:
-        """Whether training changes the features (tempo, edge crop, any SpecAugment mask)."""
+        """Whether training changes the features (any of the augmentations above)."""
         return bool(self.tempo_perturbation or self.edge_crop or self.freq_masks or self.time_masks
                     or self.frequency_warp or self.noise_snr_db)
 
