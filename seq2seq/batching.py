@@ -14,7 +14,10 @@ def pool_size(batch_size: int, batch_type: str, pool_batches: int) -> int:
 
 
 def split_evenly(batch: list, parts: int) -> list[list]:
-    """``batch`` cut into ``parts`` contiguous pieces of near-equal size (each one non-empty)."""
+    """``batch`` cut into ``parts`` contiguous pieces of near-equal size (each one non-empty; an
+    empty batch gives no pieces)."""
+    if not batch:
+        return []
     if len(batch) < parts:
         raise ValueError(f"a batch of {len(batch)} examples cannot feed {parts} micro-batches")
     size, extra = divmod(len(batch), parts)

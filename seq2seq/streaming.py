@@ -68,7 +68,8 @@ class StreamingExamples:
         self.media = [name for name, processor in processors.items() if not processor.cached]
         self.collate = Collator(processors)
         self.epoch = 0
-        self.skipped = 0  # examples dropped as unreadable or out of the duration limits, this epoch
+        # Examples dropped this epoch, by reason ("unreadable", "duration"); length filters apart.
+        self.dropped: dict[str, int] = {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -127,12 +128,12 @@ class StreamingExamples:
                         raise _OutOfLimits
                     ready[name] = self.processors[name](raw, train=True, generator=generator, name=described)
             except _OutOfLimits:
-                self.skipped += 1
+                self.dropped["duration"] = self.dropped.get("duration", 0) + 1
                 continue
-            except ValueError:
+            except (ValueError, OSError):  # OSError: a missing or unreadable file
                 if not self.skip_bad_examples:
                     raise
-                self.skipped += 1
+                self.dropped["unreadable"] = self.dropped.get("unreadable", 0) + 1
                 continue
             loaded.append(ready)
         return loaded
@@ -177,16 +178,25 @@ class StreamingLoader:
             for batch in batches:
                 yield [examples[i] for i in batch]
 
-    def __iter__(self) -> Iterator[Batch]:
-        self.data.skipped = 0
+    def iter_updates(self) -> Iterator[list[Batch]]:
+        """This epoch's updates from ``start_update`` on, each as its micro-batches.
+
+        Examples dropped at loading (unreadable media, duration limits) leave an update smaller,
+        and one whose every example was dropped empty (``[]``): updates are counted as read, so
+        a resumed run skips exactly the updates an uninterrupted one had read, and no update mixes
+        the examples of two. An update with fewer examples than ``micro_batches`` (the end of an
+        epoch, or after drops) has one micro-batch per example."""
+        self.data.dropped = {}
         for update in itertools.islice(self.updates(), self.start_update, None):
-            for part in split_evenly(update, self.micro_batches):
-                loaded = self.data.load(part)
-                if loaded:  # a micro-batch whose every example was dropped contributes nothing
-                    yield self.data.collate(loaded)
-        if self.data.skipped:
-            logger.warning("dropped %d streamed examples this epoch (unreadable with data.skip_bad_examples, or "
-                           "outside the duration limits)", self.data.skipped)
+            loaded = self.data.load(update)
+            yield [self.data.collate(part) for part in split_evenly(loaded, min(self.micro_batches, len(loaded)))]
+        if self.data.dropped:
+            logger.warning("dropped streamed examples this epoch: %s", ", ".join(
+                f"{count} {reason}" for reason, count in sorted(self.data.dropped.items())))
+
+    def __iter__(self) -> Iterator[Batch]:
+        for update in self.iter_updates():
+            yield from update
 
 
 def read_sample(rows: datasets.IterableDataset, to_example: Callable[[dict[str, Any]], dict[str, Any]],

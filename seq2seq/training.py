@@ -115,11 +115,17 @@ def iterate_updates(loader: Iterable[Batch], micro_batches: int,
                     accelerator: Accelerator | None = None) -> Iterable[list[Batch]]:
     """The loader's micro-batches grouped by optimizer update, while every process has one (a
     stream gives processes different numbers of updates; an update all of them cannot join
-    would wait forever in its collectives)."""
-    iterator = iter(loader)
-    while True:
-        group = list(itertools.islice(iterator, micro_batches))
-        if accelerator is not None and any_process(accelerator, not group) or not group:
+    would wait forever in its collectives).
+
+    A stream's loader groups its updates itself (``StreamingLoader.iter_updates``): there an
+    update whose examples were all dropped is an empty list, for the loop to count as read."""
+    if hasattr(loader, "iter_updates"):
+        updates = iter(loader.iter_updates())
+    else:
+        batches = iter(loader)
+        updates = iter(lambda: list(itertools.islice(batches, micro_batches)), [])
+    for group in itertools.chain(updates, [None]):
+        if accelerator is not None and any_process(accelerator, group is None) or group is None:
             return
         yield group
 
@@ -210,8 +216,13 @@ def train_run(config: Config, task: Task, *, resume: bool = False, overwrite: bo
         experiment.sampler.set_epoch(state.epoch, start_update=state.batches_in_epoch)
         experiment.train_data.set_epoch(state.epoch)
         # Only a stream gives processes different numbers of updates: map-style needs no check.
-        for micro_batches in iterate_updates(experiment.loader, tc.gradient_accumulation_steps,
-                                             experiment.accelerator if config.data.streaming else None):
+        accelerator_or_none = experiment.accelerator if config.data.streaming else None
+        for micro_batches in iterate_updates(experiment.loader, tc.gradient_accumulation_steps, accelerator_or_none):
+            if not micro_batches if accelerator_or_none is None else any_process(accelerator_or_none,
+                                                                                not micro_batches):
+                # Every example of this update was dropped (on some process): it was read, not trained.
+                state.batches_in_epoch += 1
+                continue
             result = train_step(experiment.model, experiment.optimizer, micro_batches, experiment.accelerator,
                                 tc.clip_grad_norm)
             experiment.scheduler.step()
@@ -231,6 +242,7 @@ def train_run(config: Config, task: Task, *, resume: bool = False, overwrite: bo
             if state.stop_reason:
                 break
         else:
+            run.log_dropped()
             state.epoch += 1
             state.batches_in_epoch = 0
             if not tc.eval_every_steps:
@@ -312,6 +324,19 @@ class Run:
             self.progress.total = min(self.experiment.total_steps or math.inf, state.step + max(0, round(rate * left)))
         state.window_loss, state.window_tokens, state.window_examples = 0.0, 0, 0
         self.window_started = time.monotonic()
+
+    def log_dropped(self) -> None:
+        """A stream's examples dropped this epoch, by reason and summed over processes, in
+        metrics.jsonl (map-style data drops them once, when it is prepared, with a warning)."""
+        dropped = getattr(self.experiment.train_data, "dropped", None)
+        if dropped is None:
+            return
+        reasons = ("unreadable", "duration")
+        counts = torch.tensor([float(dropped.get(reason, 0)) for reason in reasons])
+        counts = self.accelerator.reduce(counts.to(self.accelerator.device), reduction="sum").tolist()
+        if any(counts):
+            self.log(self.state.step, epoch=self.state.epoch,
+                     **{f"data/dropped_{reason}": int(count) for reason, count in zip(reasons, counts, strict=True)})
 
     def check_limits(self) -> None:
         state, tc = self.state, self.tc

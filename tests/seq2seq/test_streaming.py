@@ -115,3 +115,72 @@ def test_streaming_reaches_map_style_quality(tmp_path):
         torch.manual_seed(0)
         train(stream_config(str(tmp_path / kind), streaming), task)
         assert last_trainer_state(tmp_path / kind)["stop_reason"].startswith("reached the target: exact_match"), kind
+
+
+class Numbers:
+    """A media input whose "file" is a number: loading gives it as a one-frame clip, and the
+    numbers in ``unreadable`` fail as a broken file does (ValueError) or a missing one (OSError)."""
+
+    cached = False
+
+    def __init__(self, unreadable=(), error=ValueError):
+        self.unreadable, self.error = set(unreadable), error
+
+    def __call__(self, value, *, train=False, generator=None, name=""):
+        if value in self.unreadable:
+            raise self.error(f"{name}: cannot be read")
+        return torch.tensor([[float(value)]])
+
+    def collate(self, clips):
+        return torch.stack(clips), torch.ones(len(clips), 1, dtype=torch.bool)
+
+
+def numbered_stream(count, **processor_options):
+    import datasets
+
+    rows = datasets.Dataset.from_dict({"clip": list(range(count)), "target": ["x"] * count}).to_iterable_dataset()
+    tokenizer = Tokenizer.train(["x y"] * 20, ["x y"] * 20, vocab_size=8, model_type="word")
+    to_example = lambda row: {"clip": row["clip"], "target_text": row["target"]}  # noqa: E731
+    return StreamingExamples(rows, {"clip": Numbers(**processor_options)}, tokenizer, to_example=to_example, seed=1,
+                             shuffle_buffer=8, skip_bad_examples=True)
+
+
+def clip_numbers(update):
+    return [int(value) for batch in update for value in batch.inputs["clip"][0].flatten().tolist()]
+
+
+@pytest.mark.parametrize("error", [ValueError, FileNotFoundError])
+def test_a_wholly_dropped_update_keeps_the_update_boundaries_and_resumption(error):
+    """40 rows, batch 4, accumulation 2; every row of update 3 unreadable (a broken or a missing
+    file): that update is empty, the others are those of the clean stream, and resuming after
+    update 5 gives exactly the rest."""
+    clean = StreamingLoader(numbered_stream(40), batch_size=4, micro_batches=2)
+    clean.set_epoch(0)
+    updates = [clip_numbers(update) for update in clean.iter_updates()]
+    assert len(updates) == 10 and sorted(sum(updates, [])) == list(range(40))
+
+    loader = StreamingLoader(numbered_stream(40, unreadable=updates[3], error=error), batch_size=4, micro_batches=2)
+    loader.set_epoch(0)
+    read = [clip_numbers(update) for update in loader.iter_updates()]
+    assert read == updates[:3] + [[]] + updates[4:]
+    assert loader.data.dropped == {"unreadable": 4}
+    loader.set_epoch(0, start_update=5)
+    assert [clip_numbers(update) for update in loader.iter_updates()] == updates[5:]
+
+
+def test_an_epoch_whose_last_update_is_smaller_than_the_accumulation_ends_cleanly():
+    loader = StreamingLoader(numbered_stream(401), batch_size=4, micro_batches=2)
+    loader.set_epoch(0)
+    updates = list(loader.iter_updates())
+    assert sorted(sum(map(clip_numbers, updates), [])) == list(range(401))
+    sizes = [[len(batch) for batch in update] for update in updates]
+    assert sizes.count([1]) == 1  # the odd example: one micro-batch, not an error
+    assert all(size == [2, 2] for size in sizes if size != [1])
+
+
+def test_iterate_updates_passes_a_dropped_update_on_as_empty():
+    from seq2seq.training import iterate_updates
+
+    loader = StreamingLoader(numbered_stream(16, unreadable=range(16)), batch_size=4, micro_batches=2)
+    loader.set_epoch(0)
+    assert list(iterate_updates(loader, 2)) == [[], [], [], []]
