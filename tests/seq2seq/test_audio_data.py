@@ -1,5 +1,7 @@
 """Audio training data: features computed once at preparation, SpecAugment drawn per access."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -88,4 +90,39 @@ def test_duration_limits_drop_training_audio_outside_them(tmp_path):
     stream = StreamingExamples(rows.to_iterable_dataset(), {"audio": processor}, tokenizer, to_example=to_example,
                                min_duration_seconds=low, max_duration_seconds=high)
     kept = stream.load(list(stream))
-    assert len(kept) == 8 and stream.skipped == 4
+    assert len(kept) == 8 and stream.dropped == {"duration": 4}
+
+
+def test_replaced_files_under_the_same_paths_are_prepared_anew(tmp_path):
+    """Generated rows hold only paths: a file rewritten under its old name must not be read from
+    the cache of its old contents."""
+    import os
+    import shutil
+
+    rows = make_dtmf_corpus(tmp_path / "dtmf", {"train": 4}, max_keys=3)["train"]
+    to_example = SpeechRecognitionTask().make_to_example(DataConfig())
+    tokenizer = Tokenizer.train(None, list(rows["text"]) * 3, vocab_size=24, model_type="char")
+    processors = {"audio": AudioProcessor(sampling_rate=8000, num_mel_bins=20)}
+
+    def prepare():
+        return prepare_dataset(rows, tokenizer, processors, to_example=to_example, cache_dir=tmp_path / "cache")
+
+    first, again = prepare(), prepare()
+    assert again.cache_files == first.cache_files
+    shutil.copyfile(rows[1]["audio"], rows[0]["audio"])  # row 0's file now holds row 1's sound
+    os.utime(rows[0]["audio"], ns=(1, 1))  # even with an old timestamp, the size or time differs
+    replaced = prepare()
+    assert replaced.cache_files != first.cache_files
+    assert replaced[0]["audio"] == replaced[1]["audio"] != first[0]["audio"]
+
+
+def test_a_missing_file_is_skipped_with_skip_bad_examples(tmp_path):
+    rows = make_dtmf_corpus(tmp_path / "dtmf", {"train": 4}, max_keys=3)["train"]
+    Path(rows[2]["audio"]).unlink()
+    to_example = SpeechRecognitionTask().make_to_example(DataConfig())
+    tokenizer = Tokenizer.train(None, list(rows["text"]) * 3, vocab_size=24, model_type="char")
+    processors = {"audio": AudioProcessor(sampling_rate=8000, num_mel_bins=20)}
+    with pytest.raises(FileNotFoundError, match="audio file not found"):
+        prepare_dataset(rows, tokenizer, processors, to_example=to_example)
+    kept = prepare_dataset(rows, tokenizer, processors, to_example=to_example, skip_bad_examples=True)
+    assert len(kept) == len(rows) - 1 and 2 not in kept["row"]
