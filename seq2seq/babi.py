@@ -69,23 +69,25 @@ def held_out(story: int, fraction: float) -> bool:
     return int((story + 1) * fraction) > int(story * fraction)
 
 
-def read_babi(path: str | Path, tasks: Iterable[int] = (), valid_fraction: float = 0.0) -> Dataset | DatasetDict:
-    """A bAbI file -> a Dataset of questions; a folder of ``qaN_..._{train,valid,test}.txt`` files
-    -> a DatasetDict (train/validation/test) over its tasks (``tasks``: these numbers only; empty:
-    all), with a ``task`` column (N).
+def read_babi(path: str | Path, tasks: Iterable[int] = (), valid_fraction: float = 0.0) -> DatasetDict:
+    """A folder of ``qaN_..._{train,valid,test}.txt`` files, or one such file, -> a DatasetDict
+    (train/validation/test) over its tasks (``tasks``: these numbers only; empty: all), with a
+    ``task`` column (N). One file gives the split its name says (``train`` when it says none).
 
-    ``valid_fraction``: a task with a training file and no validation file (en-10k) gives that
-    fraction of its training stories, whole stories, to the validation split (``held_out``)."""
+    ``valid_fraction``: a task with a training file and no validation file (en-10k, or one
+    training file) gives that fraction of its training stories, whole stories, to the validation
+    split (``held_out``)."""
     if not 0.0 <= valid_fraction < 1.0:
         raise ValueError(f"the bAbI validation fraction must be in [0, 1), got {valid_fraction}")
     path, tasks = Path(path), set(tasks)
-    if path.is_file():
-        return Dataset.from_list(parse_babi(read_lines(path), str(path)))
-    if not path.is_dir():
+    if not path.exists():
         raise FileNotFoundError(f"bAbI file or folder not found: {path}")
     splits: dict[str, list[dict[str, Any]]] = {}
     files = {}
-    for file in sorted(path.iterdir(), key=lambda f: (len(f.name), f.name)):
+    if path.is_file():
+        match = _FILE.match(path.name)
+        files[int(match.group(1)) if match else 0, SPLITS[match.group(2)] if match else "train"] = path
+    for file in sorted(path.iterdir(), key=lambda f: (len(f.name), f.name)) if path.is_dir() else []:
         match = _FILE.match(file.name)
         if match and (not tasks or int(match.group(1)) in tasks):
             files[int(match.group(1)), SPLITS[match.group(2)]] = file

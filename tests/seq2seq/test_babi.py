@@ -47,7 +47,9 @@ def test_a_folder_reads_every_task_into_splits(tmp_path):
     dataset = read_babi(tmp_path)
     assert {split: len(rows) for split, rows in dataset.items()} == {"train": 6, "validation": 3}
     assert dataset["train"]["task"] == [1, 1, 1, 12, 12, 12]
-    assert len(read_babi(tmp_path / "qa1_train.txt")) == 3
+    assert {split: len(rows) for split, rows in read_babi(tmp_path / "qa1_train.txt").items()} == {"train": 3}
+    (tmp_path / "stories.txt").write_text(STORIES)  # a name without a split: its questions train
+    assert {split: len(rows) for split, rows in read_babi(tmp_path / "stories.txt").items()} == {"train": 3}
     with pytest.raises(FileNotFoundError, match="bAbI file or folder not found"):
         read_babi(tmp_path / "missing")
 
@@ -62,6 +64,20 @@ def test_data_kind_babi_reads_the_chosen_tasks(tmp_path):
     assert len(load_raw_dataset(DataConfig(kind="babi", path=str(tmp_path)))["train"]) == 6
     with pytest.raises(ValueError, match=r"no bAbI files for tasks \[7\]"):
         load_raw_dataset(DataConfig(kind="babi", path=str(tmp_path), babi_tasks=[7]))
+
+
+def test_data_kind_babi_reads_one_file(tmp_path):
+    from seq2seq.config import DataConfig
+    from seq2seq.sources import get_split, load_raw_dataset
+
+    stories = "".join(f"1 Person{n} went to the kitchen.\n2 Where is Person{n}?\tkitchen\t1\n" for n in range(20))
+    (tmp_path / "qa1_train.txt").write_text(stories)
+    one_file = DataConfig(kind="babi", path=str(tmp_path / "qa1_train.txt"), babi_valid_fraction=0.1)
+    dataset = load_raw_dataset(one_file)
+    assert (len(get_split(dataset, "train")), len(get_split(dataset, "validation"))) == (18, 2)
+    without_fraction = load_raw_dataset(DataConfig(kind="babi", path=str(tmp_path / "qa1_train.txt")))
+    with pytest.raises(KeyError, match=r"split 'validation' not in dataset \(available: train\)"):
+        get_split(without_fraction, "validation")
 
 
 def test_a_task_without_a_validation_file_holds_out_whole_stories(tmp_path):
