@@ -60,8 +60,9 @@ class ActionRecognitionTask:
                 raise KeyError(f"neither the video column '{read.columns[INPUT]}' nor the audio column "
                                f"'{read.columns[AUDIO]}' is in the dataset row (available: {', '.join(sorted(row))}); "
                                "set data.columns")
-            if read.has(row, "target"):
-                example["target_text"] = _label(read(row, "target"), read.columns["target"])
+            if read.has(row, "target"):  # None: an unlabelled row (dropped from training data, counted)
+                label = read(row, "target")
+                example["target_text"] = None if label is None else _label(label, read.columns["target"])
             return example
 
         return to_example

@@ -93,7 +93,7 @@ class QuestionAnsweringTask:
                        for field in FIELDS}
             example[BASELINE_INPUT] = concatenate(example["context"], example["question"])
             if read.has(row, "target"):
-                example["target_text"] = read.text(row, "target")
+                example["target_text"] = read.text(row, "target", optional=True)
             if read.has(row, "supporting_facts") and isinstance(example["context"], list):  # unused on a string
                 example["supporting_facts"] = check_positions(read(row, "supporting_facts"), example["context"],
                                                               f"column '{read.columns['supporting_facts']}'")

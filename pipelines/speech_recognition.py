@@ -40,7 +40,7 @@ class SpeechRecognitionTask:
         def to_example(row: dict[str, Any]) -> dict[str, Any]:
             example = {INPUT: read(row, INPUT)}
             if read.has(row, "target"):
-                example["target_text"] = read.text(row, "target")
+                example["target_text"] = read.text(row, "target", optional=True)
             return example
 
         return to_example

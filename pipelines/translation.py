@@ -37,7 +37,7 @@ class TranslationTask:
         def to_example(row: dict[str, Any]) -> dict[str, Any]:
             example = {INPUT: read.text(row, INPUT)}
             if read.has(row, "target"):
-                example["target_text"] = read.text(row, "target")
+                example["target_text"] = read.text(row, "target", optional=True)
             return example
 
         return to_example

@@ -3,7 +3,8 @@
 ``data.columns`` maps each field a task reads (its named inputs and ``target``) to a column path:
 a plain column (``de``), a key of a nested column (``translation.de``), or an item of a list
 (``answers.text[0]``). A name that is itself a column wins over the nested reading, so CSV headers
-with dots still work. A ``ClassLabel`` column gives its label name, not the class number.
+with dots still work. A ``ClassLabel`` column gives its label name, not the class number, and
+None for -1 (the ``datasets`` convention for a row without a label).
 """
 
 from __future__ import annotations
@@ -87,12 +88,23 @@ class ColumnReader:
                 value = self._step(value, part, field, path, depth)
         names = self.names.get(field)
         if names is not None:
-            value = [names[v] for v in value] if isinstance(value, list) else names[value]
+            value = [self._name(v, names, field) for v in value] if isinstance(value, list) else \
+                self._name(value, names, field)
         return value
 
-    def text(self, row: dict[str, Any], field: str) -> str:
-        """The value of ``field``, which must be text (a translation side, a transcript, an answer)."""
-        return text_value(self(row, field), field, self.columns[field])
+    def _name(self, number: Any, names: list[str], field: str) -> str | None:
+        if number is None or number == -1:  # no label
+            return None
+        if not isinstance(number, int) or not 0 <= number < len(names):
+            raise ValueError(f"{field} column '{self.columns[field]}': class number {number!r} is not one of the "
+                             f"{len(names)} ClassLabel names (0-{len(names) - 1}, or -1 for no label)")
+        return names[number]
+
+    def text(self, row: dict[str, Any], field: str, *, optional: bool = False) -> str | None:
+        """The value of ``field``, which must be text (a translation side, a transcript, an answer);
+        ``optional``: None where the row has none (a target's empty cell, a ClassLabel's -1)."""
+        value = self(row, field)
+        return None if value is None and optional else text_value(value, field, self.columns[field])
 
     @staticmethod
     def _step(value: Any, part: str | int, field: str, path: str, depth: int) -> Any:

@@ -89,7 +89,8 @@ class Collator:
 
 
 # Raised whenever prepare_dataset's output changes: caches outlive runs (and code versions).
-PREPARED_VERSION = 3
+PREPARED_VERSION = 4
+NO_LABEL = "no label"  # why an example whose target is None is dropped
 
 
 def media_files_digest(dataset: datasets.Dataset) -> str:
@@ -209,7 +210,11 @@ def prepare_dataset(
             if store:
                 prepared[name] = stored
         if "target_text" in examples[0]:
-            prepared["target_text"] = [e["target_text"] for e in examples]
+            # A row whose target is None has no label (a ClassLabel's -1): it is dropped, and counted.
+            for position, example in enumerate(examples):
+                if example["target_text"] is None:
+                    prepared["bad"][position] = NO_LABEL
+            prepared["target_text"] = [e["target_text"] or "" for e in examples]
             prepared["tgt_ids"] = tokenizer.encode_target(prepared["target_text"])
         if "supporting_facts" in examples[0] and supervised_input:
             keep = processors[supervised_input]
@@ -227,10 +232,14 @@ def prepare_dataset(
         prepare, batched=True, with_indices=True, remove_columns=dataset.column_names, new_fingerprint=fingerprint,
         cache_file_name=cache_file(""), desc="preparing",
     )
-    bad = [message for message in prepared["bad"] if message]
+    bad = [message for message in prepared["bad"] if message and message != NO_LABEL]
+    unlabelled = sum(message == NO_LABEL for message in prepared["bad"])
     if bad:
         logger.warning("skipped %d of %d examples that could not be read (data.skip_bad_examples); first: %s",
                        len(bad), len(prepared), bad[0])
+    if unlabelled:
+        logger.warning("skipped %d of %d examples without a label (a ClassLabel's -1, or an empty target)",
+                       unlabelled, len(prepared))
     text_inputs = [name for name, processor in processors.items() if processor.cached]
     timed = [name for name in processors if any(durations) and f"{name}_seconds" in prepared.column_names]
 
@@ -240,7 +249,7 @@ def prepare_dataset(
             not max_target_length or len(row.get("tgt_ids", ())) + 1 <= max_target_length) and all(
             within(row[f"{name}_seconds"], *durations) for name in timed)
 
-    if bad or max_source_length or max_target_length or timed:
+    if bad or unlabelled or max_source_length or max_target_length or timed:
         prepared = prepared.filter(usable, new_fingerprint=fingerprint + "-f", cache_file_name=cache_file("-filtered"),
                                    desc="filtering")
     if len(prepared) == 0:

@@ -189,7 +189,7 @@ def prepare_tokenizer(config: Config, read_examples: Callable[[], Iterable[dict[
         if not (directory / "tokenizer_config.json").is_file() and accelerator.is_main_process:
             examples = list(read_examples())
             tok = config.tokenizer
-            targets = [e["target_text"] for e in examples]
+            targets = [e["target_text"] for e in examples if e.get("target_text") is not None]
             # A text input may be a list of sentences (a story for a sentence-level encoder).
             sources = [text for e in examples for name in text_inputs
                        for text in (e[name] if isinstance(e[name], list) else [e[name]])] if text_inputs else None
@@ -288,7 +288,7 @@ def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Datase
     # A stream's label set: what its first rows and the validation split hold, and every name of
     # a ClassLabel target column.
     class_names = ColumnReader({"target": columns["target"]}, stream.features).names.get("target") or []
-    sample_targets = [e["target_text"] for e in sample]
+    sample_targets = [e["target_text"] for e in sample if e.get("target_text") is not None]
     targets = sample_targets + list(valid_data["target_text"]) + list(class_names)
     valid = Examples(valid_data, processors, rows=valid_rows, to_example=valid_to_example)
     return TrainingData(tokenizer, processors, train, valid, text_ids, targets,

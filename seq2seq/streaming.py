@@ -86,9 +86,14 @@ class StreamingExamples:
                                f"{', '.join(chunk[0])}); map one with data.columns.{missing[0]}")
             ids = {name: self.processors[name].encode([e[name] for e in examples], name=name)
                    for name in self.text_inputs}
-            targets = [e.get("target_text") for e in examples]
-            target_ids = self.tokenizer.encode_target(targets) if None not in targets else [None] * len(examples)
+            labelled = "target_text" in examples[0]
+            targets = [e.get("target_text") or "" for e in examples]
+            target_ids = self.tokenizer.encode_target(targets) if labelled else [None] * len(examples)
             for index, example in enumerate(examples):
+                if labelled and example["target_text"] is None:  # no label (a ClassLabel's -1): dropped
+                    self.dropped["unlabelled"] = self.dropped.get("unlabelled", 0) + 1
+                    position += 1
+                    continue
                 prepared = {"position": position, "raw": {name: example[name] for name in self.media},
                             **{name: ids[name][index] for name in self.text_inputs}}
                 if target_ids[index] is not None:

@@ -331,7 +331,7 @@ class Run:
         dropped = getattr(self.experiment.train_data, "dropped", None)
         if dropped is None:
             return
-        reasons = ("unreadable", "duration")
+        reasons = ("unreadable", "duration", "unlabelled")
         counts = torch.tensor([float(dropped.get(reason, 0)) for reason in reasons])
         counts = self.accelerator.reduce(counts.to(self.accelerator.device), reduction="sum").tolist()
         if any(counts):

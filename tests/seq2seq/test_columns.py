@@ -74,3 +74,32 @@ def test_a_csv_column_of_digits_is_text_to_a_task(tmp_path):
     for value, kind in ((4.2, "float"), (True, "bool"), (None, "NoneType")):
         with pytest.raises(TypeError, match=f"target column 'digits' must hold text, got {kind}"):
             text_value(value, "target", "digits")
+
+
+def test_a_class_label_of_minus_one_is_no_label_and_such_rows_are_dropped_and_counted(caplog):
+    """-1 is the `datasets` convention for "no label": it must not become the last class name."""
+    import datasets
+
+    from pipelines import get_task
+    from seq2seq.config import DataConfig
+    from seq2seq.data import prepare_dataset
+    from seq2seq.processors import TextProcessor
+    from seq2seq.tokenization import Tokenizer
+
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["run", "jump", "walk"])})
+    rows = datasets.Dataset.from_dict({"text": ["a b", "b c", "c d", "d e"], "label": [0, -1, 2, -1]},
+                                      features=features)
+    read = ColumnReader({"target": "label"}, rows.features)
+    assert [read(row, "target") for row in rows] == ["run", None, "walk", None]
+    with pytest.raises(ValueError, match=r"target column 'label': class number 3 is not one of the 3 ClassLabel"):
+        read({"label": 3}, "target")
+
+    to_example = get_task("translation").make_to_example(DataConfig(columns={"source": "text", "target": "label"}),
+                                                         rows.features)
+    assert to_example(rows[1])["target_text"] is None
+    tokenizer = Tokenizer.train(["a b c d e"] * 5, ["run jump walk"] * 5, vocab_size=12, model_type="word")
+    with caplog.at_level("WARNING"):
+        prepared = prepare_dataset(rows, tokenizer, {"source": TextProcessor(tokenizer)}, to_example=to_example)
+    assert prepared["target_text"] == ["run", "walk"] and prepared["row"] == [0, 2]
+    assert "skipped 2 of 4 examples without a label" in caplog.text

@@ -184,3 +184,16 @@ def test_iterate_updates_passes_a_dropped_update_on_as_empty():
     loader = StreamingLoader(numbered_stream(16, unreadable=range(16)), batch_size=4, micro_batches=2)
     loader.set_epoch(0)
     assert list(iterate_updates(loader, 2)) == [[], [], [], []]
+
+
+def test_streamed_rows_without_a_label_are_dropped_and_counted():
+    import datasets
+
+    rows = datasets.Dataset.from_dict({"clip": list(range(12)), "target": ["x", None] * 6}).to_iterable_dataset()
+    tokenizer = Tokenizer.train(["x y"] * 20, ["x y"] * 20, vocab_size=8, model_type="word")
+    to_example = lambda row: {"clip": row["clip"], "target_text": row["target"]}  # noqa: E731
+    stream = StreamingExamples(rows, {"clip": Numbers()}, tokenizer, to_example=to_example, shuffle_buffer=4)
+    loader = StreamingLoader(stream, batch_size=2)
+    loader.set_epoch(0)
+    kept = sorted(sum(map(clip_numbers, loader.iter_updates()), []))
+    assert kept == list(range(0, 12, 2)) and stream.dropped == {"unlabelled": 6}
