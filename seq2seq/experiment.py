@@ -238,11 +238,15 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
     dc = config.data
     with accelerator.main_process_first():
         raw = load_raw_dataset(dc)
-    valid_rows = get_split(raw, dc.valid_split, dc.max_valid_examples)
+    # A capped classifier split is sampled per label (the target column holds the labels).
+    label_column = parse_path(resolve_columns(task.columns, dc.columns, task.name)["target"])[0] \
+        if hasattr(task, "describe") else None
+    cap = dict(seed=config.training.seed, label_column=label_column)
+    valid_rows = get_split(raw, dc.valid_split, dc.max_valid_examples, **cap)
     valid_to_example = task.make_to_example(dc, valid_rows.features)
     if dc.streaming:
         return _streaming_data(config, task, raw, valid_rows, valid_to_example, run_dir, accelerator)
-    train_rows = get_split(raw, dc.train_split, dc.max_train_examples)
+    train_rows = get_split(raw, dc.train_split, dc.max_train_examples, **cap)
     to_example = task.make_to_example(dc, train_rows.features)
     tokenizer = prepare_tokenizer(config, lambda: map(to_example, train_rows), run_dir, accelerator)
     processors = build_processors(config, tokenizer)

@@ -34,6 +34,7 @@ from seq2seq.experiment import Experiment, Task, assemble
 from seq2seq.model import Seq2SeqModel
 from seq2seq.plots import plot_learning_curve
 from seq2seq.restarts import start_from_best_candidate
+from seq2seq.sources import sample_indices
 
 logger = get_logger(__name__)  # logs on the main process only
 
@@ -138,8 +139,8 @@ def evaluate(model, data: Examples, tokenizer, task: Task, config: Config,
              accelerator: Accelerator) -> tuple[dict[str, float], list[str], list[str]]:
     """Task metrics on ``data`` (at most training.max_eval_examples), predictions and references."""
     limit = config.training.max_eval_examples
-    if limit and len(data) > limit:
-        data = data.select(range(limit))
+    if limit and len(data) > limit:  # a sample across the split, in proportion to the references
+        data = data.select(sample_indices(len(data), limit, seed=config.training.seed, strata=data.references))
     references = data.references
     ids = generate_distributed(
         model, data, accelerator, batch_size=config.generation.batch_size,

@@ -177,3 +177,24 @@ def test_held_out_groups_fail_clearly(tmp_path):
     index.write_text("path\tlabel\nval/1_bend/p2_1_bend.png\tbend\n")
     with pytest.raises(ValueError, match="column.s. label would replace the clips' own columns"):
         load_raw_dataset(DataConfig(**base))
+
+
+def test_a_cap_samples_across_the_split_and_keeps_every_class():
+    """Folder datasets are sorted by class: the first 6 rows would all be "clap"."""
+    from seq2seq.sources import sample_indices
+
+    labels = ["clap"] * 10 + ["jump"] * 10 + ["wave"] * 10
+    rows = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"label": labels, "clip": list(range(30))})})
+    capped = get_split(rows, "train", limit=6, seed=1, label_column="label")
+    assert sorted(capped["label"]) == ["clap"] * 2 + ["jump"] * 2 + ["wave"] * 2
+    assert capped["clip"] == sorted(capped["clip"])  # the split's order is kept
+    assert get_split(rows, "train", limit=6, seed=1, label_column="label")["clip"] == capped["clip"]
+    assert get_split(rows, "train", limit=6, seed=2, label_column="label")["clip"] != capped["clip"]
+    unlabelled = get_split(rows, "train", limit=6, seed=1)["clip"]
+    assert len(set(unlabelled)) == 6 and max(unlabelled) >= 10  # not the head
+    # Uneven classes get their shares by largest remainder: 7 of (15, 10, 5) -> 3.5, 2.33, 1.17 -> 4, 2, 1.
+    counts = [0] * 3
+    for index in sample_indices(30, 7, seed=0, strata=[0] * 15 + [1] * 10 + [2] * 5):
+        counts[0 if index < 15 else 1 if index < 25 else 2] += 1
+    assert counts == [4, 2, 1]
+    assert sample_indices(5, 0) == sample_indices(5, 9) == list(range(5))
