@@ -11,6 +11,7 @@ import functools
 import hashlib
 import io
 import json
+import random
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -37,6 +38,10 @@ def train_sentencepiece(
     sentences = [s for s in sentences if s.strip()]
     if not sentences:
         raise ValueError("cannot train a tokenizer: the training text is empty")
+    if len(sentences) > max_sentences:
+        # Our own seeded sample: SentencePiece's (input_sentence_size) draws a new one every run.
+        kept = sorted(random.Random(0).sample(range(len(sentences)), max_sentences))
+        sentences = [sentences[index] for index in kept]
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(sentences),
@@ -45,7 +50,7 @@ def train_sentencepiece(
         model_type=model_type,
         character_coverage=character_coverage,
         normalization_rule_name="nmt_nfkc_cf" if lowercase else "nmt_nfkc",
-        input_sentence_size=max_sentences,
+        input_sentence_size=max_sentences,  # no more than this reach it: nothing left for it to sample
         shuffle_input_sentence=True,
         # Small corpora cannot always fill the requested vocabulary; take what they give.
         hard_vocab_limit=False,

@@ -82,3 +82,23 @@ def test_a_lowercased_source_folds_case_when_it_encodes_and_after_loading(tmp_pa
     assert tokenizer.decode_target(tokenizer.encode_target(["Wolf"])) == ["Wolf"]  # the target keeps its case
     tokenizer.save_pretrained(tmp_path)
     assert Tokenizer.from_pretrained(tmp_path).encode_source(["Gertrude"]) == tokenizer.encode_source(["gertrude"])
+
+
+SAMPLED_TOKENIZER = """
+import hashlib, random
+from seq2seq.tokenization import train_sentencepiece
+rng = random.Random(0)
+words = ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 7))) for _ in range(400)]
+sentences = [" ".join(rng.choice(words) for _ in range(8)) for _ in range(3000)]
+print(hashlib.sha256(train_sentencepiece(sentences, vocab_size=200, max_sentences=500).serialized_model_proto()).hexdigest())
+"""
+
+
+def test_a_corpus_above_max_sentences_is_sampled_reproducibly():
+    """SentencePiece's own sample (input_sentence_size) is drawn anew in every process."""
+    import subprocess
+    import sys
+
+    digests = {subprocess.run([sys.executable, "-c", SAMPLED_TOKENIZER], capture_output=True, text=True,
+                              check=True).stdout for _ in range(2)}
+    assert len(digests) == 1
