@@ -64,6 +64,7 @@ class StreamingExamples:
         self.max_source_length, self.max_target_length = max_source_length, max_target_length
         self.durations = (min_duration_seconds, max_duration_seconds)
         self.skip_bad_examples = skip_bad_examples
+        self.process_index = process_index  # in the augmentation seed: positions count per process
         self.text_inputs = [name for name, processor in processors.items() if processor.cached]
         self.media = [name for name, processor in processors.items() if not processor.cached]
         self.collate = Collator(processors)
@@ -123,7 +124,8 @@ class StreamingExamples:
         loaded = []
         for example in examples:
             ready = {name: example[name] for name in (*self.text_inputs, "tgt_ids") if name in example}
-            generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, example["position"])) % 2**63)
+            generator = torch.Generator().manual_seed(
+                hash((self.seed, self.epoch, self.process_index, example["position"])) % 2**63)
             try:
                 for name in self.media:
                     raw = example["raw"][name]

@@ -197,3 +197,25 @@ def test_streamed_rows_without_a_label_are_dropped_and_counted():
     loader.set_epoch(0)
     kept = sorted(sum(map(clip_numbers, loader.iter_updates()), []))
     assert kept == list(range(0, 12, 2)) and stream.dropped == {"unlabelled": 6}
+
+
+class Draws(Numbers):
+    """A media input whose "clip" is the first draw of the example's augmentation generator."""
+
+    def __call__(self, value, *, train=False, generator=None, name=""):
+        return torch.rand(1, 1, generator=generator)
+
+
+def test_each_process_draws_its_own_augmentation():
+    import datasets
+
+    rows = datasets.Dataset.from_dict({"clip": list(range(8)), "target": ["x"] * 8}).to_iterable_dataset(num_shards=2)
+    tokenizer = Tokenizer.train(["x y"] * 20, ["x y"] * 20, vocab_size=8, model_type="word")
+    to_example = lambda row: {"clip": row["clip"], "target_text": row["target"]}  # noqa: E731
+    draws = []
+    for rank in range(2):
+        stream = StreamingExamples(rows, {"clip": Draws()}, tokenizer, to_example=to_example, shuffle_buffer=1,
+                                   num_processes=2, process_index=rank)
+        stream.set_epoch(0)
+        draws.append([float(example["clip"]) for example in stream.load(list(stream))])
+    assert len(draws[0]) == len(draws[1]) == 4 and not set(draws[0]) & set(draws[1])
