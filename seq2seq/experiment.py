@@ -262,7 +262,15 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
     valid_examples = Examples(valid_data, processors, rows=valid_rows, to_example=valid_to_example)
     text_ids = {name: list(train_data[name]) for name, processor in processors.items() if processor.cached}
     return TrainingData(tokenizer, processors, train_examples, valid_examples, text_ids,
-                        list(train_examples.references), list(train_data["tgt_ids"]))
+                        list(train_examples.references) + declared_labels(task, dc, train_rows.features),
+                        list(train_data["tgt_ids"]))
+
+
+def declared_labels(task: Task, dc: DataConfig, features: datasets.Features | None) -> list[str]:
+    """The names of a ``ClassLabel`` target column: with the training targets, a classifier's
+    label set (map-style and streamed alike; validation-only labels are not in it)."""
+    columns = resolve_columns(task.columns, dc.columns, task.name)
+    return list(ColumnReader({"target": columns["target"]}, features).names.get("target") or [])
 
 
 def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Dataset, valid_to_example,
@@ -289,11 +297,9 @@ def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Datase
                               process_index=accelerator.process_index)
     text_ids = {name: processor.encode([e[name] for e in sample], name=name)
                 for name, processor in processors.items() if processor.cached}
-    # A stream's label set: what its first rows and the validation split hold, and every name of
-    # a ClassLabel target column.
-    class_names = ColumnReader({"target": columns["target"]}, stream.features).names.get("target") or []
+    # A stream's label set: what its first rows hold, and every name of a ClassLabel target column.
     sample_targets = [e["target_text"] for e in sample if e.get("target_text") is not None]
-    targets = sample_targets + list(valid_data["target_text"]) + list(class_names)
+    targets = sample_targets + declared_labels(task, dc, stream.features)
     valid = Examples(valid_data, processors, rows=valid_rows, to_example=valid_to_example)
     return TrainingData(tokenizer, processors, train, valid, text_ids, targets,
                         tokenizer.encode_target(sample_targets))

@@ -1,5 +1,7 @@
 """Assembling runs: prepared in-memory data is shared by every run with the same data and settings."""
 
+import datasets
+import pytest
 from conftest import tiny_config
 
 from pipelines import get_task
@@ -21,3 +23,41 @@ def test_a_second_run_reads_the_prepared_data_back(tmp_path, monkeypatch):
     assert first and not (tmp_path / "one" / "cache").exists()
     assert run("two") == first  # same data, tokenizer and settings: read back, not written again
     assert len(run("three", max_source_length=8)) > len(first)  # another length filter: prepared anew
+
+
+@pytest.mark.parametrize("class_label", [False, True])
+def test_map_style_and_streamed_classifiers_get_the_same_label_set(tmp_path, class_label):
+    """Training labels (and a ClassLabel column's names), never validation-only ones."""
+    import json
+
+    from accelerate import Accelerator
+    from conftest import tiny_audio_classifier_config, write_tone_folder
+
+    from seq2seq.config import config_from_dict
+    from seq2seq.experiment import describe_training_data, load_data
+
+    folder = write_tone_folder(tmp_path / "tones", {"train": 2})
+    files = sorted((folder / "train").rglob("*.wav"))
+    for split, labels in (("train", ["low", "high"]), ("validation", ["low", "high", "unseen"])):
+        with open(tmp_path / f"{split}.jsonl", "w") as handle:
+            for file, label in zip(files, labels * 4, strict=False):
+                handle.write(json.dumps({"audio": str(file), "label": label}) + "\n")
+    data = {"kind": "huggingface", "path": "json",
+            "data_files": {split: str(tmp_path / f"{split}.jsonl") for split in ("train", "validation")}}
+    if class_label:  # declared names: a ClassLabel column's are part of the label set
+        data["path"] = str(tmp_path / "saved")
+        features = datasets.Features({"audio": datasets.Value("string"),
+                                      "label": datasets.ClassLabel(names=["high", "low", "mid", "unseen"])})
+        datasets.DatasetDict({split: datasets.Dataset.from_json(str(tmp_path / f"{split}.jsonl")).cast(features)
+                              for split in ("train", "validation")}).save_to_disk(str(tmp_path / "saved"))
+        del data["data_files"]
+    task = get_task("action_recognition")
+    label_sets = []
+    for streaming in (False, True):
+        config = config_from_dict(tiny_audio_classifier_config(
+            str(tmp_path / f"run_{streaming}"), {**data, "streaming": streaming}, max_steps=10, lr_schedule="constant"))
+        loaded = load_data(config, task, tmp_path / f"run_{streaming}", Accelerator(cpu=True))
+        label_sets.append(describe_training_data(task, loaded.processors, loaded.described_ids,
+                                                 loaded.described_targets)["labels"])
+    expected = ["high", "low", "mid", "unseen"] if class_label else ["high", "low"]
+    assert label_sets == [expected, expected]
