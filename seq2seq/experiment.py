@@ -280,10 +280,9 @@ def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Datase
     to_example = task.make_to_example(dc, stream.features)
     media = [name for name, spec in config.inputs.items() if spec.modality != "text"]
     columns = resolve_columns(task.columns, dc.columns, task.name)
-    media_columns = {parse_path(path)[0] for field, path in columns.items() if path and field in task.inputs
-                     and task.inputs[field] != "text"}
+    media_paths = [path for field, path in columns.items() if path and task.inputs.get(field, "text") != "text"]
     limit = min(STREAM_SAMPLE_ROWS, dc.max_train_examples or STREAM_SAMPLE_ROWS)
-    sample = read_sample(stream, to_example, limit, media_columns, media) if accelerator.is_main_process else []
+    sample = read_sample(stream, to_example, limit, media_paths, media) if accelerator.is_main_process else []
     tokenizer = prepare_tokenizer(config, lambda: sample, run_dir, accelerator)
     processors = build_processors(config, tokenizer)
     with accelerator.main_process_first():

@@ -33,6 +33,7 @@ import torch
 from datasets.distributed import split_dataset_by_node
 
 from seq2seq.batching import BucketBatchSampler, pool_size, split_evenly
+from seq2seq.columns import parse_path
 from seq2seq.data import Batch, Collator, describe_input, media_seconds, within
 from seq2seq.tokenization import Tokenizer
 
@@ -207,13 +208,31 @@ class StreamingLoader:
 
 
 def read_sample(rows: datasets.IterableDataset, to_example: Callable[[dict[str, Any]], dict[str, Any]],
-                limit: int, media_columns: set[str], media_fields: list[str]) -> list[dict[str, Any]]:
+                limit: int, media_paths: list[str], media_fields: list[str]) -> list[dict[str, Any]]:
     """The first ``limit`` rows as examples without their media (to train the tokenizer on, and to
-    describe the training data with). The media columns are not read: a stream of audio need not
-    download its audio for this."""
+    describe the training data with). The columns holding media (``media_paths``: column paths
+    such as ``audio`` or ``media.clip[0]``) are not read: a stream of audio need not download its
+    audio for this; the rows get a placeholder of the same shape instead."""
+    media_columns = {parse_path(path)[0] for path in media_paths}
     names = rows.column_names
     if names is not None and media_columns & set(names):
         rows = rows.select_columns([name for name in names if name not in media_columns])
-    placeholders = dict.fromkeys(media_columns)
+    placeholders: dict[str, Any] = {}
+    for path in media_paths:
+        placeholders = _merge(placeholders, _placeholder(parse_path(path)))
     return [{k: v for k, v in to_example({**row, **placeholders}).items() if k not in media_fields}
             for row in itertools.islice(rows, limit)]
+
+
+def _placeholder(parts: list[str | int]) -> dict[str, Any]:
+    """``["media", "clip", 0]`` -> ``{"media": {"clip": [None]}}``: a row a column path can read."""
+    value: Any = None
+    for part in reversed(parts):
+        value = [value] * (part + 1 if part >= 0 else -part) if isinstance(part, int) else {part: value}
+    return value
+
+
+def _merge(first: Any, second: Any) -> Any:
+    if isinstance(first, dict) and isinstance(second, dict):
+        return {**first, **second, **{key: _merge(first[key], second[key]) for key in first.keys() & second.keys()}}
+    return second

@@ -219,3 +219,16 @@ def test_each_process_draws_its_own_augmentation():
         stream.set_epoch(0)
         draws.append([float(example["clip"]) for example in stream.load(list(stream))])
     assert len(draws[0]) == len(draws[1]) == 4 and not set(draws[0]) & set(draws[1])
+
+
+@pytest.mark.parametrize("path", ["media.clip", "media.clips[1]"])
+def test_the_tokenizer_sample_skips_nested_media_columns(path):
+    import datasets
+
+    from seq2seq.streaming import read_sample
+
+    rows = datasets.Dataset.from_list([{"media": {"clip": f"{i}.wav", "clips": ["a.wav", f"{i}.wav"], "fps": 25},
+                                        "label": "wave"} for i in range(3)]).to_iterable_dataset()
+    to_example = get_task("action_recognition").make_to_example(DataConfig(columns={"audio": path}), rows.features)
+    sample = read_sample(rows, to_example, 2, [path], ["audio"])
+    assert sample == [{"target_text": "wave"}] * 2
