@@ -33,6 +33,7 @@ from seq2seq.metrics import exact_match
 from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel, read_model_config
 from seq2seq.processors import load_processors
 from seq2seq.processors.text import split_sentences
+from seq2seq.search import generated_tokens
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
 NAME = "question_answering"
@@ -176,7 +177,8 @@ class QuestionAnsweringPipeline:
         batch = Batch({name: (ids.to(self.device), mask.to(self.device)) for name, (ids, mask) in inputs.items()})
         options = {name: self.settings[name] for name in SEARCH_SETTINGS}
         output = self.model.generate(batch, return_attention=return_attention, **options)
-        tokens = [ids[: ids.index(EOS_ID)] if EOS_ID in ids else ids for ids in output.tokens[:, 0].tolist()]
+        cut = [generated_tokens(ids, EOS_ID, PAD_ID) for ids in output.tokens[:, 0].tolist()]
+        tokens = [ids for ids, _ in cut]
         probabilities = self._probabilities(batch, tokens)
         attended = "context" if "context" in self.processors else BASELINE_INPUT
         # Memory positions are each input's tokens in model order (sentence by sentence for a story).
@@ -189,7 +191,7 @@ class QuestionAnsweringPipeline:
         for row, answer_ids in enumerate(tokens):
             result: dict[str, Any] = {"answer": self.tokenizer.decode_target([answer_ids])[0],
                                       "score": probabilities[row]}
-            if len(answer_ids) == output.tokens.size(-1):
+            if not cut[row][1]:  # stopped at its length limit, without eos
                 result["truncated"] = True
             if hops is not None:
                 result["hops"] = hops[row, :, : len(examples[row]["units"])]

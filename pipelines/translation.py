@@ -16,8 +16,9 @@ from seq2seq.data import Collator
 from seq2seq.metrics import bleu, chrf, exact_match
 from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel, check_generation_settings, read_model_config
 from seq2seq.processors import load_processors
+from seq2seq.search import generated_tokens
 from seq2seq.sentences import join_translations, sentence_spans
-from seq2seq.tokenization import Tokenizer
+from seq2seq.tokenization import PAD_ID, Tokenizer
 
 NAME = "translation"
 INPUT = "source"  # the model's one input: the text to translate
@@ -186,7 +187,9 @@ def _check_settings(settings: dict[str, Any]) -> None:
 
 
 def _generated_length(tokens: list[int], eos_id: int) -> int:
-    return tokens.index(eos_id) + 1 if eos_id in tokens else len(tokens)
+    """Decoder steps of one output: its tokens and eos, or its tokens up to its own limit."""
+    ids, finished = generated_tokens(tokens, eos_id, PAD_ID)
+    return len(ids) + finished
 
 
 def _check_inputs(inputs: Any) -> list[str]:

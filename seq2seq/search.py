@@ -56,6 +56,19 @@ def hit_limit(tokens: torch.Tensor, eos_id: int) -> torch.Tensor:
     return ~(tokens == eos_id).any(dim=-1)
 
 
+def generated_tokens(tokens: list[int], eos_id: int, pad_id: int) -> tuple[list[int], bool]:
+    """One output row's tokens without eos and padding, and whether it finished (has an eos).
+
+    A batch's rows are padded to its longest output: a row cut at a shorter per-row limit ends
+    in padding, not in tokens of its own."""
+    if eos_id in tokens:
+        return tokens[: tokens.index(eos_id)], True
+    end = len(tokens)
+    while end and tokens[end - 1] == pad_id:
+        end -= 1
+    return tokens[:end], False
+
+
 def _limits(max_length: int | torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
     if isinstance(max_length, torch.Tensor):
         return max_length.to(device=device, dtype=torch.long)

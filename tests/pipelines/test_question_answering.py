@@ -260,3 +260,20 @@ def test_evaluate_reports_accuracy_per_group(qa_run, run_script, tmp_path):
     assert sum(g["examples"] for g in groups) == overall["examples"] == 300
     weighted = sum(g["accuracy"] * g["examples"] for g in groups) / overall["examples"]
     assert weighted == pytest.approx(overall["accuracy"], abs=0.05)
+
+
+def test_an_answer_cut_at_its_own_shorter_limit_scores_as_when_answered_alone(qa_run):
+    """With limits relative to the input (max_length_a), a short story's answer may stop at 1 token
+    while a longer one's goes on: the batch pads the short one, and the padding must not become
+    part of its answer or its score."""
+    answer = pipeline("question-answering", model=qa_run / "run" / "model")
+    items = [{"question": "Where is Mary?", "context": STORY[:1]}, {"question": "Where is Mary?", "context": STORY * 4}]
+    cut_short = 0
+    for relative in (0.02, 0.05, 0.1, 0.2, 0.5, 1.0):
+        answer.settings.update(max_length=8, max_length_a=relative, max_length_b=0)
+        together, alone = answer(items), [answer(item) for item in items]
+        cut_short += bool(together[0].get("truncated")) and not together[1].get("truncated")
+        for batched, single in zip(together, alone, strict=True):
+            assert batched["answer"] == single["answer"] and batched.get("truncated") == single.get("truncated")
+            assert batched["score"] == pytest.approx(single["score"], abs=1e-5)
+    assert cut_short  # some setting cut the short story's answer and not the long one's

@@ -187,3 +187,12 @@ def test_beam_search_within_generous_limits_is_unchanged_by_them():
     assert not hit_limit(absolute.tokens, EOS_ID).any()
     assert torch.equal(relative.tokens, absolute.tokens)
     torch.testing.assert_close(relative.scores, absolute.scores)
+
+
+def test_generated_tokens_drop_eos_and_the_padding_of_a_shorter_limit():
+    from seq2seq.search import generated_tokens
+
+    assert generated_tokens([5, 6, 3, 0], eos_id=3, pad_id=0) == ([5, 6], True)
+    assert generated_tokens([5, 0, 0, 0], eos_id=3, pad_id=0) == ([5], False)  # cut at its own limit of 1
+    assert generated_tokens([5, 6, 7], eos_id=3, pad_id=0) == ([5, 6, 7], False)
+    assert generated_tokens([3, 0], eos_id=3, pad_id=0) == ([], True)

@@ -90,7 +90,8 @@ from seq2seq.tokenization import train_sentencepiece
 rng = random.Random(0)
 words = ["".join(rng.choice("abcdefghij") for _ in range(rng.randint(2, 7))) for _ in range(400)]
 sentences = [" ".join(rng.choice(words) for _ in range(8)) for _ in range(3000)]
-print(hashlib.sha256(train_sentencepiece(sentences, vocab_size=200, max_sentences=500).serialized_model_proto()).hexdigest())
+model = train_sentencepiece(sentences, vocab_size=200, max_sentences=500)
+print(hashlib.sha256(model.serialized_model_proto()).hexdigest())
 """
 
 
