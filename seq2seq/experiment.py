@@ -248,7 +248,10 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
         return _streaming_data(config, task, raw, valid_rows, valid_to_example, run_dir, accelerator)
     train_rows = get_split(raw, dc.train_split, dc.max_train_examples, **cap)
     to_example = task.make_to_example(dc, train_rows.features)
-    tokenizer = prepare_tokenizer(config, lambda: map(to_example, train_rows), run_dir, accelerator)
+    # The tokenizer reads the text columns only: decoding every clip for it would cost minutes.
+    media_paths, media = media_inputs(config, task)
+    tokenizer = prepare_tokenizer(config, lambda: read_sample(train_rows, to_example, len(train_rows), media_paths,
+                                                              media), run_dir, accelerator)
     processors = build_processors(config, tokenizer)
     common = dict(cache_dir=prepared_cache_dir(), skip_bad_examples=dc.skip_bad_examples)
     with accelerator.main_process_first():
@@ -273,14 +276,19 @@ def declared_labels(task: Task, dc: DataConfig, features: datasets.Features | No
     return list(ColumnReader({"target": columns["target"]}, features).names.get("target") or [])
 
 
+def media_inputs(config: Config, task: Task) -> tuple[list[str], list[str]]:
+    """The column paths that hold media (audio, video), and the media inputs' names."""
+    columns = resolve_columns(task.columns, config.data.columns, task.name)
+    paths = [path for field, path in columns.items() if path and task.inputs.get(field, "text") != "text"]
+    return paths, [name for name, spec in config.inputs.items() if spec.modality != "text"]
+
+
 def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Dataset, valid_to_example,
                     run_dir: Path, accelerator: Accelerator) -> TrainingData:
     dc = config.data
     stream = get_stream(raw, dc.train_split)
     to_example = task.make_to_example(dc, stream.features)
-    media = [name for name, spec in config.inputs.items() if spec.modality != "text"]
-    columns = resolve_columns(task.columns, dc.columns, task.name)
-    media_paths = [path for field, path in columns.items() if path and task.inputs.get(field, "text") != "text"]
+    media_paths, media = media_inputs(config, task)
     limit = min(STREAM_SAMPLE_ROWS, dc.max_train_examples or STREAM_SAMPLE_ROWS)
     sample = read_sample(stream, to_example, limit, media_paths, media) if accelerator.is_main_process else []
     tokenizer = prepare_tokenizer(config, lambda: sample, run_dir, accelerator)

@@ -61,3 +61,35 @@ def test_map_style_and_streamed_classifiers_get_the_same_label_set(tmp_path, cla
                                                  loaded.described_targets)["labels"])
     expected = ["high", "low", "mid", "unseen"] if class_label else ["high", "low"]
     assert label_sets == [expected, expected]
+
+
+def test_the_tokenizer_reads_the_text_columns_without_decoding_media(tmp_path, monkeypatch):
+    """An Audio column decodes on access: the tokenizer must not open every recording (memory and
+    file handles grow with the dataset); preparing the data does, once."""
+    from accelerate import Accelerator
+    from conftest import tiny_audio_classifier_config, write_tone_folder
+
+    from seq2seq import experiment
+    from seq2seq.config import config_from_dict
+
+    files = sorted(str(path) for path in (write_tone_folder(tmp_path / "tones", {"train": 1}) / "train").rglob("*.wav"))
+    rows = datasets.Dataset.from_dict({"audio": files, "label": ["low"] * len(files)})
+    rows = rows.cast_column("audio", datasets.Audio(sampling_rate=8000))
+    datasets.DatasetDict({"train": rows, "validation": rows.select(range(2))}).save_to_disk(str(tmp_path / "saved"))
+    decoded, decoded_for_the_tokenizer = [], []
+    decode = datasets.Audio.decode_example
+    monkeypatch.setattr(datasets.Audio, "decode_example",
+                        lambda self, *args, **kwargs: decoded.append(1) or decode(self, *args, **kwargs))
+    prepare_tokenizer = experiment.prepare_tokenizer
+
+    def counting(*args, **kwargs):
+        tokenizer = prepare_tokenizer(*args, **kwargs)
+        decoded_for_the_tokenizer.append(len(decoded))
+        return tokenizer
+
+    monkeypatch.setattr(experiment, "prepare_tokenizer", counting)
+    config = config_from_dict(tiny_audio_classifier_config(
+        str(tmp_path / "run"), {"kind": "huggingface", "path": str(tmp_path / "saved")}))
+    loaded = experiment.load_data(config, get_task("action_recognition"), tmp_path / "run", Accelerator(cpu=True))
+    assert decoded_for_the_tokenizer == [0] and len(decoded) >= len(files)
+    assert loaded.tokenizer.decode_target(loaded.tokenizer.encode_target(["low"]))[0] == "low"
