@@ -11,7 +11,6 @@ sequence task, and no recording appears in two splits.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from datasets import Dataset, DatasetDict
 from tqdm.auto import tqdm
 
+from seq2seq.corpus_files import corpus_directory
 from seq2seq.media import load_audio, write_audio
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -88,24 +88,21 @@ def make_connected_digits(fsdd: str | Path, directory: str | Path, sizes: dict[s
     settings = {"version": GENERATOR_VERSION, "sizes": sizes, "seed": seed, "digits": [min_digits, max_digits],
                 "source": str(recordings_folder(fsdd).resolve()),
                 "recordings": {split: len(files) for split, files in available.items()}}
-    manifest = directory / "manifest.json"
-    reuse = manifest.is_file() and json.loads(manifest.read_text())["settings"] == settings
-    splits, written = {}, {}
-    for split, size in sizes.items():
-        if split not in available:
-            continue
-        rng = random.Random(f"{seed}:{split}")
-        chosen = [rng.choices(available[split], k=rng.randint(min_digits, max_digits)) for _ in range(size)]
-        texts = ["".join(str(digit) for _, digit in utterance) for utterance in chosen]
-        paths = [directory / split / f"{index:05d}.wav" for index in range(size)]
-        if not (reuse and all(path.is_file() for path in paths)):
-            for path, utterance in tqdm(zip(paths, chosen, strict=True), total=size, desc=f"writing {split}"):
-                parts = [load_audio(file, sampling_rate=SAMPLING_RATE)[0] for file, _ in utterance]
-                write_audio(path, _join(parts, rng), sampling_rate=SAMPLING_RATE)
-        splits[split] = Dataset.from_dict({"audio": [str(p) for p in paths], "text": texts})
-        written[split] = [[file.name for file, _ in utterance] for utterance in chosen]
-    if not splits:
+    if not set(sizes) & set(available):
         raise ValueError(f"none of the splits {', '.join(sizes)} has FSDD recordings in {fsdd}")
-    manifest.parent.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps({"settings": settings, "utterances": written}))
+    splits = {}
+    with corpus_directory(directory, settings, key="utterances") as corpus:
+        for split, size in sizes.items():
+            if split not in available:
+                continue
+            rng = random.Random(f"{seed}:{split}")
+            chosen = [rng.choices(available[split], k=rng.randint(min_digits, max_digits)) for _ in range(size)]
+            texts = ["".join(str(digit) for _, digit in utterance) for utterance in chosen]
+            paths = [directory / split / f"{index:05d}.wav" for index in range(size)]
+            if not corpus.complete(paths):
+                for path, utterance in tqdm(zip(paths, chosen, strict=True), total=size, desc=f"writing {split}"):
+                    parts = [load_audio(file, sampling_rate=SAMPLING_RATE)[0] for file, _ in utterance]
+                    write_audio(path, _join(parts, rng), sampling_rate=SAMPLING_RATE)
+            splits[split] = Dataset.from_dict({"audio": [str(p) for p in paths], "text": texts})
+            corpus.contents[split] = [[file.name for file, _ in utterance] for utterance in chosen]
     return DatasetDict(splits)

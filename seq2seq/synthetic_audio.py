@@ -8,7 +8,6 @@ writes the utterances as real .wav files, so training exercises audio decoding a
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from dataclasses import asdict, dataclass
@@ -18,6 +17,7 @@ import torch
 from datasets import Dataset, DatasetDict
 from tqdm.auto import tqdm
 
+from seq2seq.corpus_files import corpus_directory
 from seq2seq.media import write_audio
 
 ROWS = (697, 770, 852, 941)  # Hz, ITU-T Q.23
@@ -77,17 +77,15 @@ def make_dtmf_corpus(directory: str | Path, sizes: dict[str, int], *, seed: int 
     settings = {"version": GENERATOR_VERSION, "sizes": sizes, "seed": seed}
     if (min_keys, max_keys) != (1, 12):  # the default's settings stay as before, so its files are reused
         settings["keys"] = [min_keys, max_keys]
-    manifest = directory / "manifest.json"
-    reuse = manifest.is_file() and json.loads(manifest.read_text())["settings"] == settings
-    splits, written = {}, {}
-    for split, size in sizes.items():
-        rng = random.Random(f"{seed}:{split}")
-        specs = [sample_utterance(rng, min_keys=min_keys, max_keys=max_keys) for _ in range(size)]
-        paths = [directory / split / f"{index:05d}.wav" for index in range(size)]
-        if not (reuse and all(path.is_file() for path in paths)):
-            for path, spec in tqdm(zip(paths, specs, strict=True), total=size, desc=f"writing {split}"):
-                write_audio(path, render_utterance(spec), sampling_rate=spec.sampling_rate)
-        splits[split] = Dataset.from_dict({"audio": [str(p) for p in paths], "text": [s.keys for s in specs]})
-        written[split] = [asdict(spec) for spec in specs]
-    manifest.write_text(json.dumps({"settings": settings, "utterances": written}))
+    splits = {}
+    with corpus_directory(directory, settings, key="utterances") as corpus:
+        for split, size in sizes.items():
+            rng = random.Random(f"{seed}:{split}")
+            specs = [sample_utterance(rng, min_keys=min_keys, max_keys=max_keys) for _ in range(size)]
+            paths = [directory / split / f"{index:05d}.wav" for index in range(size)]
+            if not corpus.complete(paths):
+                for path, spec in tqdm(zip(paths, specs, strict=True), total=size, desc=f"writing {split}"):
+                    write_audio(path, render_utterance(spec), sampling_rate=spec.sampling_rate)
+            splits[split] = Dataset.from_dict({"audio": [str(p) for p in paths], "text": [s.keys for s in specs]})
+            corpus.contents[split] = [asdict(spec) for spec in specs]
     return DatasetDict(splits)

@@ -9,7 +9,6 @@ third and an audio-only model at most a quarter; a model that fuses both can sco
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from dataclasses import asdict, dataclass
@@ -19,6 +18,7 @@ import torch
 from datasets import Dataset, DatasetDict
 from tqdm.auto import tqdm
 
+from seq2seq.corpus_files import corpus_directory
 from seq2seq.media import write_video
 from seq2seq.synthetic_video import ClipSpec, render_clip, sample_clip
 
@@ -79,26 +79,24 @@ def make_audio_visual_corpus(directory: str | Path, sizes: dict[str, int], *, se
     directory = Path(directory)
     settings = {"version": GENERATOR_VERSION, "sizes": sizes, "seed": seed, "frames": frames,
                 "frame_size": frame_size, "fps": fps, "sampling_rate": sampling_rate}
-    manifest = directory / "manifest.json"
-    reuse = manifest.is_file() and json.loads(manifest.read_text())["settings"] == settings
     seconds = frames / fps
-    splits, written = {}, {}
-    for split, size in sizes.items():
-        rng = random.Random(f"{seed}:{split}")
-        labels = [LABELS[i % len(LABELS)] for i in range(size)]
-        rng.shuffle(labels)
-        specs: list[tuple[ClipSpec, SoundtrackSpec]] = []
-        for label in labels:
-            direction, count = label.split()
-            specs.append((sample_clip(rng, f"moving {direction}", frames=frames, frame_size=frame_size),
-                          sample_soundtrack(rng, COUNTS.index(count) + 1, seconds)))
-        paths = [directory / split / f"{index:05d}.mp4" for index in range(size)]
-        if not (reuse and all(path.is_file() for path in paths)):
-            for path, (clip, sound) in tqdm(zip(paths, specs, strict=True), total=size, desc=f"writing {split}"):
-                write_video(path, render_clip(clip, frames=frames, frame_size=frame_size), fps=fps,
-                            audio=render_soundtrack(sound, seconds=seconds, sampling_rate=sampling_rate),
-                            sampling_rate=sampling_rate)
-        splits[split] = Dataset.from_dict({"video": [str(p) for p in paths], "label": labels})
-        written[split] = [{"clip": asdict(clip), "soundtrack": asdict(sound)} for clip, sound in specs]
-    manifest.write_text(json.dumps({"settings": settings, "clips": written}))
+    splits = {}
+    with corpus_directory(directory, settings, key="clips") as corpus:
+        for split, size in sizes.items():
+            rng = random.Random(f"{seed}:{split}")
+            labels = [LABELS[i % len(LABELS)] for i in range(size)]
+            rng.shuffle(labels)
+            specs: list[tuple[ClipSpec, SoundtrackSpec]] = []
+            for label in labels:
+                direction, count = label.split()
+                specs.append((sample_clip(rng, f"moving {direction}", frames=frames, frame_size=frame_size),
+                              sample_soundtrack(rng, COUNTS.index(count) + 1, seconds)))
+            paths = [directory / split / f"{index:05d}.mp4" for index in range(size)]
+            if not corpus.complete(paths):
+                for path, (clip, sound) in tqdm(zip(paths, specs, strict=True), total=size, desc=f"writing {split}"):
+                    write_video(path, render_clip(clip, frames=frames, frame_size=frame_size), fps=fps,
+                                audio=render_soundtrack(sound, seconds=seconds, sampling_rate=sampling_rate),
+                                sampling_rate=sampling_rate)
+            splits[split] = Dataset.from_dict({"video": [str(p) for p in paths], "label": labels})
+            corpus.contents[split] = [{"clip": asdict(clip), "soundtrack": asdict(sound)} for clip, sound in specs]
     return DatasetDict(splits)

@@ -16,7 +16,6 @@ video decoding as users' data would.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from dataclasses import asdict, dataclass
@@ -26,6 +25,7 @@ import torch
 from datasets import Dataset, DatasetDict
 from tqdm.auto import tqdm
 
+from seq2seq.corpus_files import corpus_directory
 from seq2seq.media import write_video
 
 ACTIONS = ("moving left", "moving right", "moving up", "moving down", "growing", "shrinking",
@@ -173,19 +173,17 @@ def make_video_corpus(directory: str | Path, sizes: dict[str, int], *, seed: int
     settings = {"version": GENERATOR_VERSION, "sizes": sizes, "seed": seed, "frames": frames,
                 "frame_size": frame_size, "fps": fps,
                 "actions": list(ACTIONS)}
-    manifest = directory / "manifest.json"
-    reuse = manifest.is_file() and json.loads(manifest.read_text())["settings"] == settings
-    splits, written = {}, {}
-    for split, size in sizes.items():
-        rng = random.Random(f"{seed}:{split}")  # splits do not depend on one another
-        actions = [ACTIONS[i % len(ACTIONS)] for i in range(size)]
-        rng.shuffle(actions)
-        paths = [directory / split / f"{index:05d}.mp4" for index in range(size)]
-        specs = [sample_clip(rng, action, frames=frames, frame_size=frame_size) for action in actions]
-        if not (reuse and all(path.is_file() for path in paths)):
-            for path, spec in tqdm(zip(paths, specs, strict=True), total=size, desc=f"writing {split}"):
-                write_video(path, render_clip(spec, frames=frames, frame_size=frame_size), fps=fps)
-        splits[split] = Dataset.from_dict({"video": [str(p) for p in paths], "label": actions})
-        written[split] = [asdict(spec) for spec in specs]
-    manifest.write_text(json.dumps({"settings": settings, "clips": written}))
+    splits = {}
+    with corpus_directory(directory, settings, key="clips") as corpus:
+        for split, size in sizes.items():
+            rng = random.Random(f"{seed}:{split}")  # splits do not depend on one another
+            actions = [ACTIONS[i % len(ACTIONS)] for i in range(size)]
+            rng.shuffle(actions)
+            paths = [directory / split / f"{index:05d}.mp4" for index in range(size)]
+            specs = [sample_clip(rng, action, frames=frames, frame_size=frame_size) for action in actions]
+            if not corpus.complete(paths):
+                for path, spec in tqdm(zip(paths, specs, strict=True), total=size, desc=f"writing {split}"):
+                    write_video(path, render_clip(spec, frames=frames, frame_size=frame_size), fps=fps)
+            splits[split] = Dataset.from_dict({"video": [str(p) for p in paths], "label": actions})
+            corpus.contents[split] = [asdict(spec) for spec in specs]
     return DatasetDict(splits)

@@ -43,3 +43,27 @@ def test_the_corpus_is_real_wav_reused_and_loads_at_any_rate(tmp_path):
     native, native_rate = load_audio(path)
     assert rate == 16000 and waveform.dim() == 1
     assert abs(len(waveform) / 16000 - len(native) / native_rate) < 0.01  # same duration
+
+
+def test_a_corpus_another_process_is_writing_is_waited_for(tmp_path):
+    """Processes of one launch ask for the same corpus at once: one writes while the others wait
+    (then reuse its files); the manifest is replaced whole, never seen half written."""
+    import fcntl
+    import json
+    import threading
+
+    from seq2seq.corpus_files import LOCK, MANIFEST
+
+    first = make_dtmf_corpus(tmp_path, {"train": 2}, max_keys=2)
+    (tmp_path / MANIFEST).unlink()  # as if another process were rewriting the corpus
+    with open(tmp_path / LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # ... and held the directory
+        results = []
+        waiting = threading.Thread(target=lambda: results.append(make_dtmf_corpus(tmp_path, {"train": 2}, max_keys=2)))
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive() and not (tmp_path / MANIFEST).exists()
+    waiting.join(timeout=60)
+    assert results and results[0]["train"]["text"] == first["train"]["text"]
+    assert len(json.loads((tmp_path / MANIFEST).read_text())["utterances"]["train"]) == 2
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(f".{MANIFEST}")]
