@@ -21,6 +21,8 @@ import datasets
 from datasets.arrow_dataset import Column
 from datasets.iterable_dataset import IterableColumn
 
+from seq2seq.columns import ColumnReader
+
 
 class KeyDataset:
     """One column of a dataset (map-style or streamed), as a pipeline's input."""
@@ -39,6 +41,21 @@ class KeyDataset:
 
     def __iter__(self) -> Iterator[Any]:
         return (row[self.key] for row in self.dataset)
+
+
+def mapped_rows(rows: Any, columns: dict[str, str], fields: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """Each row as ``{field: value}``, read through the column mapping the model was trained with
+    (``data.columns``, saved in its config.json: ``context`` from ``context_sentences``, say); a
+    field whose mapped column a row lacks is read under its own name."""
+    features = getattr(rows, "features", None)
+    mapped = ColumnReader({field: columns.get(field) or field for field in fields}, features)
+    plain = ColumnReader({field: field for field in fields}, features)
+    for row in rows:
+        if not isinstance(row, dict):  # not rows (one column): the pipeline says what it needs
+            yield row
+            continue
+        yield {field: (mapped if mapped.has(row, field) else plain)(row, field) for field in fields
+               if mapped.has(row, field) or plain.has(row, field)}
 
 
 def is_dataset(value: Any) -> bool:

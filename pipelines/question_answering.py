@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from pipelines.dataset_inputs import is_dataset, results_per_row
+from pipelines.dataset_inputs import is_dataset, mapped_rows, results_per_row
 from pipelines.translation import resolve_settings
 from seq2seq.columns import ColumnReader, resolve_columns
 from seq2seq.config import ConfigError, DataConfig, GenerationConfig, config_to_dict
@@ -130,14 +130,16 @@ class QuestionAnsweringPipeline:
         self.processors = load_processors(model, self.tokenizer, config["inputs"])
         self.device = torch.device(device)
         self.longest_training_source = config.get("data", {}).get("longest_source")
+        self.columns = config.get("data", {}).get("columns", {})  # how the training rows were read
         defaults = {**config_to_dict(GenerationConfig()), **config.get("generation", {})}
         defaults.pop("split_sentences", None)
         self.settings = resolve_settings(defaults, settings)
 
     def __call__(self, inputs: Any = None, *, question: Any = None, context: Any = None,
                  return_attention: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
-        if is_dataset(inputs):  # rows with "question" and "context": a generator of answers, batch by batch
-            return results_per_row(self, inputs, self.settings["batch_size"], takes_rows=True, task=NAME,
+        if is_dataset(inputs):  # rows read as in training (data.columns): a generator of answers, batch by batch
+            return results_per_row(self, mapped_rows(inputs, self.columns, FIELDS), self.settings["batch_size"],
+                                   takes_rows=True, task=NAME,
                                    return_attention=return_attention)
         items, single = _gather(inputs, question, context)
         examples = [self._example(item, f"question {i}") for i, item in enumerate(items)]

@@ -131,6 +131,9 @@ def trained_settings(model_config: dict) -> list[str]:
     saved = [f"generation.{key}={json.dumps(value)}" for key, value in model_config.get("generation", {}).items()]
     if "metrics" in model_config:
         saved.append(f"training.metrics={json.dumps(model_config['metrics'])}")
+    columns = model_config.get("data", {}).get("columns")
+    if columns:  # the rows are read as in training (data.columns=... among the overrides wins)
+        saved.append(f"data.columns={json.dumps({field: path for field, path in columns.items() if path})}")
     return saved
 
 

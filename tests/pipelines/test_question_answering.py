@@ -277,3 +277,21 @@ def test_an_answer_cut_at_its_own_shorter_limit_scores_as_when_answered_alone(qa
             assert batched["answer"] == single["answer"] and batched.get("truncated") == single.get("truncated")
             assert batched["score"] == pytest.approx(single["score"], abs=1e-5)
     assert cut_short  # some setting cut the short story's answer and not the long one's
+
+
+def test_the_saved_column_mapping_reads_datasets_in_the_pipeline_and_evaluate(qa_run, run_script, tmp_path):
+    """The model was trained with data.columns {context: context_sentences}: a dataset with only
+    that column is read the same way by the pipeline and by evaluate.py without --config."""
+    rows = datasets.load_from_disk(str(qa_run / "dataset"))["validation"].select(range(30))
+    rows = rows.select_columns(["question", "context_sentences", "answer"])
+    answer = pipeline("question-answering", model=qa_run / "run" / "model")
+    expected = [answer({"question": r["question"], "context": r["context_sentences"]})["answer"] for r in rows]
+    assert [result["answer"] for result in answer(rows)] == expected
+    datasets.DatasetDict({"validation": rows}).save_to_disk(str(tmp_path / "renamed"))
+    status, out, err = run_script("evaluate", "--model", str(qa_run / "run" / "model"), "--num-beams", "1",
+                                  "data.kind=huggingface", f"data.path={tmp_path / 'renamed'}")
+    assert status == 0, err
+    result = json.loads(out.splitlines()[0])
+    assert result["examples"] == 30
+    assert result["accuracy"] == pytest.approx(100 * sum(e == r for e, r in zip(expected, rows["answer"],
+                                                                                strict=True)) / 30, abs=0.01)
