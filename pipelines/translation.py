@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 CPUINFO = Path("/proc/cpuinfo")
 
 
+# An output under this share of the expected length (inputs of at least this many tokens) is incomplete.
+INCOMPLETE_SHARE, INCOMPLETE_MIN_SOURCE = 0.5, 10
+
+
 class TranslationTask:
     name = NAME
     inputs = {INPUT: "text"}
@@ -63,8 +67,10 @@ class TranslationPipeline:
     translated sentence by sentence and joined with its original spacing; its result also has
     ``sentences``, one result per sentence. An output that reached its length limit,
     ``min(max_length, max_length_a * source_tokens + max_length_b)``, without finishing is marked
-    ``"truncated": True``, and each call logs one warning about such outputs, and one about
-    inputs longer than any the model saw in training.
+    ``"truncated": True``; a finished output far shorter than its input (under half of what the
+    training data's target/source length ratio predicts) is marked ``"incomplete": True``. Each
+    call logs one warning about each kind, and one about inputs longer than any the model saw in
+    training. A model trained on lowercased text also splits sentences that start in lowercase.
     """
 
     def __init__(self, model: str | Path, *, device: str | torch.device = "cpu", bf16: bool | None = None,
@@ -82,6 +88,13 @@ class TranslationPipeline:
         self.settings = {**config_to_dict(GenerationConfig()), **config.get("generation", {})}
         self.settings = self._settings(settings)
         self.longest_training_source = config.get("data", {}).get("longest_source")
+        # A model whose source vocabulary has no capital letter was trained on lowercased text,
+        # and its users give it lowercased text: sentences may start in lowercase there.
+        vocabulary = self.tokenizer.source
+        self.lowercase_text = not any(character.isupper() for index in range(vocabulary.get_piece_size())
+                                      for character in vocabulary.id_to_piece(index))
+        # Target tokens per source token in training: an output far shorter is marked incomplete.
+        self.length_ratio = config.get("data", {}).get("length_ratio")
 
     def _settings(self, overrides: dict[str, Any]) -> dict[str, Any]:
         return resolve_settings(self.settings, overrides)
@@ -93,13 +106,19 @@ class TranslationPipeline:
                                    return_scores=return_scores, return_attention=return_attention, **overrides)
         texts = _check_inputs(inputs)
         settings = self._settings(overrides)
-        spans = [sentence_spans(text) if settings["split_sentences"] else [(0, len(text))] for text in texts]
+        spans = [sentence_spans(text, lowercase=self.lowercase_text) if settings["split_sentences"]
+                 else [(0, len(text))] for text in texts]
         segments = [text[start:end] for text, text_spans in zip(texts, spans, strict=True) for start, end in text_spans]
         translated = iter(self._translate(segments, settings, return_scores, return_attention))
         results = []
         for text, text_spans in zip(texts, spans, strict=True):
             parts = [next(translated) for _ in text_spans]
             results.append(parts[0] if len(parts) == 1 else _join(text, text_spans, parts, return_scores))
+        incomplete = sum(bool(result.get("incomplete")) for result in results)
+        if incomplete:
+            logger.warning("%d of %d translations are far shorter than their inputs (under %g of the training data's "
+                           "length ratio) and are marked 'incomplete'%s", incomplete, len(results), INCOMPLETE_SHARE,
+                           "" if settings["split_sentences"] else "; split_sentences=True may help")
         truncated = sum(bool(result.get("truncated")) for result in results)
         if truncated:
             logger.warning("%d of %d translations stopped at the length limit before finishing and are marked "
@@ -107,6 +126,13 @@ class TranslationPipeline:
                            settings["max_length"], settings["max_length_a"], settings["max_length_b"],
                            "" if settings["split_sentences"] else "; split_sentences=True may help")
         return results
+
+    def _incomplete(self, source_tokens: int, output_tokens: int) -> bool:
+        """Whether a finished output is far shorter than its input's length suggests: under half
+        the training data's target/source token ratio, for inputs of 10 tokens or more (shorter
+        ones vary too much). It happens when a model stops after the first of several sentences."""
+        return bool(self.length_ratio) and source_tokens >= INCOMPLETE_MIN_SOURCE and \
+            output_tokens < INCOMPLETE_SHARE * self.length_ratio * source_tokens
 
     def _translate(self, texts: list[str], settings: dict[str, Any], return_scores: bool,
                    return_attention: bool) -> list[dict[str, Any]]:
@@ -131,6 +157,8 @@ class TranslationPipeline:
                 result = {"translation_text": self.tokenizer.decode_target([tokens])[0]}
                 if self.tokenizer.eos_id not in tokens:
                     result["truncated"] = True
+                elif self._incomplete(len(src_ids[index]), _generated_length(tokens, self.tokenizer.eos_id) - 1):
+                    result["incomplete"] = True
                 if return_scores:
                     result["score"] = float(output.scores[row, 0])
                 if return_attention:
@@ -146,8 +174,9 @@ def _join(text: str, spans: list[tuple[int, int]], parts: list[dict[str, Any]], 
     """One result for a text translated sentence by sentence."""
     joined = join_translations(text, spans, [part["translation_text"] for part in parts]).strip()
     result: dict[str, Any] = {"translation_text": joined}
-    if any(part.get("truncated") for part in parts):
-        result["truncated"] = True
+    for mark in ("truncated", "incomplete"):
+        if any(part.get(mark) for part in parts):
+            result[mark] = True
     if return_scores:
         result["score"] = sum(part["score"] for part in parts) / len(parts)  # mean over sentences
     result["sentences"] = [{"source_text": text[start:end], **part}

@@ -423,7 +423,8 @@ def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: boo
     model, optimizer = accelerator.prepare(model, optimizer)
     return Experiment(config, task, accelerator, run_dir, checkpoint, tokenizer, processors, train_data, valid_data,
                       model, optimizer, scheduler, sampler, loader, total_steps,
-                      describe_training_data(task, processors, data.described_ids, data.described_targets))
+                      describe_training_data(task, processors, data.described_ids, data.described_targets,
+                                             data.described_target_ids))
 
 
 def cache_frame_features(config: Config, model: Seq2SeqModel, data: list[Examples],
@@ -454,10 +455,17 @@ def warn_if_targets_exceed_the_length_limit(target_ids: list[list[int]], max_len
 
 
 def describe_training_data(task: Task, processors: dict[str, Processor], text_ids: dict[str, list],
-                           targets: list[str]) -> dict[str, Any]:
-    """The longest text input in tokens (pipelines warn beyond it), and what the task records,
-    e.g. an action recognizer's label set."""
+                           targets: list[str], target_ids: list[list[int]] | None = None) -> dict[str, Any]:
+    """The longest text input in tokens (pipelines warn beyond it), for a model with one text
+    input its target tokens per input token (``length_ratio``: the translation pipeline marks an
+    output far shorter than that ``incomplete``), and what the task records, e.g. an action
+    recognizer's label set."""
     longest = max((max(map(processors[name].num_tokens, ids), default=0) for name, ids in text_ids.items()),
                   default=0)
+    description: dict[str, Any] = {"longest_source": longest}
+    if len(text_ids) == 1 and target_ids and len(target_ids) == len(sources := next(iter(text_ids.values()))):
+        source_tokens = sum(map(processors[next(iter(text_ids))].num_tokens, sources))
+        if source_tokens:
+            description["length_ratio"] = round(sum(map(len, target_ids)) / source_tokens, 4)
     describe = getattr(task, "describe", None)
-    return {"longest_source": longest, **(describe(targets) if describe else {})}
+    return {**description, **(describe(targets) if describe else {})}

@@ -12,6 +12,10 @@ length limits then report), a wrong one cuts a sentence in two. A boundary is
   (``Dr.``, ``z.B.``, ``etc.``), a single letter (an initial: ``J. Smith``) or a number (German
   ordinals: ``am 3. Mai``), or
 - ``。``, ``！`` or ``？`` (scripts that put no space after a sentence).
+
+Lowercased text (tokenized corpora such as Multi30k's, models trained on them) has no capital to
+start a sentence: with ``lowercase=True`` a lowercase letter after the punctuation also starts
+one, with the same exceptions.
 """
 
 from __future__ import annotations
@@ -36,14 +40,14 @@ def _word_before(text: str, end: int) -> str:
     return text[start:end].rstrip(".!?…\"'»”’)]").lower()
 
 
-def _is_boundary(text: str, match: re.Match) -> bool:
+def _is_boundary(text: str, match: re.Match, lowercase: bool) -> bool:
     rest = text[match.end():].lstrip()
     if not rest:
         return False
     first = rest[0]
     if first in _OPENING:
         first = rest[1:2] or first
-    if not (first.isupper() or first.isdigit() or first in _OPENING):
+    if not (first.isupper() or first.isdigit() or first in _OPENING or lowercase and first.islower()):
         return False
     if text[match.start()] != ".":
         return True
@@ -51,9 +55,10 @@ def _is_boundary(text: str, match: re.Match) -> bool:
     return not (word in ABBREVIATIONS or len(word) == 1 or word.replace(".", "").isdigit())
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence in ``text``; whitespace between sentences belongs to none."""
-    cuts = {match.end() for match in _END.finditer(text) if _is_boundary(text, match)}
+def sentence_spans(text: str, *, lowercase: bool = False) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in ``text``; whitespace between sentences belongs to none.
+    ``lowercase``: the text is lowercased, so a sentence may start with a lowercase letter."""
+    cuts = {match.end() for match in _END.finditer(text) if _is_boundary(text, match, lowercase)}
     cuts |= {match.end() for match in _CJK_END.finditer(text)}
     cuts |= {match.start() for match in re.finditer(r"\n", text)}
     spans, start = [], 0

@@ -418,6 +418,7 @@ def _save_model(model: Seq2SeqModel, directory: Path, experiment: Experiment) ->
     config = experiment.config
     task_fields = dict(experiment.training_description)  # e.g. labels
     longest_source = task_fields.pop("longest_source")
+    length_ratio = task_fields.pop("length_ratio", None)
     model.save_pretrained(directory, tokenizer=experiment.tokenizer, processors=experiment.processors, extra={
         **task_fields,
         "task": experiment.task.name,
@@ -426,5 +427,6 @@ def _save_model(model: Seq2SeqModel, directory: Path, experiment: Experiment) ->
         "metrics": list(config.training.metrics or experiment.task.metric_names),
         # longest_source: the longest training input in tokens; pipelines warn beyond it.
         "data": {"columns": resolve_columns(experiment.task.columns, config.data.columns, experiment.task.name),
-                 "longest_source": longest_source},
+                 "longest_source": longest_source,
+                 **({"length_ratio": length_ratio} if length_ratio is not None else {})},
     })

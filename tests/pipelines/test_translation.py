@@ -198,3 +198,32 @@ def test_a_model_saved_without_the_newer_settings_gets_their_defaults(trained_re
     assert (loaded.settings["max_length_a"], loaded.settings["max_length_b"], loaded.settings["split_sentences"]) == (
         GenerationConfig().max_length_a, GenerationConfig().max_length_b, True)
     assert loaded("a b c") == [{"translation_text": "c b a"}]
+
+
+def test_a_model_of_lowercased_text_splits_lowercased_sentences(translate):
+    """The reverse task's vocabulary has no capital: its users write lowercase, so "c. d" ends a
+    sentence (the 40-sentence lowercased input no longer comes back as one sentence's output).
+    ("c." would be an initial: "!" ends a sentence whatever the word before it.)"""
+    assert translate.lowercase_text
+    [result] = translate("a b c! d e f g!")
+    assert [s["source_text"] for s in result["sentences"]] == ["a b c!", "d e f g!"]
+
+
+@pytest.mark.slow
+def test_an_output_far_shorter_than_its_input_is_marked_incomplete(translate, caplog):
+    assert translate.length_ratio == pytest.approx(1.0, abs=0.2)  # reversing keeps the length
+    text = "a b c d e f g h i j k"
+    with caplog.at_level("WARNING", logger="pipelines.translation"):
+        [complete] = translate(text)
+    assert complete == {"translation_text": "k j i h g f e d c b a"} and not caplog.records
+    ratio = translate.length_ratio
+    try:
+        translate.length_ratio = 3.0  # as if the training targets were three times their sources
+        with caplog.at_level("WARNING", logger="pipelines.translation"):
+            [short] = translate(text)
+            [too_short_to_tell] = translate("a b c")
+    finally:
+        translate.length_ratio = ratio
+    assert short == {"translation_text": "k j i h g f e d c b a", "incomplete": True}
+    assert "incomplete" not in too_short_to_tell  # fewer than 10 input tokens: never marked
+    assert "1 of 1 translations are far shorter than their inputs" in caplog.text

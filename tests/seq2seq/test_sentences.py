@@ -32,3 +32,15 @@ def test_joining_keeps_every_character_between_sentences(text):
     assert [marked.count(f"<{i}>") for i in range(len(spans))] == [1] * len(spans)
     with pytest.raises(ValueError, match="sentences but"):
         join_translations(text, spans, [])
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("three hundred forty-two. three hundred forty-two. seven.",
+     ["three hundred forty-two.", "three hundred forty-two.", "seven."]),
+    ("a dog runs . two cats sleep !", ["a dog runs .", "two cats sleep !"]),  # tokenized: space before the stop
+    ("dr. müller kam am 3. mai. er blieb.", ["dr. müller kam am 3. mai.", "er blieb."]),  # exceptions hold
+    ("e.g. this one. and z.b. diese.", ["e.g. this one.", "and z.b. diese."]),
+])
+def test_lowercased_text_splits_before_a_lowercase_letter(text, expected):
+    assert [text[start:end] for start, end in sentence_spans(text, lowercase=True)] == expected
+    assert len(sentence_spans(text)) < len(expected)  # cased rules: a lowercase letter starts no sentence
