@@ -166,6 +166,7 @@ class StreamingLoader:
         self.batch_size = max(micro_batches, batch_size // num_processes)
         self.start_update = 0
         self.num_updates = None  # unknown until the stream has been read
+        self._pending: Iterator[list[dict[str, Any]]] = iter(())  # this epoch's updates not yet read
 
     def set_epoch(self, epoch: int, start_update: int = 0) -> None:
         self.data.set_epoch(epoch)
@@ -195,7 +196,8 @@ class StreamingLoader:
         the examples of two. An update with fewer examples than ``micro_batches`` (the end of an
         epoch, or after drops) has one micro-batch per example."""
         self.data.dropped = {}
-        for update in itertools.islice(self.updates(), self.start_update, None):
+        self._pending = itertools.islice(self.updates(), self.start_update, None)
+        for update in self._pending:
             loaded = self.data.load(update)
             yield [self.data.collate(part) for part in split_evenly(loaded, min(self.micro_batches, len(loaded)))]
         if self.data.dropped:
@@ -205,6 +207,13 @@ class StreamingLoader:
     def __iter__(self) -> Iterator[Batch]:
         for update in self.iter_updates():
             yield from update
+
+    def unread_examples(self) -> int:
+        """The examples of this epoch's share not reached: with several processes an epoch ends
+        when the first share runs out (every process must join every update), and what the
+        others still hold is counted here (read without loading media), never skipped unseen."""
+        pending, self._pending = self._pending, iter(())
+        return sum(len(update) for update in pending)
 
 
 def read_sample(rows: datasets.IterableDataset, to_example: Callable[[dict[str, Any]], dict[str, Any]],

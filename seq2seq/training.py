@@ -332,12 +332,18 @@ class Run:
         dropped = getattr(self.experiment.train_data, "dropped", None)
         if dropped is None:
             return
-        reasons = ("unreadable", "duration", "unlabelled")
+        # Rows of this process's share an epoch ended without (another process's share ran out).
+        dropped = {**dropped, "uneven_shards": self.experiment.loader.unread_examples()}
+        reasons = ("unreadable", "duration", "unlabelled", "uneven_shards")
         counts = torch.tensor([float(dropped.get(reason, 0)) for reason in reasons])
         counts = self.accelerator.reduce(counts.to(self.accelerator.device), reduction="sum").tolist()
         if any(counts):
             self.log(self.state.step, epoch=self.state.epoch,
                      **{f"data/dropped_{reason}": int(count) for reason, count in zip(reasons, counts, strict=True)})
+            if counts[-1]:
+                logger.warning("%d streamed examples were not trained this epoch: the processes' shares of the stream "
+                               "are uneven and an epoch ends when the first runs out (more, equal shards help)",
+                               int(counts[-1]))
 
     def check_limits(self) -> None:
         state, tc = self.state, self.tc

@@ -232,3 +232,18 @@ def test_the_tokenizer_sample_skips_nested_media_columns(path):
     to_example = get_task("action_recognition").make_to_example(DataConfig(columns={"audio": path}), rows.features)
     sample = read_sample(rows, to_example, 2, [path], ["audio"])
     assert sample == [{"target_text": "wave"}] * 2
+
+
+def test_the_rest_of_a_share_an_epoch_ended_without_is_counted():
+    """With several processes an epoch ends when the first share runs out; what this process still
+    held is counted, not skipped unseen."""
+    loader = StreamingLoader(numbered_stream(40), batch_size=4, micro_batches=2)
+    loader.set_epoch(0)
+    updates = loader.iter_updates()
+    read = [next(updates) for _ in range(3)]  # another process ran out here
+    assert sum(len(batch) for update in read for batch in update) == 12
+    assert loader.unread_examples() == 28
+    assert loader.unread_examples() == 0  # counted once
+    loader.set_epoch(1)
+    assert sum(len(batch) for update in loader.iter_updates() for batch in update) == 40
+    assert loader.unread_examples() == 0  # a share read to its end leaves nothing
