@@ -76,7 +76,7 @@ def test_duration_limits_drop_training_audio_outside_them(tmp_path):
     from conftest import write_tone_folder
 
     from seq2seq.data import media_seconds
-    from seq2seq.streaming import StreamingExamples
+    from seq2seq.streaming import StreamingExamples, StreamingLoader
 
     rows = datasets.load_dataset(str(write_tone_folder(tmp_path, {"train": 3})))["train"]
     to_example = get_task("action_recognition").make_to_example(DataConfig(columns={"audio": "audio"}), rows.features)
@@ -89,8 +89,11 @@ def test_duration_limits_drop_training_audio_outside_them(tmp_path):
     assert len(prepared) == sum(low <= s <= high for s in seconds) == 8
     stream = StreamingExamples(rows.to_iterable_dataset(), {"audio": processor}, tokenizer, to_example=to_example,
                                min_duration_seconds=low, max_duration_seconds=high)
-    kept = stream.load(list(stream))
-    assert len(kept) == 8 and stream.dropped == {"duration": 4}
+    loader = StreamingLoader(stream, batch_size=4, micro_batches=2)  # through the loader and its updates
+    loader.set_epoch(0)
+    updates = list(loader.iter_updates())
+    assert sum(len(batch) for update in updates for batch in update) == 8 and stream.dropped == {"duration": 4}
+    assert len(updates) == 3  # 12 clips in updates of 4: one per update batch read, drops or not
 
 
 def test_replaced_files_under_the_same_paths_are_prepared_anew(tmp_path):
