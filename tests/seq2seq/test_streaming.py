@@ -98,23 +98,29 @@ def test_streaming_settings_that_cannot_work_are_refused(tmp_path):
 
 def stream_config(output_dir, streaming):
     """Trains until validation exact match reaches 90 % (both kinds of data get there in 100-300
-    updates on the reverse task), or gives up at a cap five times that."""
+    updates on the reverse task), or gives up at a cap ten times that."""
     return tiny_config(output_dir, data={"generated_sizes": {"train": 3000, "validation": 100},
                                          "streaming": streaming, "shuffle_buffer": 500},
-                       training={"max_steps": 1500, "eval_every_steps": 100, "lr_schedule": "constant",
+                       training={"max_steps": 3000, "eval_every_steps": 100, "lr_schedule": "constant",
                                  "target_metric": 90.0, "early_stopping_patience": 0})
 
 
 @pytest.mark.slow
 def test_streaming_reaches_map_style_quality(tmp_path):
-    """Both runs train to the same target, rather than being compared at one noisy step (exact
-    match after a fixed number of updates swings by ten points between evaluations).
-    (Exact resumption after a kill: test_multiprocess.py.)"""
+    """Both runs train to the same target, and the stream gets there in about as many updates
+    (compared by updates to the target rather than at one noisy step: exact match after a fixed
+    number of updates swings by ten points between evaluations). The margin (twice, plus two
+    evaluations) is wide: their batches differ (a window is bucketed, not the epoch), their
+    curves do not. (Exact resumption after a kill: test_multiprocess.py.)"""
     task = get_task("translation")
+    steps = {}
     for kind, streaming in (("map", False), ("stream", True)):
         torch.manual_seed(0)
         train(stream_config(str(tmp_path / kind), streaming), task)
-        assert last_trainer_state(tmp_path / kind)["stop_reason"].startswith("reached the target: exact_match"), kind
+        state = last_trainer_state(tmp_path / kind)
+        assert state["stop_reason"].startswith("reached the target: exact_match"), (kind, state["stop_reason"])
+        steps[kind] = state["step"]
+    assert steps["stream"] <= 2 * steps["map"] + 200, steps
 
 
 class Numbers:
