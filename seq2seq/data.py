@@ -20,6 +20,16 @@ import datasets
 import numpy as np
 import torch
 
+from seq2seq.preparation import (
+    UNREADABLE,
+    augmentation_generator,
+    bucketing_cost,
+    check_inputs_present,
+    describe_input,
+    fits_length_limits,
+    media_seconds,
+    within,
+)
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -174,10 +184,7 @@ def prepare_dataset(
 
     def prepare(rows: dict[str, list], indices: list[int]) -> dict[str, list]:
         examples = [to_example({k: rows[k][i] for k in rows}) for i in range(len(indices))]
-        missing = [name for name in processors if name not in examples[0]]
-        if missing:
-            raise KeyError(f"the dataset rows have no column for the input '{missing[0]}' (columns: "
-                           f"{', '.join(rows)}); map one with data.columns.{missing[0]}")
+        check_inputs_present(examples[0], processors, rows)
         prepared: dict[str, list] = {"row": indices, "bad": [""] * len(indices)}
         for name, processor in processors.items():
             if processor.cached:
@@ -195,7 +202,7 @@ def prepare_dataset(
                         lengths.append(len(stored[-1]))
                     else:
                         lengths.append(processor.check(example[name], name=described))
-                except (ValueError, OSError) as error:  # OSError: a missing or unreadable file
+                except UNREADABLE as error:
                     if not skip_bad_examples:
                         raise
                     lengths.append(0)
@@ -244,9 +251,8 @@ def prepare_dataset(
     timed = [name for name in processors if any(durations) and f"{name}_seconds" in prepared.column_names]
 
     def usable(row: dict[str, Any]) -> bool:
-        return not row["bad"] and all(not max_source_length or processors[name].num_tokens(row[name])
-                                      <= max_source_length for name in text_inputs) and (
-            not max_target_length or len(row.get("tgt_ids", ())) + 1 <= max_target_length) and all(
+        return not row["bad"] and fits_length_limits(row, text_inputs, processors, max_source_length=max_source_length,
+                                                     max_target_length=max_target_length) and all(
             within(row[f"{name}_seconds"], *durations) for name in timed)
 
     if bad or unlabelled or max_source_length or max_target_length or timed:
@@ -255,29 +261,6 @@ def prepare_dataset(
     if len(prepared) == 0:
         raise ValueError("no examples left after preparing and length filtering")
     return prepared.remove_columns("bad")
-
-
-def media_seconds(processor: Any, value: Any, name: str) -> float:
-    """How long an audio or video input lasts, in seconds (a video without a frame rate: at the
-    processor's ``source_fps``)."""
-    from seq2seq.media import load_audio, load_video_and_fps
-
-    if processor.kind == "audio":
-        waveform, rate = load_audio(value, name)
-        return waveform.numel() / rate
-    frames, fps = load_video_and_fps(value, name)
-    return frames.size(0) / (fps or processor.source_fps)
-
-
-def within(seconds: float, minimum: float, maximum: float) -> bool:
-    """Whether a duration is inside the limits (0 = no limit)."""
-    return (not minimum or seconds >= minimum) and (not maximum or seconds <= maximum)
-
-
-def describe_input(value: Any, name: str, index: int) -> str:
-    """How an error names a media input: its file when it has one, else the input and row."""
-    path = value.get("path") if isinstance(value, dict) else value if isinstance(value, (str, Path)) else None
-    return f"{name} {path}" if path else f"{name} of row {index}"
 
 
 class Examples(torch.utils.data.Dataset):
@@ -329,21 +312,17 @@ class Examples(torch.utils.data.Dataset):
         """Per-example cost used for bucketing: the longest text input (or target), in tokens
         (a sentence-level input: all its sentences' tokens).
 
-        Examples without a text input (a video: every clip has the processor's frame count) all
-        cost the same. Their targets are not used either: batches sorted by target length would
-        hold only some of the classes (all one-word labels, say), which stalls training."""
+        The rule is ``preparation.bucketing_cost``, as for streamed examples."""
         text_inputs = [name for name in self.columns if name in self.processors]
         if not text_inputs:
             return [1] * len(self)
-        names = text_inputs + (["tgt_ids"] if targets and "tgt_ids" in self.columns else [])
+        with_targets = targets and "tgt_ids" in self.columns
         # One columnar read: indexing a column row by row costs a table lookup per row (minutes on bAbI 10k).
-        block = self.prepared.select_columns(names)[:]
-        columns = [block[name] for name in names]
-        # A sentence-level input costs all its tokens; a flat one (and the target) its length.
-        sizes = [self.processors[name].num_tokens if name in self.processors else len for name in names]
-        return [max(size(values[i]) + (name == "tgt_ids") for name, values, size in zip(names, columns, sizes,
-                                                                                          strict=True))
-                for i in range(len(self))]
+        block = self.prepared.select_columns(text_inputs + (["tgt_ids"] if with_targets else []))[:]
+        columns = [(block[name], self.processors[name].num_tokens) for name in text_inputs]
+        target_ids = block["tgt_ids"] if with_targets else None
+        return [bucketing_cost([size(values[i]) for values, size in columns],
+                               len(target_ids[i]) if target_ids is not None else None) for i in range(len(self))]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.__getitems__([index])[0]
@@ -360,15 +339,14 @@ class Examples(torch.utils.data.Dataset):
             for position, example in enumerate(examples):
                 generator = None
                 if self.augmented:
-                    row = block["row"][position]
-                    generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, row, 1)) % 2**63)
+                    generator = augmentation_generator(self.seed, self.epoch, block["row"][position], 1)
                 for name in self.spectra:
                     example[name] = self.processors[name].from_spectrum(
                         example[name], train=name in self.augmented, generator=generator)
         if self.media:
             for example, row in zip(examples, block["row"], strict=True):
                 raw = self.to_example(self.rows[row])
-                generator = torch.Generator().manual_seed(hash((self.seed, self.epoch, row)) % 2**63)
+                generator = augmentation_generator(self.seed, self.epoch, row)
                 for name in self.media:
                     example[name] = self.processors[name](raw[name], train=self.train, generator=generator,
                                                           name=describe_input(raw[name], name, row))

@@ -29,12 +29,21 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import datasets
-import torch
 from datasets.distributed import split_dataset_by_node
 
 from seq2seq.batching import BucketBatchSampler, pool_size, split_evenly
 from seq2seq.columns import parse_path
-from seq2seq.data import Batch, Collator, describe_input, media_seconds, within
+from seq2seq.data import Batch, Collator
+from seq2seq.preparation import (
+    UNREADABLE,
+    augmentation_generator,
+    bucketing_cost,
+    check_inputs_present,
+    describe_input,
+    fits_length_limits,
+    media_seconds,
+    within,
+)
 from seq2seq.tokenization import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -82,10 +91,7 @@ class StreamingExamples:
         rows, position = iter(self.rows), 0
         while chunk := list(itertools.islice(rows, ENCODE_ROWS)):  # tokenized together: far faster
             examples = [self.to_example(row) for row in chunk]
-            missing = [name for name in self.processors if name not in examples[0]]
-            if missing:
-                raise KeyError(f"the dataset rows have no column for the input '{missing[0]}' (columns: "
-                               f"{', '.join(chunk[0])}); map one with data.columns.{missing[0]}")
+            check_inputs_present(examples[0], self.processors, chunk[0])
             ids = {name: self.processors[name].encode([e[name] for e in examples], name=name)
                    for name in self.text_inputs}
             labelled = "target_text" in examples[0]
@@ -101,21 +107,15 @@ class StreamingExamples:
                 if target_ids[index] is not None:
                     prepared["tgt_ids"] = target_ids[index]
                 position += 1
-                if self._fits(prepared):
+                if fits_length_limits(prepared, self.text_inputs, self.processors,
+                                      max_source_length=self.max_source_length,
+                                      max_target_length=self.max_target_length):
                     yield prepared
 
-    def _fits(self, example: dict[str, Any]) -> bool:
-        if self.max_source_length and any(self.processors[name].num_tokens(example[name]) > self.max_source_length
-                                          for name in self.text_inputs):
-            return False
-        return not self.max_target_length or len(example.get("tgt_ids", ())) + 1 <= self.max_target_length
-
     def length(self, example: dict[str, Any]) -> int:
-        """The bucketing cost, as ``Examples.lengths``: the longest text input or target, in tokens."""
-        if not self.text_inputs:
-            return 1
-        sizes = [self.processors[name].num_tokens(example[name]) for name in self.text_inputs]
-        return max(sizes + ([len(example["tgt_ids"]) + 1] if "tgt_ids" in example else []))
+        """The bucketing cost (``preparation.bucketing_cost``, as for map-style examples)."""
+        return bucketing_cost([self.processors[name].num_tokens(example[name]) for name in self.text_inputs],
+                              len(example["tgt_ids"]) if "tgt_ids" in example else None)
 
     def load(self, examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The media of a batch's examples, loaded and processed (augmented: this is training data).
@@ -125,8 +125,7 @@ class StreamingExamples:
         loaded = []
         for example in examples:
             ready = {name: example[name] for name in (*self.text_inputs, "tgt_ids") if name in example}
-            generator = torch.Generator().manual_seed(
-                hash((self.seed, self.epoch, self.process_index, example["position"])) % 2**63)
+            generator = augmentation_generator(self.seed, self.epoch, self.process_index, example["position"])
             try:
                 for name in self.media:
                     raw = example["raw"][name]
@@ -138,7 +137,7 @@ class StreamingExamples:
             except _OutOfLimits:
                 self.dropped["duration"] = self.dropped.get("duration", 0) + 1
                 continue
-            except (ValueError, OSError):  # OSError: a missing or unreadable file
+            except UNREADABLE:
                 if not self.skip_bad_examples:
                     raise
                 self.dropped["unreadable"] = self.dropped.get("unreadable", 0) + 1

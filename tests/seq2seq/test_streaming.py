@@ -253,3 +253,28 @@ def test_the_rest_of_a_share_an_epoch_ended_without_is_counted():
     loader.set_epoch(1)
     assert sum(len(batch) for update in loader.iter_updates() for batch in update) == 40
     assert loader.unread_examples() == 0  # a share read to its end leaves nothing
+
+
+def test_map_style_and_streamed_examples_share_limits_and_bucketing_costs(stream_parts):
+    """One preparation rule for both: the same examples pass the length limits, with the same
+    bucketing costs."""
+    from seq2seq.data import Examples, prepare_dataset
+
+    rows, tokenizer, to_example, _ = stream_parts
+    processors = {"source": TextProcessor(tokenizer)}
+    limits = dict(max_source_length=6, max_target_length=7)
+    mapped = Examples(prepare_dataset(datasets_of(rows), tokenizer, processors, to_example=to_example, **limits),
+                      processors)
+    stream = make_stream(stream_parts, **limits)
+    stream.set_epoch(0)
+    streamed = list(stream)
+    decode = tokenizer.source.decode
+    assert sorted(decode(e["source"]) for e in streamed) == sorted(decode(ids) for ids in mapped.prepared["source"])
+    by_text = dict(zip((decode(ids) for ids in mapped.prepared["source"]), mapped.lengths(), strict=True))
+    assert all(stream.length(e) == by_text[decode(e["source"])] for e in streamed)
+
+
+def datasets_of(stream):
+    import datasets
+
+    return datasets.Dataset.from_list(list(stream))
