@@ -309,7 +309,8 @@ def test_a_stream_with_drops_and_accumulation_resumes_exactly(tmp_path):
                         for name in ("through", "stopped"))
     for name, tensor in through.items():
         assert torch.equal(stopped[name], tensor), name
-    losses = [[line for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines() if "train/loss" in line]
+    losses = [[(record["step"], record["train/loss"]) for record in map(json.loads, (
+        tmp_path / name / "metrics.jsonl").read_text().splitlines()) if "train/loss" in record]
               for name in ("through", "stopped")]
     assert len(losses[0]) == 12 and losses[0] == losses[1]
     dropped = [json.loads(line) for line in (tmp_path / "through" / "metrics.jsonl").read_text().splitlines()
