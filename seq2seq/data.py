@@ -9,6 +9,7 @@ groups examples of similar length; ``Collator`` pads them into a ``Batch``.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
 from collections.abc import Callable
@@ -101,6 +102,10 @@ class Collator:
 # Raised whenever prepare_dataset's output changes: caches outlive runs (and code versions).
 PREPARED_VERSION = 4
 NO_LABEL = "no label"  # why an example whose target is None is dropped
+DROP_REASONS = {"unreadable": "unreadable media (data.skip_bad_examples)",
+                "unlabelled": "no label (a ClassLabel's -1, or an empty target)",
+                "length": "longer than data.max_source_length / max_target_length tokens",
+                "duration": "outside data.min_duration_seconds / max_duration_seconds"}
 
 
 def media_files_digest(dataset: datasets.Dataset) -> str:
@@ -159,6 +164,7 @@ def prepare_dataset(
     max_duration_seconds: float = 0.0,
     skip_bad_examples: bool = False,
     cache_dir: str | Path | None = None,
+    dropped: dict[str, int] | None = None,
 ) -> datasets.Dataset:
     """Rows -> the columns that can be computed once (a cached ``Dataset.map``).
 
@@ -175,7 +181,9 @@ def prepare_dataset(
 
     The cache key is :func:`preprocessing_fingerprint`. In-memory datasets (generated, parallel
     text) have no cache of their own: with ``cache_dir`` their results are cached there, so that
-    other processes load what the main process computed.
+    other processes load what the main process computed. Dropped examples are counted per reason
+    in a warning, and in ``dropped`` when given (``unreadable``, ``unlabelled``, ``length``,
+    ``duration``).
     """
     durations = (min_duration_seconds, max_duration_seconds)
     supervised_input = next((name for name, p in processors.items() if getattr(p, "sentences", False)), None)
@@ -240,24 +248,34 @@ def prepare_dataset(
         cache_file_name=cache_file(""), desc="preparing",
     )
     bad = [message for message in prepared["bad"] if message and message != NO_LABEL]
-    unlabelled = sum(message == NO_LABEL for message in prepared["bad"])
     if bad:
         logger.warning("skipped %d of %d examples that could not be read (data.skip_bad_examples); first: %s",
                        len(bad), len(prepared), bad[0])
-    if unlabelled:
-        logger.warning("skipped %d of %d examples without a label (a ClassLabel's -1, or an empty target)",
-                       unlabelled, len(prepared))
     text_inputs = [name for name, processor in processors.items() if processor.cached]
     timed = [name for name in processors if any(durations) and f"{name}_seconds" in prepared.column_names]
 
-    def usable(row: dict[str, Any]) -> bool:
-        return not row["bad"] and fits_length_limits(row, text_inputs, processors, max_source_length=max_source_length,
-                                                     max_target_length=max_target_length) and all(
-            within(row[f"{name}_seconds"], *durations) for name in timed)
+    def drop_reason(row: dict[str, Any]) -> str:
+        """Why an example is dropped ("" = it is kept); the reasons streamed data counts too."""
+        if row["bad"]:
+            return "unlabelled" if row["bad"] == NO_LABEL else "unreadable"
+        if not fits_length_limits(row, text_inputs, processors, max_source_length=max_source_length,
+                                  max_target_length=max_target_length):
+            return "length"
+        return "" if all(within(row[f"{name}_seconds"], *durations) for name in timed) else "duration"
 
-    if bad or unlabelled or max_source_length or max_target_length or timed:
-        prepared = prepared.filter(usable, new_fingerprint=fingerprint + "-f", cache_file_name=cache_file("-filtered"),
-                                   desc="filtering")
+    if any(prepared["bad"]) or max_source_length or max_target_length or timed:
+        # Counted (not only filtered: a cached filter runs no code) so that no drop goes unreported.
+        checked = prepared.select_columns(["bad", *text_inputs, *(["tgt_ids"] if max_target_length else []),
+                                           *(f"{name}_seconds" for name in timed)])
+        counts = collections.Counter(map(drop_reason, checked))
+        counts.pop("", None)
+        for reason in ("unlabelled", "length", "duration"):
+            if counts.get(reason):
+                logger.warning("dropped %d of %d examples: %s", counts[reason], len(prepared), DROP_REASONS[reason])
+        if dropped is not None:
+            dropped.update(counts)
+        prepared = prepared.filter(lambda row: not drop_reason(row), new_fingerprint=fingerprint + "-f",
+                                   cache_file_name=cache_file("-filtered"), desc="filtering")
     if len(prepared) == 0:
         raise ValueError("no examples left after preparing and length filtering")
     return prepared.remove_columns("bad")

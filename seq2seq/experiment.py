@@ -14,7 +14,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -231,6 +231,9 @@ class TrainingData:
     described_ids: dict[str, list]
     described_targets: list[str]
     described_target_ids: list[list[int]]
+    # Training examples dropped when map-style data was prepared, by reason (a stream counts its
+    # drops per epoch as it reads them).
+    dropped: dict[str, int] = field(default_factory=dict)
 
 
 def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerator) -> TrainingData:
@@ -254,8 +257,9 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
                                                               media), run_dir, accelerator)
     processors = build_processors(config, tokenizer)
     common = dict(cache_dir=prepared_cache_dir(), skip_bad_examples=dc.skip_bad_examples)
+    dropped: dict[str, int] = {}
     with accelerator.main_process_first():
-        train_data = prepare_dataset(train_rows, tokenizer, processors, to_example=to_example,
+        train_data = prepare_dataset(train_rows, tokenizer, processors, to_example=to_example, dropped=dropped,
                                      max_source_length=dc.max_source_length, max_target_length=dc.max_target_length,
                                      min_duration_seconds=dc.min_duration_seconds,
                                      max_duration_seconds=dc.max_duration_seconds, **common)
@@ -266,7 +270,7 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
     text_ids = {name: list(train_data[name]) for name, processor in processors.items() if processor.cached}
     return TrainingData(tokenizer, processors, train_examples, valid_examples, text_ids,
                         list(train_examples.references) + declared_labels(task, dc, train_rows.features),
-                        list(train_data["tgt_ids"]))
+                        list(train_data["tgt_ids"]), dropped)
 
 
 def declared_labels(task: Task, dc: DataConfig, features: datasets.Features | None) -> list[str]:
@@ -398,6 +402,7 @@ class Experiment:
     # What the saved model records about its training data (the longest input, a task's label
     # set): computed once here, not re-read from the data at every save.
     training_description: dict[str, Any]
+    dropped: dict[str, int]  # training examples dropped when map-style data was prepared, by reason
 
 
 def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: bool = False) -> Experiment:
@@ -424,7 +429,7 @@ def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: boo
     return Experiment(config, task, accelerator, run_dir, checkpoint, tokenizer, processors, train_data, valid_data,
                       model, optimizer, scheduler, sampler, loader, total_steps,
                       describe_training_data(task, processors, data.described_ids, data.described_targets,
-                                             data.described_target_ids))
+                                             data.described_target_ids), data.dropped)
 
 
 def cache_frame_features(config: Config, model: Seq2SeqModel, data: list[Examples],

@@ -111,6 +111,8 @@ class StreamingExamples:
                                       max_source_length=self.max_source_length,
                                       max_target_length=self.max_target_length):
                     yield prepared
+                else:
+                    self.dropped["length"] = self.dropped.get("length", 0) + 1
 
     def length(self, example: dict[str, Any]) -> int:
         """The bucketing cost (``preparation.bucketing_cost``, as for map-style examples)."""

@@ -262,6 +262,8 @@ class Run:
         self.accelerator = experiment.accelerator
         self.log = MetricsLog(self.accelerator, experiment.run_dir / "metrics.jsonl")
         self.state = self._restore()
+        if experiment.dropped and not self.state.step:  # map-style drops happen once, at preparation
+            self.log(0, **{f"data/dropped_{reason}": count for reason, count in sorted(experiment.dropped.items())})
         if self.tc.log_with:
             flat = flatten(config_to_dict(experiment.config))
             self.accelerator.init_trackers(experiment.run_dir.name, config={
@@ -334,7 +336,7 @@ class Run:
             return
         # Rows of this process's share an epoch ended without (another process's share ran out).
         dropped = {**dropped, "uneven_shards": self.experiment.loader.unread_examples()}
-        reasons = ("unreadable", "duration", "unlabelled", "uneven_shards")
+        reasons = ("unreadable", "unlabelled", "length", "duration", "uneven_shards")
         counts = torch.tensor([float(dropped.get(reason, 0)) for reason in reasons])
         counts = self.accelerator.reduce(counts.to(self.accelerator.device), reduction="sum").tolist()
         if any(counts):

@@ -84,9 +84,10 @@ def test_duration_limits_drop_training_audio_outside_them(tmp_path):
     seconds = sorted(media_seconds(processor, row["audio"], "audio") for row in rows)
     low, high = seconds[2], seconds[-3]  # keeps the middle 8 of 12 clips
     tokenizer = Tokenizer.train(["x"] * 5, ["low", "middle", "high", "very high"] * 5, vocab_size=8, model_type="word")
+    dropped = {}
     prepared = prepare_dataset(rows, tokenizer, {"audio": processor}, to_example=to_example, min_duration_seconds=low,
-                               max_duration_seconds=high)
-    assert len(prepared) == sum(low <= s <= high for s in seconds) == 8
+                               max_duration_seconds=high, dropped=dropped)
+    assert len(prepared) == sum(low <= s <= high for s in seconds) == 8 and dropped == {"duration": 4}
     stream = StreamingExamples(rows.to_iterable_dataset(), {"audio": processor}, tokenizer, to_example=to_example,
                                min_duration_seconds=low, max_duration_seconds=high)
     loader = StreamingLoader(stream, batch_size=4, micro_batches=2)  # through the loader and its updates

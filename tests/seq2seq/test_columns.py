@@ -99,7 +99,9 @@ def test_a_class_label_of_minus_one_is_no_label_and_such_rows_are_dropped_and_co
                                                          rows.features)
     assert to_example(rows[1])["target_text"] is None
     tokenizer = Tokenizer.train(["a b c d e"] * 5, ["run jump walk"] * 5, vocab_size=12, model_type="word")
+    dropped = {}
     with caplog.at_level("WARNING"):
-        prepared = prepare_dataset(rows, tokenizer, {"source": TextProcessor(tokenizer)}, to_example=to_example)
+        prepared = prepare_dataset(rows, tokenizer, {"source": TextProcessor(tokenizer)}, to_example=to_example,
+                                   dropped=dropped)
     assert prepared["target_text"] == ["run", "walk"] and prepared["row"] == [0, 2]
-    assert "skipped 2 of 4 examples without a label" in caplog.text
+    assert "dropped 2 of 4 examples: no label" in caplog.text and dropped == {"unlabelled": 2}

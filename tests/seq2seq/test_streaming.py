@@ -87,6 +87,7 @@ def test_length_limits_apply_to_streamed_examples(stream_parts):
     data.set_epoch(0)
     kept = list(data)
     assert 0 < len(kept) < 300 and all(len(example["source"]) <= 6 for example in kept)
+    assert data.dropped == {"length": 300 - len(kept)}  # counted, not dropped unseen
 
 
 def test_streaming_settings_that_cannot_work_are_refused(tmp_path):
