@@ -21,15 +21,17 @@ import datasets
 import numpy as np
 import torch
 
+from seq2seq.cache_keys import preprocessing_fingerprint
 from seq2seq.preparation import (
+    DROP_REASONS,
+    NO_LABEL,
     UNREADABLE,
     augmentation_generator,
     bucketing_cost,
     check_inputs_present,
     describe_input,
-    fits_length_limits,
+    drop_reason,
     media_seconds,
-    within,
 )
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
@@ -99,59 +101,6 @@ class Collator:
 # preparing
 
 
-# Raised whenever prepare_dataset's output changes: caches outlive runs (and code versions).
-PREPARED_VERSION = 4
-NO_LABEL = "no label"  # why an example whose target is None is dropped
-DROP_REASONS = {"unreadable": "unreadable media (data.skip_bad_examples)",
-                "unlabelled": "no label (a ClassLabel's -1, or an empty target)",
-                "length": "longer than data.max_source_length / max_target_length tokens",
-                "duration": "outside data.min_duration_seconds / max_duration_seconds"}
-
-
-def media_files_digest(dataset: datasets.Dataset) -> str:
-    """A digest of the size and modification time of every file the dataset's text columns name.
-
-    Rows of media often hold only paths (generated corpora, class folders, FSDD, a user's CSV), so
-    the rows' own fingerprint stays the same when the files behind them are replaced or rendered
-    anew: the files must be part of the cache key, or stale features would be read. A column
-    counts as paths when its first value is an existing file; a stat per file is cheap."""
-    digest = hashlib.sha256()
-    for name, feature in dataset.features.items():
-        if not (isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")) \
-                or len(dataset) == 0:
-            continue
-        column = dataset.select_columns([name])
-        first = column[0][name]
-        if not (isinstance(first, str) and len(first) < 4096 and Path(first).is_file()):
-            continue
-        for path in column[name]:
-            try:
-                stat = Path(path).stat()
-                digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-            except (OSError, TypeError, ValueError):
-                digest.update(f"{path}\0missing\n".encode())
-    return digest.hexdigest()[:16]
-
-
-def preprocessing_fingerprint(dataset: datasets.Dataset, tokenizer: Tokenizer, processors: dict[str, Any],
-                              to_example: Callable[[dict[str, Any]], dict[str, Any]], *settings: Any) -> str:
-    """A cache key covering everything that determines the prepared output.
-
-    That is the rows (the dataset's own fingerprint), the files they name (size and modification
-    time, :func:`media_files_digest`), the tokenizer's models, every input's
-    processor, the task's row mapping (hashed by ``datasets`` the way it hashes any ``map``
-    function: its code and the values it closes over, such as the column names) and the other
-    ``settings``. SentencePiece processors cannot be hashed that way, so the tokenizer and the
-    processors contribute their own fingerprints.
-    """
-    from datasets.fingerprint import Hasher
-
-    parts = [f"v{PREPARED_VERSION}", dataset._fingerprint, media_files_digest(dataset), tokenizer.fingerprint,
-             *(f"{name}={processor.fingerprint}" for name, processor in processors.items()),
-             Hasher.hash(to_example), *map(repr, settings)]
-    return hashlib.sha256("-".join(parts).encode()).hexdigest()[:16]
-
-
 def prepare_dataset(
     dataset: datasets.Dataset,
     tokenizer: Tokenizer,
@@ -171,24 +120,67 @@ def prepare_dataset(
     Through the task's ``to_example``, each row becomes named raw inputs and a target text. The
     result has, per text input, its token ids; per media input, its length (the media are checked
     here: a file that cannot be read is an error naming it, or with ``skip_bad_examples`` a
-    dropped example, counted in a warning); ``tgt_ids`` and ``target_text`` when the row has a
-    target; ``supporting_facts`` when the examples have them (positions among the sentences the
-    first sentence-level input keeps); and ``row``, the index of the raw row (media are loaded from
-    it per access). Pairs
-    whose text inputs or target are longer than the limits are dropped, not truncated, and so are
-    examples whose audio or video lasts less than ``min_duration_seconds`` or more than
-    ``max_duration_seconds`` (0 = no limit; measuring decodes the media once more).
+    dropped example); ``tgt_ids`` and ``target_text`` when the row has a target;
+    ``supporting_facts`` when the examples have them (positions among the sentences the first
+    sentence-level input keeps); and ``row``, the index of the raw row (media are loaded from it
+    per access). Pairs whose text inputs or target are longer than the limits are dropped, not
+    truncated, and so are examples whose audio or video lasts less than ``min_duration_seconds``
+    or more than ``max_duration_seconds`` (0 = no limit; measuring decodes the media once more),
+    and rows without a label.
 
-    The cache key is :func:`preprocessing_fingerprint`. In-memory datasets (generated, parallel
-    text) have no cache of their own: with ``cache_dir`` their results are cached there, so that
-    other processes load what the main process computed. Dropped examples are counted per reason
-    in a warning, and in ``dropped`` when given (``unreadable``, ``unlabelled``, ``length``,
-    ``duration``).
+    The cache key is :func:`cache_keys.preprocessing_fingerprint`. In-memory datasets (generated,
+    parallel text) have no cache of their own: with ``cache_dir`` their results are cached there,
+    so that other processes load what the main process computed. Dropped examples are counted per
+    reason in a warning, and in ``dropped`` when given (``preparation.DROP_REASONS``).
     """
     durations = (min_duration_seconds, max_duration_seconds)
-    supervised_input = next((name for name, p in processors.items() if getattr(p, "sentences", False)), None)
     fingerprint = preprocessing_fingerprint(dataset, tokenizer, processors, to_example, max_source_length,
                                             max_target_length, skip_bad_examples, *durations)
+
+    def cache_file(suffix: str) -> str | None:
+        if dataset.cache_files or cache_dir is None:
+            return None
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        return str(Path(cache_dir) / f"{fingerprint}{suffix}.arrow")
+
+    prepared = dataset.map(
+        _row_preparer(tokenizer, processors, to_example, durations=durations, skip_bad_examples=skip_bad_examples),
+        batched=True, with_indices=True, remove_columns=dataset.column_names, new_fingerprint=fingerprint,
+        cache_file_name=cache_file(""), desc="preparing",
+    )
+    bad = [message for message in prepared["bad"] if message and message != NO_LABEL]
+    if bad:
+        logger.warning("skipped %d of %d examples that could not be read (data.skip_bad_examples); first: %s",
+                       len(bad), len(prepared), bad[0])
+    text_inputs = [name for name, processor in processors.items() if processor.cached]
+    timed = [name for name in processors if any(durations) and f"{name}_seconds" in prepared.column_names]
+    if any(prepared["bad"]) or max_source_length or max_target_length or timed:
+        def reason(row: dict[str, Any]) -> str:
+            return drop_reason(row, text_inputs, processors, max_source_length=max_source_length,
+                               max_target_length=max_target_length, timed=timed, durations=durations)
+
+        # Counted, not only filtered (a cached filter runs no code), so that no drop goes unreported.
+        checked = prepared.select_columns(["bad", *text_inputs, *(["tgt_ids"] if max_target_length else []),
+                                           *(f"{name}_seconds" for name in timed)])
+        counts = collections.Counter(map(reason, checked))
+        counts.pop("", None)
+        for name in ("unlabelled", "length", "duration"):
+            if counts.get(name):
+                logger.warning("dropped %d of %d examples: %s", counts[name], len(prepared), DROP_REASONS[name])
+        if dropped is not None:
+            dropped.update(counts)
+        prepared = prepared.filter(lambda row: not reason(row), new_fingerprint=fingerprint + "-f",
+                                   cache_file_name=cache_file("-filtered"), desc="filtering")
+    if len(prepared) == 0:
+        raise ValueError("no examples left after preparing and length filtering")
+    return prepared.remove_columns("bad")
+
+
+def _row_preparer(tokenizer: Tokenizer, processors: dict[str, Any], to_example: Callable[[dict[str, Any]], dict],
+                  *, durations: tuple[float, float], skip_bad_examples: bool) -> Callable[..., dict[str, list]]:
+    """The batched ``Dataset.map`` function of ``prepare_dataset``: rows -> prepared columns, with
+    a ``bad`` message per row (an unreadable file, or ``NO_LABEL``; "" = fine)."""
+    supervised_input = next((name for name, p in processors.items() if getattr(p, "sentences", False)), None)
 
     def prepare(rows: dict[str, list], indices: list[int]) -> dict[str, list]:
         examples = [to_example({k: rows[k][i] for k in rows}) for i in range(len(indices))]
@@ -197,33 +189,9 @@ def prepare_dataset(
         for name, processor in processors.items():
             if processor.cached:
                 prepared[name] = processor.encode([e[name] for e in examples], name=name)
-                continue
-            lengths, stored, seconds = [], [], []
-            store = getattr(processor, "cache_features", False)
-            for position, (index, example) in enumerate(zip(indices, examples, strict=True)):
-                try:
-                    described = describe_input(example[name], name, index)
-                    if any(durations):
-                        seconds.append(media_seconds(processor, example[name], described))
-                    if store:  # the deterministic spectrum; features and augmentation per access
-                        stored.append(processor.spectrum(example[name], name=described).numpy())
-                        lengths.append(len(stored[-1]))
-                    else:
-                        lengths.append(processor.check(example[name], name=described))
-                except UNREADABLE as error:
-                    if not skip_bad_examples:
-                        raise
-                    lengths.append(0)
-                    if any(durations) and len(seconds) == len(lengths) - 1:
-                        seconds.append(0.0)
-                    if store:
-                        stored.append(np.zeros((0, processor.num_mel_bins), dtype=np.float32))
-                    prepared["bad"][position] = str(error)
-            prepared[f"{name}_length"] = lengths
-            if any(durations):
-                prepared[f"{name}_seconds"] = seconds
-            if store:
-                prepared[name] = stored
+            else:
+                prepared.update(_check_media(name, processor, examples, indices, prepared["bad"],
+                                             durations=durations, skip_bad_examples=skip_bad_examples))
         if "target_text" in examples[0]:
             # A row whose target is None has no label (a ClassLabel's -1): it is dropped, and counted.
             for position, example in enumerate(examples):
@@ -237,48 +205,41 @@ def prepare_dataset(
                                             for e in examples]
         return prepared
 
-    def cache_file(suffix: str) -> str | None:
-        if dataset.cache_files or cache_dir is None:
-            return None
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        return str(Path(cache_dir) / f"{fingerprint}{suffix}.arrow")
+    return prepare
 
-    prepared = dataset.map(
-        prepare, batched=True, with_indices=True, remove_columns=dataset.column_names, new_fingerprint=fingerprint,
-        cache_file_name=cache_file(""), desc="preparing",
-    )
-    bad = [message for message in prepared["bad"] if message and message != NO_LABEL]
-    if bad:
-        logger.warning("skipped %d of %d examples that could not be read (data.skip_bad_examples); first: %s",
-                       len(bad), len(prepared), bad[0])
-    text_inputs = [name for name, processor in processors.items() if processor.cached]
-    timed = [name for name in processors if any(durations) and f"{name}_seconds" in prepared.column_names]
 
-    def drop_reason(row: dict[str, Any]) -> str:
-        """Why an example is dropped ("" = it is kept); the reasons streamed data counts too."""
-        if row["bad"]:
-            return "unlabelled" if row["bad"] == NO_LABEL else "unreadable"
-        if not fits_length_limits(row, text_inputs, processors, max_source_length=max_source_length,
-                                  max_target_length=max_target_length):
-            return "length"
-        return "" if all(within(row[f"{name}_seconds"], *durations) for name in timed) else "duration"
-
-    if any(prepared["bad"]) or max_source_length or max_target_length or timed:
-        # Counted (not only filtered: a cached filter runs no code) so that no drop goes unreported.
-        checked = prepared.select_columns(["bad", *text_inputs, *(["tgt_ids"] if max_target_length else []),
-                                           *(f"{name}_seconds" for name in timed)])
-        counts = collections.Counter(map(drop_reason, checked))
-        counts.pop("", None)
-        for reason in ("unlabelled", "length", "duration"):
-            if counts.get(reason):
-                logger.warning("dropped %d of %d examples: %s", counts[reason], len(prepared), DROP_REASONS[reason])
-        if dropped is not None:
-            dropped.update(counts)
-        prepared = prepared.filter(lambda row: not drop_reason(row), new_fingerprint=fingerprint + "-f",
-                                   cache_file_name=cache_file("-filtered"), desc="filtering")
-    if len(prepared) == 0:
-        raise ValueError("no examples left after preparing and length filtering")
-    return prepared.remove_columns("bad")
+def _check_media(name: str, processor: Any, examples: list[dict[str, Any]], indices: list[int], bad: list[str], *,
+                 durations: tuple[float, float], skip_bad_examples: bool) -> dict[str, list]:
+    """One media input of a batch of rows: each one's length in frames, its duration when there are
+    duration limits, and its spectrum where the processor caches features. An unreadable file is
+    an error, or with ``skip_bad_examples`` its message in ``bad``."""
+    lengths, stored, seconds = [], [], []
+    store = getattr(processor, "cache_features", False)
+    for position, (index, example) in enumerate(zip(indices, examples, strict=True)):
+        try:
+            described = describe_input(example[name], name, index)
+            if any(durations):
+                seconds.append(media_seconds(processor, example[name], described))
+            if store:  # the deterministic spectrum; features and augmentation per access
+                stored.append(processor.spectrum(example[name], name=described).numpy())
+                lengths.append(len(stored[-1]))
+            else:
+                lengths.append(processor.check(example[name], name=described))
+        except UNREADABLE as error:
+            if not skip_bad_examples:
+                raise
+            lengths.append(0)
+            if any(durations) and len(seconds) == len(lengths) - 1:
+                seconds.append(0.0)
+            if store:
+                stored.append(np.zeros((0, processor.num_mel_bins), dtype=np.float32))
+            bad[position] = str(error)
+    columns: dict[str, list] = {f"{name}_length": lengths}
+    if any(durations):
+        columns[f"{name}_seconds"] = seconds
+    if store:
+        columns[name] = stored
+    return columns
 
 
 class Examples(torch.utils.data.Dataset):

@@ -19,6 +19,13 @@ import torch
 # counted; without, the error names the file.
 UNREADABLE = (ValueError, OSError)
 
+NO_LABEL = "no label"  # why an example whose target is None (a ClassLabel's -1) is dropped
+# Why examples are dropped, the names under which both kinds of data count them.
+DROP_REASONS = {"unreadable": "unreadable media (data.skip_bad_examples)",
+                "unlabelled": "no label (a ClassLabel's -1, or an empty target)",
+                "length": "longer than data.max_source_length / max_target_length tokens",
+                "duration": "outside data.min_duration_seconds / max_duration_seconds"}
+
 
 def check_inputs_present(example: dict[str, Any], processors: dict[str, Any], columns: Iterable[str]) -> None:
     """Every input the model reads is in the example, or an error says which column to map."""
@@ -36,6 +43,19 @@ def fits_length_limits(example: dict[str, Any], text_inputs: list[str], processo
                                  for name in text_inputs):
         return False
     return not max_target_length or len(example.get("tgt_ids") or ()) + 1 <= max_target_length
+
+
+def drop_reason(row: dict[str, Any], text_inputs: list[str], processors: dict[str, Any], *,
+                max_source_length: int, max_target_length: int, timed: list[str],
+                durations: tuple[float, float]) -> str:
+    """Why a prepared map-style row is dropped (a ``DROP_REASONS`` key), or "" when it is kept.
+    ``bad`` holds its preparation message; ``timed`` inputs have their ``<name>_seconds``."""
+    if row["bad"]:
+        return "unlabelled" if row["bad"] == NO_LABEL else "unreadable"
+    if not fits_length_limits(row, text_inputs, processors, max_source_length=max_source_length,
+                              max_target_length=max_target_length):
+        return "length"
+    return "" if all(within(row[f"{name}_seconds"], *durations) for name in timed) else "duration"
 
 
 def within(seconds: float, minimum: float, maximum: float) -> bool:
