@@ -117,21 +117,15 @@ def prepare_dataset(
 ) -> datasets.Dataset:
     """Rows -> the columns that can be computed once (a cached ``Dataset.map``).
 
-    Through the task's ``to_example``, each row becomes named raw inputs and a target text. The
-    result has, per text input, its token ids; per media input, its length (the media are checked
-    here: a file that cannot be read is an error naming it, or with ``skip_bad_examples`` a
-    dropped example); ``tgt_ids`` and ``target_text`` when the row has a target;
-    ``supporting_facts`` when the examples have them (positions among the sentences the first
-    sentence-level input keeps); and ``row``, the index of the raw row (media are loaded from it
-    per access). Pairs whose text inputs or target are longer than the limits are dropped, not
-    truncated, and so are examples whose audio or video lasts less than ``min_duration_seconds``
-    or more than ``max_duration_seconds`` (0 = no limit; measuring decodes the media once more),
-    and rows without a label.
-
-    The cache key is :func:`cache_keys.preprocessing_fingerprint`. In-memory datasets (generated,
-    parallel text) have no cache of their own: with ``cache_dir`` their results are cached there,
-    so that other processes load what the main process computed. Dropped examples are counted per
-    reason in a warning, and in ``dropped`` when given (``preparation.DROP_REASONS``).
+    Through the task's ``to_example``, each row becomes named raw inputs and a target text; the
+    result has each text input's token ids, each media input's length (its file checked: an
+    unreadable one is an error naming it, or skipped with ``skip_bad_examples``), ``tgt_ids`` and
+    ``target_text``, ``supporting_facts`` where the examples have them, and ``row`` (media are
+    loaded from the raw row per access). Rows over the token or duration limits (0 = none) and
+    rows without a label are dropped, never truncated, and counted per reason in a warning and
+    in ``dropped``. The cache key is ``cache_keys.preprocessing_fingerprint``; in-memory datasets
+    (generated, parallel text) are cached under ``cache_dir``, so other processes read what the
+    main process computed.
     """
     durations = (min_duration_seconds, max_duration_seconds)
     fingerprint = preprocessing_fingerprint(dataset, tokenizer, processors, to_example, max_source_length,
@@ -148,32 +142,45 @@ def prepare_dataset(
         batched=True, with_indices=True, remove_columns=dataset.column_names, new_fingerprint=fingerprint,
         cache_file_name=cache_file(""), desc="preparing",
     )
+    prepared = _drop_unusable(prepared, processors, max_source_length=max_source_length,
+                              max_target_length=max_target_length, durations=durations,
+                              filtered_fingerprint=fingerprint + "-f", cache_file=cache_file("-filtered"),
+                              dropped=dropped)
+    if len(prepared) == 0:
+        raise ValueError("no examples left after preparing and length filtering")
+    return prepared.remove_columns("bad")
+
+
+def _drop_unusable(prepared: datasets.Dataset, processors: dict[str, Any], *, max_source_length: int,
+                   max_target_length: int, durations: tuple[float, float], filtered_fingerprint: str,
+                   cache_file: str | None, dropped: dict[str, int] | None) -> datasets.Dataset:
+    """The prepared rows without those ``preparation.drop_reason`` drops, each reason counted in a
+    warning and in ``dropped``: counted, not only filtered (a cached filter runs no code), so no
+    drop goes unreported."""
     bad = [message for message in prepared["bad"] if message and message != NO_LABEL]
     if bad:
         logger.warning("skipped %d of %d examples that could not be read (data.skip_bad_examples); first: %s",
                        len(bad), len(prepared), bad[0])
     text_inputs = [name for name, processor in processors.items() if processor.cached]
     timed = [name for name in processors if any(durations) and f"{name}_seconds" in prepared.column_names]
-    if any(prepared["bad"]) or max_source_length or max_target_length or timed:
-        def reason(row: dict[str, Any]) -> str:
-            return drop_reason(row, text_inputs, processors, max_source_length=max_source_length,
-                               max_target_length=max_target_length, timed=timed, durations=durations)
+    if not (any(prepared["bad"]) or max_source_length or max_target_length or timed):
+        return prepared
 
-        # Counted, not only filtered (a cached filter runs no code), so that no drop goes unreported.
-        checked = prepared.select_columns(["bad", *text_inputs, *(["tgt_ids"] if max_target_length else []),
-                                           *(f"{name}_seconds" for name in timed)])
-        counts = collections.Counter(map(reason, checked))
-        counts.pop("", None)
-        for name in ("unlabelled", "length", "duration"):
-            if counts.get(name):
-                logger.warning("dropped %d of %d examples: %s", counts[name], len(prepared), DROP_REASONS[name])
-        if dropped is not None:
-            dropped.update(counts)
-        prepared = prepared.filter(lambda row: not reason(row), new_fingerprint=fingerprint + "-f",
-                                   cache_file_name=cache_file("-filtered"), desc="filtering")
-    if len(prepared) == 0:
-        raise ValueError("no examples left after preparing and length filtering")
-    return prepared.remove_columns("bad")
+    def reason(row: dict[str, Any]) -> str:
+        return drop_reason(row, text_inputs, processors, max_source_length=max_source_length,
+                           max_target_length=max_target_length, timed=timed, durations=durations)
+
+    checked = prepared.select_columns(["bad", *text_inputs, *(["tgt_ids"] if max_target_length else []),
+                                       *(f"{name}_seconds" for name in timed)])
+    counts = collections.Counter(map(reason, checked))
+    counts.pop("", None)
+    for name in ("unlabelled", "length", "duration"):
+        if counts.get(name):
+            logger.warning("dropped %d of %d examples: %s", counts[name], len(prepared), DROP_REASONS[name])
+    if dropped is not None:
+        dropped.update(counts)
+    return prepared.filter(lambda row: not reason(row), new_fingerprint=filtered_fingerprint,
+                           cache_file_name=cache_file, desc="filtering")
 
 
 def _row_preparer(tokenizer: Tokenizer, processors: dict[str, Any], to_example: Callable[[dict[str, Any]], dict],
