@@ -201,3 +201,41 @@ def test_two_processes_stream_their_own_shares_and_stop_together(tmp_path):
     steps = [step for step, _ in records(tmp_path / "run", "train/loss")]
     # About 150 rows per process in batches of 16: 9 or 10 updates per epoch, two epochs.
     assert steps == list(range(1, len(steps) + 1)) and 18 <= len(steps) <= 20
+
+
+def test_sigkill_of_a_stream_with_drops_and_accumulation_then_resume_matches(tmp_path):
+    """Streamed audio whose short clips are dropped as they are loaded, two micro-batches per update,
+    killed mid-epoch: the resumed run ends with the weights and losses of one that was not."""
+    from conftest import tiny_audio_classifier_config, write_tone_folder
+
+    folder = write_tone_folder(tmp_path / "tones", {"train": 12, "validation": 1})
+
+    def write(name: str) -> Path:
+        values = tiny_audio_classifier_config(
+            str(tmp_path / name), {"kind": "huggingface", "path": str(folder), "streaming": True,
+                                   "shuffle_buffer": 16, "min_duration_seconds": 0.7},
+            max_steps=120, batch_size=4, gradient_accumulation_steps=2, lr_schedule="constant",
+            eval_every_steps=60, checkpoint_every_steps=3, keep_checkpoints=3, log_every_steps=1, max_epochs=100)
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(values))
+        return path
+
+    reference, crashed = tmp_path / "reference", tmp_path / "crashed"
+    run(write("reference"))
+    config = write("crashed")
+    process = launch(config)
+    deadline = time.monotonic() + 120
+    while not (crashed / "checkpoints" / "step_9" / "trainer_state.json").exists():
+        assert process.poll() is None, "training finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (crashed / "last").exists()
+    output = run(config, "--resume")
+    position = output.split("resumed from ")[1].split("\n")[0]
+    assert int(position.split("batch ")[1].split(")")[0]) > 0  # a mid-epoch checkpoint
+    for name, tensor in weights(reference).items():
+        assert torch.equal(weights(crashed)[name], tensor), name
+    assert records(crashed, "train/loss") == records(reference, "train/loss")
+    assert records(reference, "data/dropped_duration")  # clips were dropped, every epoch
