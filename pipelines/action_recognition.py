@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipelines.dataset_inputs import is_dataset, results_per_row
+from pipelines.dataset_inputs import is_dataset, mapped_rows, results_per_row
 from seq2seq.columns import ColumnReader, resolve_columns
 from seq2seq.config import DataConfig
 from seq2seq.data import Batch
@@ -113,12 +113,15 @@ class ActionRecognitionPipeline:
         self.device, self.batch_size = torch.device(device), _positive("batch_size", batch_size)
         self.labels: list[str] = config["labels"]
         self.label_ids = self.tokenizer.encode_target(self.labels)
+        self.columns = config.get("data", {}).get("columns", {})  # how the training rows were read
 
     def __call__(self, videos: Any, *, top_k: int | None = 5, num_clips: int = 1,
                  return_attention: bool = False) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
         if is_dataset(videos):  # a column (or, for a video + audio model, rows): results batch by batch
-            return results_per_row(self, videos, self.batch_size, takes_rows=len(self.processors) > 1, task=NAME,
-                                   top_k=top_k, num_clips=num_clips, return_attention=return_attention)
+            rows = len(self.processors) > 1
+            inputs = mapped_rows(videos, self.columns, tuple(self.processors)) if rows else videos
+            return results_per_row(self, inputs, self.batch_size, takes_rows=rows, task=NAME, top_k=top_k,
+                                   num_clips=num_clips, return_attention=return_attention)
         single = not isinstance(videos, (list, tuple))
         items = [videos] if single else list(videos)
         if not items:
@@ -158,6 +161,8 @@ class ActionRecognitionPipeline:
         if not named:
             return item
         if key not in item:
+            if key == AUDIO and not self.columns.get(AUDIO) and isinstance(item.get(INPUT), (str, Path, dict)):
+                return item[INPUT]  # trained on the video file's soundtrack: read it there
             raise ValueError(f"{name}: this model takes {' and '.join(self.processors)}; the input has no {key!r}")
         return item[key]
 

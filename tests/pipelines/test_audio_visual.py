@@ -3,6 +3,7 @@ label needs both streams (the motion and the number of beeps); the pipeline read
 
 import json
 
+import datasets
 import pytest
 import torch
 
@@ -109,3 +110,14 @@ def test_the_config_may_list_either_input_or_both_and_null_drops_one(tmp_path):
     assert list(load_config("configs/audio_visual.yaml", ["inputs.audio=null"]).inputs) == ["video"]
     with pytest.raises(ConfigError, match="there is no input 'speech' to drop"):
         load_config("configs/audio_visual.yaml", ["inputs.speech=null"])
+
+
+def test_a_dataset_of_clips_is_read_as_in_training(av_runs, av_data):
+    """The fused model was trained on each video file's soundtrack (data.columns.audio empty): rows
+    of a dataset with only a video column are read the same way, so they score as the files do."""
+    classify = pipeline("action-recognition", model=av_runs["both"] / "model")
+    rows = datasets.load_from_disk(str(av_data / "dataset"))["validation"].select(range(6))
+    from_rows = list(classify(rows, top_k=1))
+    from_files = classify(list(rows["video"]), top_k=1)
+    assert [r[0]["label"] for r in from_rows] == [r[0]["label"] for r in from_files]
+    assert [r[0]["score"] for r in from_rows] == pytest.approx([r[0]["score"] for r in from_files], abs=1e-5)
