@@ -115,13 +115,14 @@ class ActionRecognitionPipeline:
         self.label_ids = self.tokenizer.encode_target(self.labels)
         self.columns = config.get("data", {}).get("columns", {})  # how the training rows were read
 
-    def __call__(self, videos: Any, *, top_k: int | None = 5, num_clips: int = 1,
-                 return_attention: bool = False) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+    def __call__(self, videos: Any, *, top_k: int | None = 5, num_clips: int = 1, return_attention: bool = False,
+                 batch_size: int | None = None) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+        batch_size = self.batch_size if batch_size is None else _positive("batch_size", batch_size)
         if is_dataset(videos):  # a column (or, for a video + audio model, rows): results batch by batch
             rows = len(self.processors) > 1
             inputs = mapped_rows(videos, self.columns, tuple(self.processors)) if rows else videos
-            return results_per_row(self, inputs, self.batch_size, takes_rows=rows, task=NAME, top_k=top_k,
-                                   num_clips=num_clips, return_attention=return_attention)
+            return results_per_row(self, inputs, batch_size, takes_rows=rows, task=NAME, top_k=top_k,
+                                   num_clips=num_clips, return_attention=return_attention, batch_size=batch_size)
         single = not isinstance(videos, (list, tuple))
         items = [videos] if single else list(videos)
         if not items:
@@ -140,7 +141,7 @@ class ActionRecognitionPipeline:
                                              name=f"{name} ({key})" if several else name)
                               for key, processor in self.processors.items()})
                 owners.append(position)
-        probabilities, attention = self._score(clips, return_attention)
+        probabilities, attention = self._score(clips, return_attention, batch_size)
         results = []
         for position in range(len(items)):
             rows = [row for row, owner in enumerate(owners) if owner == position]
@@ -177,13 +178,13 @@ class ActionRecognitionPipeline:
         return [part.permute(0, 2, 3, 1) for part in torch.tensor_split(frames, num_clips)]
 
     @torch.no_grad()
-    def _score(self, clips: list[dict[str, torch.Tensor]],
-               return_attention: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _score(self, clips: list[dict[str, torch.Tensor]], return_attention: bool,
+               batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Label probabilities (N, L) and, if asked, the attention (N, L, T, positions); with two
         inputs the positions are the video's frames, then the audio's."""
         probabilities, attention = [], []
-        for start in range(0, len(clips), self.batch_size):
-            chunk = clips[start : start + self.batch_size]
+        for start in range(0, len(clips), batch_size):
+            chunk = clips[start : start + batch_size]
             batch = Batch({key: tuple(t.to(self.device) for t in processor.collate([c[key] for c in chunk]))
                            for key, processor in self.processors.items()})
             scores, weights = self.model.score_candidates(batch, self.label_ids)

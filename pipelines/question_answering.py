@@ -136,17 +136,19 @@ class QuestionAnsweringPipeline:
         self.settings = resolve_settings(defaults, settings)
 
     def __call__(self, inputs: Any = None, *, question: Any = None, context: Any = None,
-                 return_attention: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
+                 return_attention: bool = False, **overrides: Any) -> dict[str, Any] | list[dict[str, Any]]:
+        """``overrides``: generation settings for this call (``batch_size``, ``num_beams``,
+        ``max_length``, ...), as for translation."""
+        settings = resolve_settings(self.settings, overrides)
         if is_dataset(inputs):  # rows read as in training (data.columns): a generator of answers, batch by batch
-            return results_per_row(self, mapped_rows(inputs, self.columns, FIELDS), self.settings["batch_size"],
-                                   takes_rows=True, task=NAME,
-                                   return_attention=return_attention)
+            return results_per_row(self, mapped_rows(inputs, self.columns, FIELDS), settings["batch_size"],
+                                   takes_rows=True, task=NAME, return_attention=return_attention, **overrides)
         items, single = _gather(inputs, question, context)
         examples = [self._example(item, f"question {i}") for i, item in enumerate(items)]
         results = []
-        batch_size = self.settings["batch_size"]
+        batch_size = settings["batch_size"]
         for start in range(0, len(examples), batch_size):
-            results += self._answer(examples[start : start + batch_size], return_attention)
+            results += self._answer(examples[start : start + batch_size], return_attention, settings)
         return results[0] if single else results
 
     def _example(self, item: dict[str, Any], where: str) -> dict[str, Any]:
@@ -174,10 +176,11 @@ class QuestionAnsweringPipeline:
                                "unreliable", where, name, processor.num_tokens(example[name]),
                                self.longest_training_source)
 
-    def _answer(self, examples: list[dict[str, Any]], return_attention: bool) -> list[dict[str, Any]]:
+    def _answer(self, examples: list[dict[str, Any]], return_attention: bool,
+                settings: dict[str, Any]) -> list[dict[str, Any]]:
         inputs = {name: processor.collate([e[name] for e in examples]) for name, processor in self.processors.items()}
         batch = Batch({name: (ids.to(self.device), mask.to(self.device)) for name, (ids, mask) in inputs.items()})
-        options = {name: self.settings[name] for name in SEARCH_SETTINGS}
+        options = {name: settings[name] for name in SEARCH_SETTINGS}
         output = self.model.generate(batch, return_attention=return_attention, **options)
         cut = [generated_tokens(ids, EOS_ID, PAD_ID) for ids in output.tokens[:, 0].tolist()]
         tokens = [ids for ids, _ in cut]

@@ -73,20 +73,23 @@ class SpeechRecognitionPipeline:
         defaults = {**config_to_dict(GenerationConfig()), **config.get("generation", {})}
         self.settings = resolve_settings(defaults, settings)
 
-    def __call__(self, audio: Any, *, return_scores: bool = False,
-                 return_attention: bool = False) -> dict[str, Any] | list[dict[str, Any]]:
+    def __call__(self, audio: Any, *, return_scores: bool = False, return_attention: bool = False,
+                 **overrides: Any) -> dict[str, Any] | list[dict[str, Any]]:
+        """``overrides``: generation settings for this call (``batch_size``, ``num_beams``,
+        ``max_length``, ...), as for translation."""
+        settings = resolve_settings(self.settings, overrides)
         if is_dataset(audio):  # a column of a dataset: a generator of results, batch by batch
-            return results_per_row(self, audio, self.settings["batch_size"], takes_rows=False, task=NAME,
-                                   return_scores=return_scores, return_attention=return_attention)
+            return results_per_row(self, audio, settings["batch_size"], takes_rows=False, task=NAME,
+                                   return_scores=return_scores, return_attention=return_attention, **overrides)
         single = not isinstance(audio, (list, tuple))
         items = [audio] if single else list(audio)
         if not items:
             raise ValueError("speech recognition input is empty: give an utterance or a list of them")
         features = [self.processor(item, name=str(item) if isinstance(item, (str, Path)) else f"audio {i}")
                     for i, item in enumerate(items)]
-        options = {name: self.settings[name] for name in SEARCH_SETTINGS}
+        options = {name: settings[name] for name in SEARCH_SETTINGS}
         results = []
-        batch_size = self.settings["batch_size"]
+        batch_size = settings["batch_size"]
         for start in range(0, len(features), batch_size):
             values, mask = self.processor.collate(features[start : start + batch_size])
             batch = Batch({INPUT: (values.to(self.device), mask.to(self.device))})

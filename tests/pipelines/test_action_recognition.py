@@ -188,3 +188,14 @@ def test_the_predict_script_names_the_action_of_each_video(trained_action_model,
         assert line.split("\t") == [path, *(f"{r['label']}:{r['score']:.3f}" for r in result)]
     status, _, err = run_script("predict", "--model", str(trained_action_model / "model"), str(tmp_path / "no.mp4"))
     assert status == 2 and "no.mp4" in err and "Traceback" not in err
+
+
+def test_every_call_takes_the_batch_size(trained_action_model, action_data):
+    classify = pipeline("action-recognition", model=trained_action_model / "model")
+    paths = [clip_path(action_data, index) for index in range(3)]
+    expected = classify(paths, top_k=2)
+    for result, reference in zip(classify(paths, top_k=2, batch_size=1), expected, strict=True):
+        assert [r["label"] for r in result] == [r["label"] for r in reference]
+        assert [r["score"] for r in result] == pytest.approx([r["score"] for r in reference], abs=1e-6)
+    with pytest.raises(ValueError, match="batch_size"):
+        classify(paths, batch_size=0)

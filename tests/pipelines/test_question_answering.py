@@ -295,3 +295,16 @@ def test_the_saved_column_mapping_reads_datasets_in_the_pipeline_and_evaluate(qa
     assert result["examples"] == 30
     assert result["accuracy"] == pytest.approx(100 * sum(e == r for e, r in zip(expected, rows["answer"],
                                                                                 strict=True)) / 30, abs=0.01)
+
+
+def test_every_call_takes_the_batch_size_and_search_settings(qa_run):
+    answer = pipeline("question-answering", model=qa_run / "run" / "model")
+    rows = datasets.load_from_disk(str(qa_run / "dataset"))["validation"].select(range(9))
+    items = [{"question": r["question"], "context": r["context_sentences"]} for r in rows]
+    expected = answer(items)
+    assert [r["answer"] for r in answer(items, batch_size=2)] == [r["answer"] for r in expected]
+    assert [r["answer"] for r in answer(rows, batch_size=4)] == [r["answer"] for r in expected]  # a dataset too
+    assert [r["answer"] for r in answer(items, num_beams=3, batch_size=1)] == \
+        [r["answer"] for r in answer(items, num_beams=3)]
+    with pytest.raises(TypeError, match="unknown generation setting"):
+        answer(items, beam_size=3)

@@ -119,3 +119,18 @@ def test_the_pipeline_reads_an_audio_column_batch_by_batch(speech_run):
         next(recognize(rows))
     with pytest.raises(KeyError, match="column 'speech' not found"):
         KeyDataset(rows, "speech")
+
+
+def test_every_call_takes_the_batch_size_and_search_settings(speech_run):
+    """One call convention for every pipeline (as in Hugging Face pipelines): batch_size and the
+    search settings per call, an unknown one named."""
+    recognize = pipeline("automatic-speech-recognition", model=speech_run / "run" / "model")
+    paths = [str(speech_run / "clips" / "validation" / f"{i:05d}.wav") for i in range(5)]
+    expected = recognize(paths)
+    assert recognize(paths, batch_size=2) == expected
+    assert [r["text"] for r in recognize(paths, num_beams=3, batch_size=64)] == [r["text"] for r in
+                                                                                 recognize(paths, num_beams=3)]
+    assert all(r.get("truncated") for r in recognize(paths, max_length=1))
+    assert recognize.settings["batch_size"] == 64 and recognize.settings["max_length"] != 1  # per call only
+    with pytest.raises(TypeError, match="unknown generation setting"):
+        recognize(paths, beams=3)
