@@ -110,6 +110,23 @@ def test_accumulated_micro_batches_equal_one_batch(tmp_path):
         torch.testing.assert_close(parts[name], tensor, rtol=1e-3, atol=1e-4)  # Adam magnifies rounding
 
 
+def kill_after_checkpoint_then_resume(config: Path, run_dir: Path, *, step: int) -> tuple[int, int]:
+    """Train, SIGKILL the run once its checkpoint ``step`` is sealed, resume it to the end; the
+    (update, batch in epoch) it resumed from."""
+    process = launch(config)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "checkpoints" / f"step_{step}" / "trainer_state.json").exists():
+        assert process.poll() is None, "training finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run_dir / "last").exists()  # it really died before the end
+    output = run(config, "--resume")
+    position = output.split("resumed from ")[1].split("\n")[0]  # "... (update N, epoch E, batch B)"
+    return int(position.split("update ")[1].split(",")[0]), int(position.split("batch ")[1].split(")")[0])
+
+
 @pytest.mark.parametrize("streaming", [False, True])
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, streaming):
     sections = dict(
@@ -123,18 +140,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, st
     reference, crashed = tmp_path / "reference", tmp_path / "crashed"
     run(write_config(tmp_path / "reference.yaml", reference, **sections))
     config = write_config(tmp_path / "crashed.yaml", crashed, **sections)
-    process = launch(config)
-    deadline = time.monotonic() + 120
-    while not (crashed / "checkpoints" / "step_28" / "trainer_state.json").exists():
-        assert process.poll() is None, "training finished before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (crashed / "last").exists()  # it really died before the end
-    output = run(config, "--resume")
-    position = output.split("resumed from ")[1].split("\n")[0]  # "... (update N, epoch E, batch B)"
-    update, batch = int(position.split("update ")[1].split(",")[0]), int(position.split("batch ")[1].split(")")[0])
+    update, batch = kill_after_checkpoint_then_resume(config, crashed, step=28)
     assert update >= 28 and batch > 0  # a mid-epoch checkpoint
     for name, tensor in weights(reference).items():
         assert torch.equal(weights(crashed)[name], tensor), name
@@ -223,18 +229,8 @@ def test_sigkill_of_a_stream_with_drops_and_accumulation_then_resume_matches(tmp
     reference, crashed = tmp_path / "reference", tmp_path / "crashed"
     run(write("reference"))
     config = write("crashed")
-    process = launch(config)
-    deadline = time.monotonic() + 120
-    while not (crashed / "checkpoints" / "step_9" / "trainer_state.json").exists():
-        assert process.poll() is None, "training finished before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (crashed / "last").exists()
-    output = run(config, "--resume")
-    position = output.split("resumed from ")[1].split("\n")[0]
-    assert int(position.split("batch ")[1].split(")")[0]) > 0  # a mid-epoch checkpoint
+    _, batch = kill_after_checkpoint_then_resume(config, crashed, step=9)
+    assert batch > 0  # a mid-epoch checkpoint
     for name, tensor in weights(reference).items():
         assert torch.equal(weights(crashed)[name], tensor), name
     assert records(crashed, "train/loss") == records(reference, "train/loss")
