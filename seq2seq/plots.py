@@ -6,10 +6,15 @@ import json
 import textwrap
 from pathlib import Path
 
-import matplotlib
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
+def _pyplot():
+    """matplotlib's pyplot for files only (never a display), imported when a plot is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_learning_curve(metrics_path: str | Path, output_path: str | Path) -> Path | None:
@@ -27,6 +32,7 @@ def plot_learning_curve(metrics_path: str | Path, output_path: str | Path) -> Pa
                 values.append(value)
     loss = series.get("train/loss")
     valid = {k: v for k, v in series.items() if k.startswith("valid/")}
+    plt = _pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     if loss:
         left.plot(*loss)
@@ -45,6 +51,7 @@ def plot_learning_curve(metrics_path: str | Path, output_path: str | Path) -> Pa
 def plot_attention(weights, source_pieces: list[str], target_pieces: list[str],
                    output_path: str | Path, title: str = "") -> Path:
     """Heat map of attention weights (T, S): target pieces down, source pieces across."""
+    plt = _pyplot()
     figure, axes = plt.subplots(figsize=(max(4, 0.4 * len(source_pieces)), max(3, 0.4 * len(target_pieces))))
     axes.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
     axes.set_xticks(range(len(source_pieces)), source_pieces, rotation=90)
@@ -61,6 +68,7 @@ def plot_confusion_matrix(labels: list[str], counts: list[list[int]], output_pat
                           title: str = "validation confusion matrix") -> Path:
     """Rows are the true classes, columns the predicted ones (the last column: any other output)."""
     columns = [*labels, "(other)"]
+    plt = _pyplot()
     figure, axes = plt.subplots(figsize=(1.0 + 0.7 * len(columns), 1.0 + 0.6 * len(labels)))
     axes.imshow(counts, cmap="Blues")
     axes.set_xticks(range(len(columns)), columns, rotation=45, ha="right")

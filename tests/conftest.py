@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,19 +66,73 @@ def deterministic_kernels():
     torch.use_deterministic_algorithms(False)
 
 
+def pytest_configure(config):
+    """Parallel workers (pytest-xdist, ``-n``) take one thread each: two torch processes with a
+    thread per core each slow each other many times over on a small machine. Processes the tests
+    start inherit the setting."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: a worker per core, at most four (each trains toy models and holds a torch)."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+# Files whose tests are independent and slow: parallel workers take them one test at a time.
+SPREAD_FILES = {"test_multiprocess.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under ``--dist loadgroup`` a file's tests run on one worker, so its module fixtures (a
+    trained toy model, a generated corpus) are built once; ``SPREAD_FILES`` are shared out."""
+    for item in items:
+        if item.path.name not in SPREAD_FILES and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 @pytest.fixture(scope="session")
-def trained_reverse_model(tmp_path_factory):
+def shared_root(tmp_path_factory) -> Path:
+    """A folder all parallel workers of this test session see (each worker's own base folder sits
+    inside it); without workers, a folder of this session."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return base.parent
+    (base / "shared").mkdir(exist_ok=True)
+    return base / "shared"
+
+
+def build_once(root: Path, name: str, build) -> Path:
+    """``root/name``, built by ``build(directory)`` in the first worker that asks; the others wait
+    for it and reuse it, so a trained toy model is trained once per test session."""
+    from filelock import FileLock
+
+    directory = root / name
+    with FileLock(str(root / f"{name}.lock")):
+        if not (directory / ".built").exists():
+            shutil.rmtree(directory, ignore_errors=True)  # a worker that failed halfway
+            directory.mkdir()
+            build(directory)
+            (directory / ".built").touch()
+    return directory
+
+
+@pytest.fixture(scope="session")
+def trained_reverse_model(shared_root):
     """Run directory of a model trained to reverse letter sequences (the real training loop) until
     it reverses every validation example."""
     from pipelines import get_task
     from seq2seq.training import train
 
-    run_dir = tmp_path_factory.mktemp("reverse_run")
-    torch.manual_seed(0)
-    # Trained to a perfect validation score (about 750 updates), with room for four times that.
-    train(tiny_config(str(run_dir), training={"target_metric": 100.0, "early_stopping_patience": 0}),
-          get_task("translation"))
-    return run_dir
+    def build(run_dir: Path) -> None:
+        torch.manual_seed(0)
+        # Trained to a perfect validation score (about 750 updates), with room for four times that.
+        train(tiny_config(str(run_dir), training={"target_metric": 100.0, "early_stopping_patience": 0}),
+              get_task("translation"))
+
+    return build_once(shared_root, "reverse_run", build)
 
 
 def last_trainer_state(run_dir: Path) -> dict:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torchvision import tv_tensors
-from torchvision.transforms import v2
 
 from seq2seq.media import MediaError, load_video, load_video_and_fps
 from seq2seq.processors.padding import pad_in_time
@@ -68,14 +66,19 @@ class VideoProcessor(JsonSettings):
         positions = bounds[:-1] + offsets * (bounds[1:] - bounds[:-1])
         return positions.floor().long().clamp(0, length - 1).tolist()
 
-    def _transform(self, train: bool) -> v2.Transform:
+    def _transform(self, train: bool):
+        # Imported when a clip is transformed: a 2-second import that runs without video skip.
+        from torchvision import tv_tensors
+        from torchvision.transforms import v2
+
         if train:
             spatial = [v2.RandomResizedCrop(self.frame_size, scale=self.crop_scale, antialias=True)]
             if self.horizontal_flip:
                 spatial.append(v2.RandomHorizontalFlip())
         else:
             spatial = [v2.Resize(self.frame_size, antialias=True), v2.CenterCrop(self.frame_size)]
-        return v2.Compose([*spatial, v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std)])
+        transform = v2.Compose([*spatial, v2.ToDtype(torch.float32, scale=True), v2.Normalize(self.mean, self.std)])
+        return lambda frames: transform(tv_tensors.Video(frames))
 
     def __call__(self, video: Any, *, train: bool = False, generator: torch.Generator | None = None,
                  name: str = "video") -> torch.Tensor:
@@ -90,7 +93,7 @@ class VideoProcessor(JsonSettings):
         with torch.random.fork_rng(devices=[]):
             if train and generator is not None:
                 torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
-            return self._transform(train)(tv_tensors.Video(frames)).as_subclass(torch.Tensor)
+            return self._transform(train)(frames).as_subclass(torch.Tensor)
 
     def check(self, video: Any, name: str = "video") -> int:
         """The clip's frame count, or a MediaError naming ``name`` if it cannot be used."""

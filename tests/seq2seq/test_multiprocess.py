@@ -134,7 +134,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, st
               "shuffle_buffer": 100},
         model={"embedding_dropout": 0.1, "decoder": {"hidden_size": 128, "attention": "luong_general",
                                                      "dropout": 0.1}},  # dropout: RNG state must be restored
-        training={"max_steps": 150, "batch_size": 32, "log_every_steps": 5, "eval_every_steps": 50,
+        training={"max_steps": 70, "batch_size": 32, "log_every_steps": 5, "eval_every_steps": 50,
                   "checkpoint_every_steps": 7, "keep_checkpoints": 3, "early_stopping_patience": 0},
     )
     reference, crashed = tmp_path / "reference", tmp_path / "crashed"
@@ -220,8 +220,8 @@ def test_sigkill_of_a_stream_with_drops_and_accumulation_then_resume_matches(tmp
         values = tiny_audio_classifier_config(
             str(tmp_path / name), {"kind": "huggingface", "path": str(folder), "streaming": True,
                                    "shuffle_buffer": 16, "min_duration_seconds": 0.7},
-            max_steps=120, batch_size=4, gradient_accumulation_steps=2, lr_schedule="constant",
-            eval_every_steps=60, checkpoint_every_steps=3, keep_checkpoints=3, log_every_steps=1, max_epochs=100)
+            max_steps=40, batch_size=4, gradient_accumulation_steps=2, lr_schedule="constant",
+            eval_every_steps=20, checkpoint_every_steps=3, keep_checkpoints=3, log_every_steps=1, max_epochs=100)
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(values))
         return path
