@@ -21,7 +21,7 @@ from pipelines.dataset_inputs import KeyDataset
 from pipelines.question_answering import QuestionAnsweringPipeline, QuestionAnsweringTask
 from pipelines.speech_recognition import SpeechRecognitionPipeline, SpeechRecognitionTask
 from pipelines.translation import TranslationPipeline, TranslationTask
-from seq2seq.model import read_model_config
+from seq2seq.model_files import read_model_config
 
 TASKS = {"translation": TranslationTask, "action_recognition": ActionRecognitionTask,
          "speech_recognition": SpeechRecognitionTask, "question_answering": QuestionAnsweringTask}

@@ -16,19 +16,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from pipelines.dataset_inputs import is_dataset, mapped_rows, results_per_row
+from pipelines.base import Pipeline, positive
+from pipelines.dataset_inputs import mapped_rows
 from seq2seq.columns import ColumnReader, resolve_columns
 from seq2seq.config import DataConfig
 from seq2seq.data import Batch
 from seq2seq.media import MediaError, load_video
 from seq2seq.metrics import confusion_matrix, exact_match, mean_class_accuracy, per_class_accuracy
-from seq2seq.model import Seq2SeqModel, read_model_config
 from seq2seq.plots import plot_confusion_matrix
-from seq2seq.processors import load_processors
-from seq2seq.tokenization import Tokenizer
 
 NAME = "action_recognition"
 INPUT = "video"
@@ -87,7 +84,7 @@ class ActionRecognitionTask:
         plot_confusion_matrix(labels, counts, Path(directory) / CONFUSION_FILE)
 
 
-class ActionRecognitionPipeline:
+class ActionRecognitionPipeline(Pipeline):
     """``pipeline("action-recognition", model=DIR)(video)`` -> ``[{"label": str, "score": float}, ...]``.
 
     ``video`` is a path (video file, frame folder or image strip), a uint8 array or tensor
@@ -98,37 +95,34 @@ class ActionRecognitionPipeline:
     one batched pass and the sequence probabilities are normalised, so they sum to 1; results are
     sorted, best first, and cut to ``top_k``. ``num_clips > 1`` splits a long video into that many
     equal parts and averages their probabilities. ``return_attention=True`` adds ``attention``:
-    the top label's attention over the sampled frames (label tokens + eos, frames).
+    the top label's attention over the sampled frames (label tokens + eos, frames). ``batch_size``
+    and ``bf16`` as for every pipeline (``pipelines/base.py``).
     """
 
-    def __init__(self, model: str | Path, *, device: str | torch.device = "cpu", batch_size: int = 16):
-        config = read_model_config(model)
-        if config.get("task") != NAME:
-            raise ValueError(f"{model} holds a '{config.get('task')}' model, not an action recognition model")
-        if not config.get("labels"):
+    task = NAME
+    generative = False  # it scores the label set
+
+    def __init__(self, model: str | Path, **options: Any):
+        super().__init__(model, **options)
+        if not self.config.get("labels"):
             raise ValueError(f"{model}/config.json has no 'labels': not a complete action recognition model")
-        self.tokenizer = Tokenizer.from_pretrained(model)
-        self.model = Seq2SeqModel.from_pretrained(model, device=device)
-        self.processors = load_processors(model, self.tokenizer, config["inputs"])
-        self.device, self.batch_size = torch.device(device), _positive("batch_size", batch_size)
-        self.labels: list[str] = config["labels"]
+        self.labels: list[str] = self.config["labels"]
         self.label_ids = self.tokenizer.encode_target(self.labels)
-        self.columns = config.get("data", {}).get("columns", {})  # how the training rows were read
 
     def __call__(self, videos: Any, *, top_k: int | None = 5, num_clips: int = 1, return_attention: bool = False,
-                 batch_size: int | None = None) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
-        batch_size = self.batch_size if batch_size is None else _positive("batch_size", batch_size)
-        if is_dataset(videos):  # a column (or, for a video + audio model, rows): results batch by batch
+                 **overrides: Any) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+        settings = self.call_settings(overrides)
+        if self.is_dataset(videos):  # a column (or, for a video + audio model, rows): results batch by batch
             rows = len(self.processors) > 1
             inputs = mapped_rows(videos, self.columns, tuple(self.processors)) if rows else videos
-            return results_per_row(self, inputs, batch_size, takes_rows=rows, task=NAME, top_k=top_k,
-                                   num_clips=num_clips, return_attention=return_attention, batch_size=batch_size)
+            return self.over_dataset(inputs, settings, takes_rows=rows, top_k=top_k, num_clips=num_clips,
+                                     return_attention=return_attention, **overrides)
         single = not isinstance(videos, (list, tuple))
         items = [videos] if single else list(videos)
         if not items:
             raise ValueError("action recognition input is empty: give a video or a list of videos")
-        top_k = len(self.labels) if top_k is None else _positive("top_k", top_k)
-        _positive("num_clips", num_clips)
+        top_k = len(self.labels) if top_k is None else positive("top_k", top_k)
+        positive("num_clips", num_clips)
         if num_clips > 1 and set(self.processors) != {INPUT}:
             raise ValueError("num_clips > 1 splits the video only; this model also takes audio (use num_clips=1)")
         clips, owners = [], []
@@ -141,7 +135,7 @@ class ActionRecognitionPipeline:
                                              name=f"{name} ({key})" if several else name)
                               for key, processor in self.processors.items()})
                 owners.append(position)
-        probabilities, attention = self._score(clips, return_attention, batch_size)
+        probabilities, attention = self._score(clips, return_attention, settings["batch_size"])
         results = []
         for position in range(len(items)):
             rows = [row for row, owner in enumerate(owners) if owner == position]
@@ -183,18 +177,12 @@ class ActionRecognitionPipeline:
         """Label probabilities (N, L) and, if asked, the attention (N, L, T, positions); with two
         inputs the positions are the video's frames, then the audio's."""
         probabilities, attention = [], []
-        for start in range(0, len(clips), batch_size):
-            chunk = clips[start : start + batch_size]
-            batch = Batch({key: tuple(t.to(self.device) for t in processor.collate([c[key] for c in chunk]))
+        for chunk in self.chunks(clips, batch_size):
+            batch = Batch({key: processor.collate([clip[key] for clip in chunk])
                            for key, processor in self.processors.items()})
-            scores, weights = self.model.score_candidates(batch, self.label_ids)
-            probabilities.append(torch.softmax(scores, dim=-1).cpu())
+            with self.autocast():
+                scores, weights = self.model.score_candidates(batch.to(self.device), self.label_ids)
+            probabilities.append(torch.softmax(scores.float(), dim=-1).cpu())
             if return_attention:
                 attention.append(weights.cpu())
         return torch.cat(probabilities), torch.cat(attention) if return_attention else None
-
-
-def _positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-    return int(value)

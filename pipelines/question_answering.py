@@ -24,17 +24,14 @@ from typing import Any
 
 import torch
 
-from pipelines.dataset_inputs import is_dataset, mapped_rows, results_per_row
-from pipelines.translation import resolve_settings
+from pipelines.base import Pipeline
+from pipelines.dataset_inputs import mapped_rows
 from seq2seq.columns import ColumnReader, resolve_columns
-from seq2seq.config import ConfigError, DataConfig, GenerationConfig, config_to_dict
+from seq2seq.config import ConfigError, DataConfig
 from seq2seq.data import Batch
 from seq2seq.metrics import exact_match
-from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel, read_model_config
-from seq2seq.processors import load_processors
 from seq2seq.processors.text import split_sentences
-from seq2seq.search import generated_tokens
-from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
+from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
 
 NAME = "question_answering"
 FIELDS = ("context", "question")
@@ -108,7 +105,7 @@ class QuestionAnsweringTask:
         return {"accuracy": exact_match(predictions, references)}
 
 
-class QuestionAnsweringPipeline:
+class QuestionAnsweringPipeline(Pipeline):
     """``pipeline("question-answering", model=DIR)``; call it with ``question=`` and ``context=``
     (strings, or lists of them), a ``{"question", "context"}`` dict, or a list of such dicts.
 
@@ -118,37 +115,28 @@ class QuestionAnsweringPipeline:
     sentence-level model or its tokens otherwise (the baseline: the tokens of context and question).
     A model with hops adds ``hops``: (hops, context units), how much each hop read each unit, one
     row per name in ``model.reader.labels`` (and, when its decoder reads the hops rather than the
-    story, no ``attention``).
+    story, no ``attention``). Settings (``batch_size``, ``num_beams``, ``max_length``, ``bf16``,
+    ...) as for every pipeline (``pipelines/base.py``).
     """
 
-    def __init__(self, model: str | Path, *, device: str | torch.device = "cpu", **settings: Any):
-        config = read_model_config(model)
-        if config.get("task") != NAME:
-            raise ValueError(f"{model} holds a '{config.get('task')}' model, not a question answering model")
-        self.tokenizer = Tokenizer.from_pretrained(model)
-        self.model = Seq2SeqModel.from_pretrained(model, device=device)
-        self.processors = load_processors(model, self.tokenizer, config["inputs"])
-        self.device = torch.device(device)
-        self.longest_training_source = config.get("data", {}).get("longest_source")
-        self.columns = config.get("data", {}).get("columns", {})  # how the training rows were read
-        defaults = {**config_to_dict(GenerationConfig()), **config.get("generation", {})}
-        defaults.pop("split_sentences", None)
-        self.settings = resolve_settings(defaults, settings)
+    task = NAME
+    unused_settings = ("split_sentences",)
+
+    def __init__(self, model: str | Path, **options: Any):
+        super().__init__(model, **options)
+        self.longest_training_source = self.config.get("data", {}).get("longest_source")
 
     def __call__(self, inputs: Any = None, *, question: Any = None, context: Any = None,
                  return_attention: bool = False, **overrides: Any) -> dict[str, Any] | list[dict[str, Any]]:
-        """``overrides``: generation settings for this call (``batch_size``, ``num_beams``,
-        ``max_length``, ...), as for translation."""
-        settings = resolve_settings(self.settings, overrides)
-        if is_dataset(inputs):  # rows read as in training (data.columns): a generator of answers, batch by batch
-            return results_per_row(self, mapped_rows(inputs, self.columns, FIELDS), settings["batch_size"],
-                                   takes_rows=True, task=NAME, return_attention=return_attention, **overrides)
+        settings = self.call_settings(overrides)
+        if self.is_dataset(inputs):  # rows read as in training (data.columns): a generator of answers, batch by batch
+            return self.over_dataset(mapped_rows(inputs, self.columns, FIELDS), settings, takes_rows=True,
+                                     return_attention=return_attention, **overrides)
         items, single = _gather(inputs, question, context)
         examples = [self._example(item, f"question {i}") for i, item in enumerate(items)]
         results = []
-        batch_size = settings["batch_size"]
-        for start in range(0, len(examples), batch_size):
-            results += self._answer(examples[start : start + batch_size], return_attention, settings)
+        for chunk in self.chunks(examples, settings["batch_size"]):
+            results += self._answer(chunk, return_attention, settings)
         return results[0] if single else results
 
     def _example(self, item: dict[str, Any], where: str) -> dict[str, Any]:
@@ -179,11 +167,10 @@ class QuestionAnsweringPipeline:
     def _answer(self, examples: list[dict[str, Any]], return_attention: bool,
                 settings: dict[str, Any]) -> list[dict[str, Any]]:
         inputs = {name: processor.collate([e[name] for e in examples]) for name, processor in self.processors.items()}
-        batch = Batch({name: (ids.to(self.device), mask.to(self.device)) for name, (ids, mask) in inputs.items()})
-        options = {name: settings[name] for name in SEARCH_SETTINGS}
-        output = self.model.generate(batch, return_attention=return_attention, **options)
-        cut = [generated_tokens(ids, EOS_ID, PAD_ID) for ids in output.tokens[:, 0].tolist()]
-        tokens = [ids for ids, _ in cut]
+        batch = Batch(inputs).to(self.device)
+        output = self.generate(batch, settings, return_attention=return_attention)
+        generated = self.outputs(output)
+        tokens = [row.ids for row in generated]
         probabilities = self._probabilities(batch, tokens)
         attended = "context" if "context" in self.processors else BASELINE_INPUT
         # Memory positions are each input's tokens in model order (sentence by sentence for a story).
@@ -193,18 +180,16 @@ class QuestionAnsweringPipeline:
         decoder_reads_inputs = self.model.decoder_memory == "inputs"
         hops = self._hop_attention(batch, inputs) if return_attention and self.model.reader is not None else None
         results = []
-        for row, answer_ids in enumerate(tokens):
-            result: dict[str, Any] = {"answer": self.tokenizer.decode_target([answer_ids])[0],
-                                      "score": probabilities[row]}
-            if not cut[row][1]:  # stopped at its length limit, without eos
+        for row in range(len(tokens)):
+            result: dict[str, Any] = {"answer": self.text(generated[row]), "score": probabilities[row]}
+            if not generated[row].finished:  # stopped at its length limit, without eos
                 result["truncated"] = True
             if hops is not None:
                 result["hops"] = hops[row, :, : len(examples[row]["units"])]
                 result["context_units"] = examples[row]["units"]
             if return_attention and decoder_reads_inputs:
                 units = examples[row]["units"]
-                steps = min(len(answer_ids) + 1, output.tokens.size(-1))
-                weights = output.attention[row, 0, :steps, offset : offset + width].float().cpu()
+                weights = output.attention[row, 0, : generated[row].steps, offset : offset + width].float().cpu()
                 result["attention"] = self._per_unit(weights, attended, inputs[attended][1][row])[:, : len(units)]
                 result["context_units"] = units
             results.append(result)

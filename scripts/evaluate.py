@@ -31,15 +31,17 @@ import torch  # noqa: E402
 from pipelines import get_task  # noqa: E402
 from seq2seq import cli  # noqa: E402
 from seq2seq.config import load_config  # noqa: E402
-from seq2seq.data import Examples, prepare_dataset  # noqa: E402
+from seq2seq.data import Examples  # noqa: E402
 from seq2seq.evaluation import count_hit_limit, generate_with_scores, search_options  # noqa: E402
-from seq2seq.model import Seq2SeqModel, read_model_config  # noqa: E402
+from seq2seq.model import Seq2SeqModel  # noqa: E402
+from seq2seq.model_files import read_model_config  # noqa: E402
+from seq2seq.prepare import prepare_dataset  # noqa: E402
 from seq2seq.processors import load_processors  # noqa: E402
 from seq2seq.sources import get_split, load_raw_dataset  # noqa: E402
 from seq2seq.tokenization import Tokenizer  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser():
     parser = cli.make_parser(__doc__)
     parser.add_argument("--model", required=True, help="model directory written by training")
     parser.add_argument("--config", help="YAML whose data section names the dataset (default: overrides only)")
@@ -58,7 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--plot-hops", type=int, default=0, metavar="N", help="question answering with hops: plot "
                         "which sentences each hop read for the first N examples (needs --output-dir)")
     parser.add_argument("overrides", nargs="*")
-    args = parser.parse_intermixed_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_intermixed_args(argv)
     if args.plot_hops and not args.output_dir:
         raise ValueError("--plot-hops writes pictures: give --output-dir")
     beam_sizes = parse_beam_sizes(args.num_beams)
@@ -75,33 +81,16 @@ def main(argv: list[str] | None = None) -> None:
     prepared = prepare_dataset(rows, tokenizer, processors, to_example=to_example,
                                skip_bad_examples=config.data.skip_bad_examples)
     data = Examples(prepared, processors, rows=rows, to_example=to_example)
-    references = list(data.references)
     ids = example_ids(rows, list(prepared["row"]), args.id_column)
     groups = group_rows(rows, prepared["row"], args.group_by) if args.group_by else {}
     results, predicted = [], []
     for num_beams in beam_sizes:
-        started = time.perf_counter()
-        with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16, enabled=args.bf16):
-            outputs, scores = generate_with_scores(model, data, batch_size=args.batch_size,
-                                                   device=torch.device(args.device),
-                                                   **search_options(config.generation, num_beams=num_beams))
-        seconds = time.perf_counter() - started
-        predictions = tokenizer.decode_target(outputs)
-        metrics = task.compute_metrics(predictions, references, config.training.metrics or None)
-        # hit_length_limit: outputs cut at generation.max_length(_a/_b) before eos (counted, never hidden)
-        results.append({"split": args.split, "num_beams": num_beams, "examples": len(predictions),
-                        "examples_per_second": round(len(predictions) / seconds, 1),
-                        "hit_length_limit": count_hit_limit(outputs), **{k: round(v, 2) for k, v in metrics.items()}})
-        print(json.dumps(results[-1]), flush=True)
-        for value, positions in groups.items():
-            part = task.compute_metrics([predictions[i] for i in positions], [references[i] for i in positions],
-                                        config.training.metrics or None)
-            results.append({"split": args.split, "num_beams": num_beams, args.group_by: value,
-                            "examples": len(positions), **{k: round(v, 2) for k, v in part.items()}})
-            print(json.dumps(results[-1]), flush=True)
+        predictions, scores = decode(model, tokenizer, data, args, config, num_beams, results)
+        report(task, predictions, list(data.references), config, args, num_beams, groups, results)
         predicted += [{"id": id_, "num_beams": num_beams, "prediction": prediction, "reference": reference,
                        "score": round(score, 4)}
-                      for id_, prediction, reference, score in zip(ids, predictions, references, scores, strict=True)]
+                      for id_, prediction, reference, score in zip(ids, predictions, data.references, scores,
+                                                                   strict=True)]
         if args.output:
             Path(args.output).write_text("\n".join(predictions) + "\n", encoding="utf-8")
     if args.output_dir:
@@ -109,6 +98,36 @@ def main(argv: list[str] | None = None) -> None:
     if args.plot_hops:
         examples = [to_example(rows[row]) for row in list(prepared["row"])[: args.plot_hops]]
         plot_hops(args.model, examples, ids, Path(args.output_dir))
+
+
+def decode(model, tokenizer, data, args, config, num_beams: int, results: list[dict]) -> tuple[list[str], list[float]]:
+    """Decode the split with one beam size; its speed and outputs cut at their length limit go
+    into the next result line (``results``)."""
+    started = time.perf_counter()
+    with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16, enabled=args.bf16):
+        outputs, scores = generate_with_scores(model, data, batch_size=args.batch_size,
+                                               device=torch.device(args.device),
+                                               **search_options(config.generation, num_beams=num_beams))
+    seconds = time.perf_counter() - started
+    # hit_length_limit: outputs cut at generation.max_length(_a/_b) before eos (counted, never hidden)
+    results.append({"split": args.split, "num_beams": num_beams, "examples": len(outputs),
+                    "examples_per_second": round(len(outputs) / seconds, 1),
+                    "hit_length_limit": count_hit_limit(outputs)})
+    return tokenizer.decode_target(outputs), scores
+
+
+def report(task, predictions: list[str], references: list[str], config, args, num_beams: int,
+           groups: dict, results: list[dict]) -> None:
+    """The metrics of one beam size (completing its result line), then per group; each printed as JSON."""
+    metrics = task.compute_metrics(predictions, references, config.training.metrics or None)
+    results[-1].update({k: round(v, 2) for k, v in metrics.items()})
+    print(json.dumps(results[-1]), flush=True)
+    for value, positions in groups.items():
+        part = task.compute_metrics([predictions[i] for i in positions], [references[i] for i in positions],
+                                    config.training.metrics or None)
+        results.append({"split": args.split, "num_beams": num_beams, args.group_by: value,
+                        "examples": len(positions), **{k: round(v, 2) for k, v in part.items()}})
+        print(json.dumps(results[-1]), flush=True)
 
 
 def plot_hops(model: str, examples: list[dict], ids: list, directory: Path) -> None:

@@ -25,11 +25,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines import pipeline  # noqa: E402
 from seq2seq import cli  # noqa: E402
-from seq2seq.model import read_model_config  # noqa: E402
+from seq2seq.model_files import read_model_config  # noqa: E402
 from seq2seq.text_files import decode_lines, read_lines  # noqa: E402
 
+GENERATION = ("num_beams", "batch_size", "max_length", "max_length_a", "max_length_b")
+# The command-line settings each task's pipeline takes (None = the model's own).
+SETTINGS = {"translation": (*GENERATION, "split_sentences"), "speech_recognition": GENERATION,
+            "question_answering": GENERATION, "action_recognition": ("batch_size",)}
 
-def main(argv: list[str] | None = None) -> None:
+
+def build_parser():
     parser = cli.make_parser(__doc__)
     parser.add_argument("--model", required=True, help="model directory written by training")
     parser.add_argument("--input", help="text file, one sentence per line (default: stdin)")
@@ -42,11 +47,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="translate a multi-sentence line sentence by sentence (default: the model's setting)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                        help="decode under bfloat16 autocast (faster, same BLEU); default: where the hardware has "
+                        help="run under bfloat16 autocast (faster, same quality); default: where the hardware has "
                         "native bf16")
     parser.add_argument("--top-k", type=int, default=1, help="action recognition: labels to print per video")
     parser.add_argument("sentences", nargs="*", help="sentences to translate, or video or audio paths")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     if args.sentences:
         lines = args.sentences
     elif args.input:
@@ -54,39 +63,41 @@ def main(argv: list[str] | None = None) -> None:
     else:
         lines = decode_lines(sys.stdin.buffer.read(), "standard input")
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
-    task = read_model_config(args.model).get("task")
-    if task == "speech_recognition":
-        recognize = pipeline("automatic-speech-recognition", model=args.model, device=args.device,
-                             **{k: v for k, v in (("num_beams", args.num_beams), ("batch_size", args.batch_size),
-                                                  ("max_length", args.max_length)) if v is not None})
-        paths = [line.strip() for line in lines if line.strip()]
-        for path, result in zip(paths, recognize(paths) if paths else [], strict=True):
-            print(path, result["text"], sep="\t")
-        return
-    if task == "question_answering":
-        answer = pipeline(model=args.model, device=args.device,
-                          **{k: v for k, v in (("num_beams", args.num_beams), ("batch_size", args.batch_size),
-                                               ("max_length", args.max_length)) if v is not None})
-        questions = [read_question(line, number) for number, line in enumerate(lines, start=1) if line.strip()]
-        for result in answer(questions) if questions else []:
-            print(result["answer"], f"{result['score']:.4f}", sep="\t")
-        return
-    if task == "action_recognition":
-        classify = pipeline(model=args.model, device=args.device, **({"batch_size": args.batch_size}
-                                                                     if args.batch_size else {}))
-        paths = [line.strip() for line in lines if line.strip()]
-        for path, result in zip(paths, classify(paths, top_k=args.top_k) if paths else [], strict=True):
-            print(path, *(f"{r['label']}:{r['score']:.3f}" for r in result), sep="\t")
-        return
-    translate = pipeline(model=args.model, device=args.device, bf16=args.bf16, num_beams=args.num_beams,
-                         batch_size=args.batch_size, max_length=args.max_length, max_length_a=args.max_length_a,
-                         max_length_b=args.max_length_b, split_sentences=args.split_sentences)
+    task = read_model_config(args.model).get("task", "translation")
+    run = pipeline(task, model=args.model, device=args.device, bf16=args.bf16,
+                   **{name: getattr(args, name) for name in SETTINGS[task]})
+    PRINT[task](run, lines, args)
+
+
+def print_transcripts(recognize, lines: list[str], args) -> None:
+    paths = [line.strip() for line in lines if line.strip()]
+    for path, result in zip(paths, recognize(paths) if paths else [], strict=True):
+        print(path, result["text"], sep="\t")
+
+
+def print_answers(answer, lines: list[str], args) -> None:
+    questions = [read_question(line, number) for number, line in enumerate(lines, start=1) if line.strip()]
+    for result in answer(questions) if questions else []:
+        print(result["answer"], f"{result['score']:.4f}", sep="\t")
+
+
+def print_labels(classify, lines: list[str], args) -> None:
+    paths = [line.strip() for line in lines if line.strip()]
+    for path, result in zip(paths, classify(paths, top_k=args.top_k) if paths else [], strict=True):
+        print(path, *(f"{r['label']}:{r['score']:.3f}" for r in result), sep="\t")
+
+
+def print_translations(translate, lines: list[str], args) -> None:
     # Blank lines stay blank so output lines match input lines. The pipeline itself warns about
     # outputs that hit the length limit; stdout stays clean for the translations.
     texts = [line for line in lines if line.strip()]
     results = iter(translate(texts)) if texts else iter(())
     for line in lines:
         print(next(results)["translation_text"] if line.strip() else "")
+
+
+PRINT = {"translation": print_translations, "speech_recognition": print_transcripts,
+         "question_answering": print_answers, "action_recognition": print_labels}
 
 
 def read_question(line: str, number: int) -> dict:

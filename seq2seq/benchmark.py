@@ -21,21 +21,17 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from seq2seq.builders import build_model
 from seq2seq.config import Config, ConfigError
 from seq2seq.data import Examples
 from seq2seq.evaluation import generate_dataset, search_options
-from seq2seq.experiment import (
-    Task,
-    build_optimizer,
-    cache_frame_features,
-    load_data,
-    make_train_loader,
-    tune_cpu_allocator,
-)
 from seq2seq.media import load_video
-from seq2seq.model import Seq2SeqModel, build_model
+from seq2seq.model import Seq2SeqModel
+from seq2seq.optimization import build_optimizer, tune_cpu_allocator
+from seq2seq.task import Task
 from seq2seq.tokenization import Tokenizer
-from seq2seq.training import iterate_updates, train_step
+from seq2seq.training_data import cache_frame_features, load_data, make_train_loader
+from seq2seq.update import iterate_updates, train_step
 
 
 def device_name() -> str:
@@ -179,6 +175,23 @@ def run_benchmark(config: Config, task: Task, *, warmup_updates: int = 10, windo
                         beams=beams, model_dir=model_dir)
 
 
+def _measure_media_path(model, optimizer, loader, sampler, train_data: Examples, accelerator: Accelerator, tc, *,
+                        windows: int, window_updates: int, train_examples_per_second: float) -> dict[str, Any]:
+    """Video or audio: the model alone on batches held in memory (what the data path costs), and
+    the decoding or feature extraction rates."""
+    sampler.set_epoch(0)
+    groups = list(itertools.islice(iterate_updates(loader, tc.gradient_accumulation_steps), window_updates))
+    results = measure_model_only(model, optimizer, groups, accelerator, clip_grad_norm=tc.clip_grad_norm,
+                                 windows=windows)
+    results["train_vs_model_only"] = train_examples_per_second / results["model_only_train_examples_per_second"]
+    if any(train_data.processors[name].kind == "video" for name in train_data.media):
+        results |= measure_decoding(train_data)
+    audio = [name for name, p in train_data.processors.items() if p.kind == "audio"]
+    if audio:
+        results |= measure_feature_extraction(train_data, audio[0])
+    return results
+
+
 def _measure(config: Config, model, train_data: Examples, valid_data: Examples, accelerator: Accelerator, *,
              warmup_updates: int, windows: int, window_updates: int, inference_sentences: int,
              beams: tuple[int, ...], model_dir: str | Path | None) -> dict[str, Any]:
@@ -204,17 +217,9 @@ def _measure(config: Config, model, train_data: Examples, valid_data: Examples, 
         results["train_mean_audio_seconds"] = train_seconds
         results["train_audio_seconds_per_second"] = results["train_examples_per_second"] * train_seconds
     if media:
-        sampler.set_epoch(0)
-        groups = list(itertools.islice(iterate_updates(loader, tc.gradient_accumulation_steps), window_updates))
-        results |= measure_model_only(model, optimizer, groups, accelerator, clip_grad_norm=tc.clip_grad_norm,
-                                      windows=windows)
-        results["train_vs_model_only"] = (results["train_examples_per_second"]
-                                          / results["model_only_train_examples_per_second"])
-        if any(train_data.processors[name].kind == "video" for name in train_data.media):
-            results |= measure_decoding(train_data)
-        audio = [name for name, p in train_data.processors.items() if p.kind == "audio"]
-        if audio:
-            results |= measure_feature_extraction(train_data, audio[0])
+        results |= _measure_media_path(model, optimizer, loader, sampler, train_data, accelerator, tc,
+                                       windows=windows, window_updates=window_updates,
+                                       train_examples_per_second=results["train_examples_per_second"])
     model = accelerator.unwrap_model(model)
     if model_dir is not None:
         model = Seq2SeqModel.from_pretrained(model_dir, device=accelerator.device)

@@ -14,7 +14,7 @@ from typing import Any
 
 import datasets
 
-from seq2seq.config import ConfigError, did_you_mean
+from seq2seq.strict import ConfigError, did_you_mean
 
 _SEGMENT = re.compile(r"([^\[\]]+)((?:\[-?\d+\])*)")
 

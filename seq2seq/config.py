@@ -1,36 +1,19 @@
 """Typed experiment configuration, loaded strictly from YAML.
 
 Every section is a dataclass; an unknown key or a value of the wrong type is an error that names
-the dotted key. Command-line overrides (``training.learning_rate=3e-4``) are coerced by the field's
-declared type, so ``1e-3`` (which PyYAML reads as a string) becomes a float.
+the dotted key, and command-line overrides (``training.learning_rate=3e-4``) are coerced by the
+field's declared type (``strict.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-
-class ConfigError(ValueError):
-    """A configuration value is unknown, missing or of the wrong type."""
-
-
-def choice(default: str | int, *options: str | int) -> Any:
-    """A field that must be one of ``options`` (checked when the config is loaded)."""
-    return field(default=default, metadata={"choices": options})
-
-
-def at_least(default: int | float, minimum: int | float) -> Any:
-    """A number field that must be ``>= minimum`` (checked when the config is loaded)."""
-    return field(default=default, metadata={"minimum": minimum})
-
+from seq2seq.strict import ConfigError as ConfigError  # the error every config mistake raises
+from seq2seq.strict import at_least, choice, from_dict, read_values
 
 DATA_KINDS = ("generated", "huggingface", "parallel_text", "class_folders", "fsdd", "fsdd_connected", "babi")
 
@@ -293,92 +276,6 @@ class Config:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
 
 
-# ---------------------------------------------------------------------------------------------
-# strict conversion
-
-
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Check ``value`` against a field type, converting strings where the type is clear."""
-    origin = typing.get_origin(annotation)
-    if annotation is Any:  # checked by whoever consumes it (a processor's own from_dict)
-        return value
-    if dataclasses.is_dataclass(annotation):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
-        return _from_dict(annotation, value, key + ".")
-    if origin is list:
-        (item_type,) = typing.get_args(annotation)
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
-        return [_coerce(item, item_type, f"{key}[{index}]") for index, item in enumerate(value)]
-    if origin is dict:
-        key_type, value_type = typing.get_args(annotation)
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
-        return {
-            _coerce(k, key_type, f"{key}.{k}"): _coerce(v, value_type, f"{key}.{k}")
-            for k, v in value.items()
-        }
-    if origin in (typing.Union, types.UnionType):
-        errors = []
-        for option in typing.get_args(annotation):
-            if option is type(None) and value is None:
-                return None
-            try:
-                return _coerce(value, option, key)
-            except ConfigError as error:
-                errors.append(str(error))
-        raise ConfigError("; ".join(errors))
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-            return value.lower() in ("true", "yes", "1")
-        raise ConfigError(f"{key}: expected true/false, got {value!r}")
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: expected an integer, got {value!r}")
-    if annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{key}: expected a number, got {value!r}")
-    if annotation is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        hint = " (YAML reads unquoted no/yes/off/on as booleans: quote the value)" if isinstance(value, bool) else ""
-        raise ConfigError(f"{key}: expected a string, got {value!r}{hint}")
-    raise ConfigError(f"{key}: unsupported field type {annotation!r}")
-
-
-def did_you_mean(word: str, options: typing.Iterable[str]) -> str:
-    """' (did you mean 'x'?)' for the closest option, or ''."""
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _check_value(spec: dataclasses.Field, value: Any, key: str) -> None:
-    options = spec.metadata.get("choices")
-    if isinstance(value, str) and (key, value) in MOVED_VALUES:
-        raise ConfigError(f"{key}: {value!r} is now {MOVED_VALUES[key, value]!r}")
-    if options is not None and value not in options:
-        shown = ", ".join(repr(o) if o == "" else str(o) for o in options)
-        raise ConfigError(f"{key}: {value!r} is not one of {shown}{did_you_mean(str(value), map(str, options))}")
-    minimum = spec.metadata.get("minimum")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{key}: must be at least {minimum}, got {value!r}")
-
-
 # Keys that moved, and where to: an old config gets told what to write instead.
 MOVED_KEYS = {
     **{f"data.{old}_column": f"data.columns ({{{field}: ...}})" for old, field in (
@@ -388,79 +285,15 @@ MOVED_KEYS = {
 MOVED_VALUES = {("data.kind", old): "huggingface" for old in ("hub", "disk", "files")}
 
 
-def _from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
-    specs = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(specs))
-    if unknown and prefix + unknown[0] in MOVED_KEYS:
-        raise ConfigError(f"config key '{prefix}{unknown[0]}' is now {MOVED_KEYS[prefix + unknown[0]]}")
-    if unknown:
-        raise ConfigError(
-            f"unknown config key '{prefix}{unknown[0]}'{did_you_mean(unknown[0], specs)} "
-            f"(known keys in this section: {', '.join(sorted(specs))})"
-        )
-    kwargs = {}
-    for name, value in values.items():
-        kwargs[name] = _coerce(value, hints[name], prefix + name)
-        _check_value(specs[name], kwargs[name], prefix + name)
-    return cls(**kwargs)
-
-
 def config_from_dict(values: dict[str, Any], cls: type = Config) -> Any:
     """Build a config dataclass from nested dicts; unknown keys and bad types raise ConfigError."""
-    return _from_dict(cls, values or {})
+    return from_dict(cls, values or {}, moved_keys=MOVED_KEYS, moved_values=MOVED_VALUES)
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested sections as one mapping of dotted keys (``training.learning_rate``)."""
-    flat = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[prefix + key] = value
-    return flat
-
-
-def _set_dotted(values: dict[str, Any], dotted_key: str, raw: str) -> None:
-    parts = dotted_key.split(".")
-    node = values
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(f"{dotted_key}: '{part}' is not a section")
-    # YAML parsing gives lists/dicts/ints; type coercion later fixes the rest. Booleans stay text
-    # ("no" is a valid mixed_precision), and bool fields accept true/false/yes/no text.
-    value = yaml.safe_load(raw) if raw != "" else ""
-    if parts[0] == "inputs" and len(parts) == 2 and value is None:
-        # inputs.NAME=null drops an input: a fusion config trained on one of its inputs alone.
-        if parts[1] not in node:
-            raise ConfigError(f"{dotted_key}=null: there is no input {parts[1]!r} to drop "
-                              f"(inputs: {', '.join(node) or 'none'})")
-        del node[parts[1]]
-        return
-    node[parts[-1]] = raw if isinstance(value, bool) else value
-
-
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Read a YAML experiment file and apply ``section.key=value`` overrides."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
-        with open(path, encoding="utf-8") as handle:
-            loaded = yaml.safe_load(handle)
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections")
-        values = loaded or {}
-    for override in overrides or []:
-        if "=" not in override:
-            raise ConfigError(f"override '{override}' must look like section.key=value")
-        dotted_key, raw = override.split("=", 1)
-        _set_dotted(values, dotted_key.strip(), raw.strip())
-    return config_from_dict(values)
+    return config_from_dict(read_values(path, overrides))

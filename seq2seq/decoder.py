@@ -61,44 +61,26 @@ FUSIONS = ("concat", "gate")
 
 
 class AttentionDecoder(nn.Module):
-    def __init__(
-        self,
-        *,
-        vocab_size: int,
-        embedding_size: int,
-        hidden_size: int,
-        memory_size: int,
-        rnn_type: str = "gru",
-        num_layers: int = 1,
-        attention: str = "bahdanau",
-        attention_size: int = 512,
-        input_feeding: bool = False,
-        dropout: float = 0.0,
-        embedding_dropout: float = 0.0,
-        padding_idx: int = 0,
-        tie_embeddings: bool = False,
-        fusion: str = "concat",
-        num_inputs: int = 1,
-    ):
+    def __init__(self, *, vocab_size: int, embedding_size: int, hidden_size: int, memory_size: int,
+                 rnn_type: str = "gru", num_layers: int = 1, attention: str = "bahdanau", attention_size: int = 512,
+                 input_feeding: bool = False, dropout: float = 0.0, embedding_dropout: float = 0.0,
+                 padding_idx: int = 0, tie_embeddings: bool = False, fusion: str = "concat", num_inputs: int = 1):
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        if tie_embeddings and embedding_size != hidden_size:
+            raise ValueError(f"tie_embeddings needs embedding_size == decoder hidden_size, got {embedding_size} "
+                             f"and {hidden_size}")
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.input_feeding = input_feeding
         self.is_lstm = rnn_type.lower() == "lstm"
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=padding_idx)
         self.embedding_dropout = nn.Dropout(embedding_dropout)
-        self.rnn = make_rnn(
-            rnn_type=rnn_type,
-            input_size=embedding_size + (hidden_size if input_feeding else 0),
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            dropout=dropout,
-        )
-        self.attention = make_attention(
-            attention, query_size=hidden_size, memory_size=memory_size, attention_size=attention_size
-        )
+        self.rnn = make_rnn(rnn_type=rnn_type, input_size=embedding_size + (hidden_size if input_feeding else 0),
+                            hidden_size=hidden_size, num_layers=num_layers, dropout=dropout)
+        self.attention = make_attention(attention, query_size=hidden_size, memory_size=memory_size,
+                                        attention_size=attention_size)
         self.bridge = nn.Linear(memory_size, num_layers * hidden_size)
         self.att_vector_layer = nn.Linear(hidden_size + memory_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
@@ -106,11 +88,6 @@ class AttentionDecoder(nn.Module):
         gated = fusion == "gate" and num_inputs > 1
         self.gate_layer = nn.Linear(hidden_size + num_inputs * memory_size, num_inputs) if gated else None
         if tie_embeddings:
-            if embedding_size != hidden_size:
-                raise ValueError(
-                    f"tie_embeddings needs embedding_size == decoder hidden_size, got "
-                    f"{embedding_size} and {hidden_size}"
-                )
             self.output_layer.weight = self.embedding.weight
 
     # -- set-up from the encoder ---------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Decode prepared examples (``data.Examples``), on one process or shared across several."""
+"""Decode prepared examples (``data.Examples``), on one process or shared across several, and score them."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import torch
 from accelerate import Accelerator
 
 from seq2seq.batching import BucketBatchSampler
-from seq2seq.config import GenerationConfig
+from seq2seq.config import Config, GenerationConfig
 from seq2seq.data import Examples
-from seq2seq.model import SEARCH_SETTINGS, Seq2SeqModel
+from seq2seq.model import Seq2SeqModel
+from seq2seq.search import SEARCH_SETTINGS
+from seq2seq.sources import sample_indices
+from seq2seq.task import Task
 from seq2seq.tokenization import EOS_ID, PAD_ID, Tokenizer
 
 
@@ -88,3 +91,18 @@ def generate_distributed(model: Seq2SeqModel, data: Examples, accelerator: Accel
     if missing:
         raise RuntimeError(f"{len(missing)} examples were not decoded (first: {missing[0]})")
     return outputs
+
+
+def evaluate(model, data: Examples, tokenizer, task: Task, config: Config,
+             accelerator: Accelerator) -> tuple[dict[str, float], list[str], list[str]]:
+    """Task metrics on ``data`` (at most training.max_eval_examples), predictions and references."""
+    limit = config.training.max_eval_examples
+    if limit and len(data) > limit:  # a sample across the split, in proportion to the references
+        data = data.select(sample_indices(len(data), limit, seed=config.training.seed, strata=data.references))
+    references = data.references
+    ids = generate_distributed(
+        model, data, accelerator, batch_size=config.generation.batch_size,
+        **search_options(config.generation, num_beams=config.training.eval_num_beams),
+    )
+    predictions = tokenizer.decode_target(ids)
+    return task.compute_metrics(predictions, references, config.training.metrics or None), predictions, references

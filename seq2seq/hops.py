@@ -198,3 +198,14 @@ def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 READERS = {"attention": MultiHopReader, "query_reduction": QueryReductionReader, "both": CombinedReader}
+
+
+def check_reader_settings(*, hops: int, reader: str, decoder_memory: str, hop_supervision: float) -> None:
+    if reader not in READERS:
+        raise ValueError(f"unknown reader {reader!r} (choose {', '.join(READERS)})")
+    if decoder_memory not in ("inputs", "reader"):
+        raise ValueError(f"decoder_memory must be 'inputs' or 'reader', got {decoder_memory!r}")
+    if decoder_memory == "reader" and not hops:
+        raise ValueError("decoder_memory 'reader' needs hops >= 1 (the reader's output is the memory)")
+    if hop_supervision and not hops:
+        raise ValueError("hop_supervision needs hops >= 1 (it is a loss on what the hops read)")

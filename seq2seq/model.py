@@ -1,34 +1,26 @@
-"""Seq2SeqModel: one encoder per named input (text, video) feeding one attention RNN decoder.
+"""Seq2SeqModel: one encoder per named input (text, video, audio) feeding one attention RNN decoder.
 
-A trained model is a directory: ``config.json`` (the model's own arguments, its inputs, task,
-generation defaults, format version), ``model.safetensors``, the tokenizer files and
-``processor_config.json``. ``from_pretrained`` needs nothing else: no training code, no YAML, no
-pickle. Directories of format 1 (text only, before named inputs) are converted when read.
+``build_model`` (``builders.py``) makes one from a config; ``save_pretrained`` / ``from_pretrained``
+write and read a model directory (``model_files.py``).
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-from safetensors.torch import load_file, save_model
 from torch import nn
 from torch.nn import functional as F
 
-from seq2seq.config import InputConfig, ModelConfig, config_from_dict, config_to_dict
+from seq2seq.config import InputConfig, ModelConfig, config_from_dict
 from seq2seq.decoder import AttentionDecoder, DecoderState, Memory
-from seq2seq.encoders import AudioEncoder, EncoderOutput, SentenceEncoder, TextEncoder, VideoEncoder
-from seq2seq.hops import READERS, HopsOutput
-from seq2seq.search import SearchOutput, beam_search, greedy_search, output_limits
+from seq2seq.encoders import EncoderOutput
+from seq2seq.hops import READERS, HopsOutput, check_reader_settings
+from seq2seq.losses import ctc_loss_sum, smoothed_cross_entropy
+from seq2seq.model_files import load_weights, read_model_config, save_model_directory
+from seq2seq.search import SearchOutput, beam_search, check_generation_settings, greedy_search, output_limits
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
-
-FORMAT_VERSION = 2
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 
 
 class Seq2SeqOutput(NamedTuple):
@@ -37,50 +29,6 @@ class Seq2SeqOutput(NamedTuple):
     loss: torch.Tensor
     loss_sum: torch.Tensor
     num_tokens: torch.Tensor
-
-
-def smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, smoothing: float) -> torch.Tensor:
-    """Summed cross-entropy of logits (N, V) against targets (N,) with label smoothing.
-
-    The target distribution puts ``1 - smoothing`` on the reference token and spreads
-    ``smoothing`` uniformly over the tokens the decoder can emit: not pad or bos, which search
-    never generates (``F.cross_entropy``'s smoothing would spread it over the whole vocabulary).
-    """
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
-    nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (N,)
-    emittable = log_probs.sum(dim=-1) - log_probs[:, PAD_ID] - log_probs[:, BOS_ID]
-    uniform = -emittable / (log_probs.size(-1) - 2)
-    return ((1.0 - smoothing) * nll + smoothing * uniform).sum()
-
-
-# The keyword arguments of Seq2SeqModel.generate that a generation config or pipeline supplies.
-SEARCH_SETTINGS = ("num_beams", "max_length", "max_length_a", "max_length_b", "length_penalty")
-
-
-def check_generation_settings(*, num_beams: int, max_length: int, n_best: int = 1, max_length_a: float = 0.0,
-                              max_length_b: int = 0) -> None:
-    """Impossible settings are an error that names them, not a crash deep inside search."""
-    if not isinstance(max_length_a, (int, float)) or max_length_a < 0:
-        raise ValueError(f"max_length_a must be a number >= 0, got {max_length_a!r}")
-    if not isinstance(max_length_b, int) or max_length_b < 0:
-        raise ValueError(f"max_length_b must be a whole number >= 0, got {max_length_b!r}")
-    if not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"num_beams must be a whole number >= 1 (1 is greedy search), got {num_beams!r}")
-    if not isinstance(max_length, int) or max_length < 1:
-        raise ValueError(f"max_length must be a whole number >= 1, got {max_length!r}")
-    if not isinstance(n_best, int) or not 1 <= n_best <= num_beams:
-        raise ValueError(f"n_best must be between 1 and num_beams={num_beams}, got {n_best!r}")
-
-
-def _check_reader_settings(*, hops: int, reader: str, decoder_memory: str, hop_supervision: float) -> None:
-    if reader not in READERS:
-        raise ValueError(f"unknown reader {reader!r} (choose {', '.join(READERS)})")
-    if decoder_memory not in ("inputs", "reader"):
-        raise ValueError(f"decoder_memory must be 'inputs' or 'reader', got {decoder_memory!r}")
-    if decoder_memory == "reader" and not hops:
-        raise ValueError("decoder_memory 'reader' needs hops >= 1 (the reader's output is the memory)")
-    if hop_supervision and not hops:
-        raise ValueError("hop_supervision needs hops >= 1 (it is a loss on what the hops read)")
 
 
 class Seq2SeqModel(nn.Module):
@@ -124,7 +72,7 @@ class Seq2SeqModel(nn.Module):
         if hops and not query_input and len(encoders) > 1:
             raise ValueError("hops over several inputs need a query_input (the input that asks)")
         self.query_input = query_input
-        _check_reader_settings(hops=hops, reader=reader, decoder_memory=decoder_memory,
+        check_reader_settings(hops=hops, reader=reader, decoder_memory=decoder_memory,
                                hop_supervision=hop_supervision)
         self.reader = READERS[reader](size=memory_size, hops=hops) if hops else None
         self.decoder_memory = decoder_memory
@@ -216,21 +164,12 @@ class Seq2SeqModel(nn.Module):
         else:
             loss_sum = F.cross_entropy(logits.float(), targets, reduction="sum")
         if self.ctc_layer is not None and self.training:
-            loss_sum = (1 - self.ctc_weight) * loss_sum + self.ctc_weight * self._ctc_loss_sum(memory, batch)
+            ctc = ctc_loss_sum(self.ctc_layer(memory.states), memory.mask, batch)
+            loss_sum = (1 - self.ctc_weight) * loss_sum + self.ctc_weight * ctc
         if self.hop_supervision and self.training and batch.supporting_facts is not None:
             loss_sum = loss_sum + self.hop_supervision * self.reader.fact_loss(hops.weights, batch.supporting_facts)
         num_tokens = target_mask.sum()
         return Seq2SeqOutput(loss_sum / num_tokens.clamp(min=1), loss_sum, num_tokens)
-
-    def _ctc_loss_sum(self, memory: Memory, batch) -> torch.Tensor:
-        """CTC negative log-likelihood of the target tokens (no bos/eos) over the encoder states,
-        summed over the batch."""
-        log_probs = F.log_softmax(self.ctc_layer(memory.states).float(), dim=-1).transpose(0, 1)  # (S, B, V)
-        targets = batch.tgt_in[:, 1:]  # tokens, then padding
-        target_lengths = (batch.tgt_out != PAD_ID).sum(dim=1) - 1
-        # zero_infinity: a target longer than its subsampled input has no alignment; skip it, not NaN.
-        return F.ctc_loss(log_probs, targets, memory.mask.sum(dim=1), target_lengths, blank=PAD_ID,
-                          reduction="sum", zero_infinity=True)
 
     @torch.no_grad()
     def score(self, batch) -> torch.Tensor:
@@ -307,31 +246,15 @@ class Seq2SeqModel(nn.Module):
 
     def save_pretrained(self, directory: str | Path, *, tokenizer=None, processors: dict | None = None,
                         extra: dict | None = None) -> None:
-        """Write the model directory atomically: a temporary directory renamed into place."""
-        from seq2seq.processors import save_processors
-
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
-            description = {"format_version": FORMAT_VERSION, **self.config, **(extra or {})}
-            (staging / CONFIG_FILE).write_text(json.dumps(description, indent=2, ensure_ascii=False))
-            save_model(self, str(staging / WEIGHTS_FILE))
-            if tokenizer is not None:
-                tokenizer.save_pretrained(staging)
-            if processors is not None:
-                save_processors(staging, processors)
-            _replace_directory(staging, directory)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        """Write the model directory atomically (``model_files.py``), with ``extra`` in its config.json."""
+        save_model_directory(self, {**self.config, **(extra or {})}, directory, tokenizer=tokenizer,
+                             processors=processors)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, *, device: str | torch.device = "cpu") -> Seq2SeqModel:
-        directory = Path(directory)
+        from seq2seq.builders import build_model  # builders.py constructs this class: imported here, not above
+
         config = read_model_config(directory)
-        weights = directory / WEIGHTS_FILE
-        if not weights.is_file():
-            raise FileNotFoundError(f"{directory} is not a complete model directory: {WEIGHTS_FILE} is missing")
         inputs = {name: config_from_dict(values, InputConfig) for name, values in config["inputs"].items()}
         for spec in inputs.values():
             spec.encoder.cnn_weights = ""  # the trained CNN weights are in model.safetensors
@@ -339,61 +262,8 @@ class Seq2SeqModel(nn.Module):
                             source_vocab_size=config["source_vocab_size"],
                             target_vocab_size=config["target_vocab_size"])
         model.config = config
-        state = load_file(str(weights), device=str(device))
-        if config.get("converted_from_format") == 1:  # format 1 named its only encoder by modality
-            state = {key.replace("encoders.text.", "encoders.source.", 1): value for key, value in state.items()}
-        # A weight shared by two modules (the text inputs' embedding) is stored once, under one
-        # name: the others are filled in from the same tensor.
-        aliases = {name: kept for kept, names in _shared_names(model).items() for name in names}
-        state.update({name: state[kept] for name, kept in aliases.items() if name not in state and kept in state})
-        model.load_state_dict(state)
+        load_weights(model, directory, config, device)
         return model.to(device).eval()
-
-
-def read_model_config(directory: str | Path) -> dict[str, Any]:
-    """A model directory's config.json, format 1 converted to the current format."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"model directory not found: {directory}")
-    path = directory / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{directory} is not a model directory: {CONFIG_FILE} is missing")
-    config = json.loads(path.read_text(encoding="utf-8"))
-    version = config.get("format_version")
-    if version == 1 and isinstance(config.get("model"), dict) and "encoder" in config["model"]:
-        # Format 1: one text encoder, configured under model.encoder, its input named "source".
-        config["inputs"] = {"source": {"modality": "text", "encoder": config["model"].pop("encoder")}}
-        config["format_version"], config["converted_from_format"] = FORMAT_VERSION, 1
-    elif version != FORMAT_VERSION:
-        raise ValueError(f"{path}: model format version {version!r} is not supported (this library reads format "
-                         f"{FORMAT_VERSION}, and converts format 1); upgrade seq2seq to load it")
-    for key in ("model", "inputs", "source_vocab_size", "target_vocab_size"):
-        if key not in config:
-            raise ValueError(f"{path}: missing key '{key}'")
-    return config
-
-
-def _replace_directory(staging: Path, directory: Path) -> None:
-    if directory.exists():
-        retired = directory.with_name(f".{directory.name}.old")
-        shutil.rmtree(retired, ignore_errors=True)
-        directory.rename(retired)
-        staging.rename(directory)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        staging.rename(directory)
-
-
-def _shared_names(model: nn.Module) -> dict[str, list[str]]:
-    """For each parameter reachable under several names: its first name -> the other names."""
-    first: dict[int, str] = {}
-    shared: dict[str, list[str]] = {}
-    for name, tensor in model.state_dict(keep_vars=True).items():
-        if id(tensor) in first:
-            shared.setdefault(first[id(tensor)], []).append(name)
-        else:
-            first[id(tensor)] = name
-    return shared
 
 
 def _join(outputs: list[EncoderOutput]) -> EncoderOutput:
@@ -408,101 +278,3 @@ def _join(outputs: list[EncoderOutput]) -> EncoderOutput:
     )
 
 
-def build_encoder(spec: InputConfig, *, source_vocab_size: int, embedding_size: int,
-                  embedding_dropout: float) -> nn.Module:
-    """The encoder of one input, by its modality."""
-    encoder = spec.encoder
-    common = dict(hidden_size=encoder.hidden_size, rnn_type=encoder.rnn_type, num_layers=encoder.num_layers,
-                  bidirectional=encoder.bidirectional, dropout=encoder.dropout)
-    if spec.modality == "text" and spec.processor.get("sentences"):
-        return SentenceEncoder(vocab_size=source_vocab_size, embedding_size=embedding_size,
-                               embedding_dropout=embedding_dropout, padding_idx=PAD_ID,
-                               max_positions=spec.processor.get("max_sentences") or 100,
-                               memory_unit=encoder.memory_unit, sentence_rnn=encoder.sentence_rnn,
-                               recency_noise=encoder.recency_noise, bag_of_words=encoder.bag_of_words,
-                               position_encoding=encoder.position_encoding, **common)
-    if spec.modality == "text":
-        return TextEncoder(vocab_size=source_vocab_size, embedding_size=embedding_size,
-                           embedding_dropout=embedding_dropout, padding_idx=PAD_ID,
-                           bag_of_words=encoder.bag_of_words, position_encoding=encoder.position_encoding,
-                           **common)
-    if spec.modality == "video":
-        return VideoEncoder(cnn=encoder.cnn, cnn_weights=encoder.cnn_weights or None, freeze_cnn=encoder.freeze_cnn,
-                            feature_size=encoder.feature_size, spatial_grid=encoder.spatial_grid,
-                            frame_differences=encoder.frame_differences,
-                            mirror_invariant=encoder.mirror_invariant, **common)
-    if spec.modality == "audio":
-        from seq2seq.processors import AudioProcessor
-
-        feature_size = AudioProcessor.from_dict(spec.processor).feature_size
-        return AudioEncoder(feature_size=feature_size, subsampling=encoder.subsampling,
-                            conv_channels=encoder.conv_channels, **common)
-    raise ValueError(f"unknown modality {spec.modality!r}")
-
-
-def _share_text_weights(text_encoders: list[nn.Module], config: ModelConfig) -> None:
-    """Text inputs share the source vocabulary, so they share one embedding: a word means the
-    same in a question as in its context (and, with ``share_text_rnn``, one word-level RNN)."""
-    for encoder in text_encoders[1:]:
-        encoder.embedding = text_encoders[0].embedding
-        if config.share_text_rnn:
-            _share_rnn(text_encoders[0], encoder)
-    if config.embedding_init_std and text_encoders:
-        with torch.no_grad():
-            text_encoders[0].embedding.weight.normal_(0.0, config.embedding_init_std)
-            text_encoders[0].embedding.weight[PAD_ID].zero_()
-
-
-def _share_rnn(first: nn.Module, other: nn.Module) -> None:
-    """``other`` reads its text with ``first``'s (word-level) RNN."""
-    rnn = first.word_rnn if hasattr(first, "word_rnn") else first.rnn
-    name = "word_rnn" if hasattr(other, "word_rnn") else "rnn"
-    mine = getattr(other, name)
-    if (type(mine), mine.input_size, mine.hidden_size, mine.num_layers, mine.bidirectional) != (
-            type(rnn), rnn.input_size, rnn.hidden_size, rnn.num_layers, rnn.bidirectional):
-        raise ValueError("share_text_rnn needs text inputs whose encoders have the same rnn_type, hidden_size, "
-                         "num_layers and bidirectional")
-    setattr(other, name, rnn)
-
-
-def build_model(
-    config: ModelConfig, inputs: dict[str, InputConfig], *, source_vocab_size: int, target_vocab_size: int,
-    label_smoothing: float = 0.0,
-) -> Seq2SeqModel:
-    """The only place that reads a ModelConfig and the inputs' encoder configs."""
-    if not inputs:
-        raise ValueError("a model needs at least one input (the config's inputs section is empty)")
-    encoders = {name: build_encoder(spec, source_vocab_size=source_vocab_size, embedding_size=config.embedding_size,
-                                    embedding_dropout=config.embedding_dropout) for name, spec in inputs.items()}
-    _share_text_weights([encoders[name] for name, spec in inputs.items() if spec.modality == "text"], config)
-    memory_size = next(iter(encoders.values())).output_size
-    decoder_config = config.decoder
-    decoder = AttentionDecoder(
-        vocab_size=target_vocab_size,
-        embedding_size=config.embedding_size,
-        hidden_size=decoder_config.hidden_size,
-        memory_size=memory_size,
-        rnn_type=decoder_config.rnn_type,
-        num_layers=decoder_config.num_layers,
-        attention=decoder_config.attention,
-        attention_size=decoder_config.attention_size,
-        input_feeding=decoder_config.input_feeding,
-        dropout=decoder_config.dropout,
-        embedding_dropout=config.embedding_dropout,
-        padding_idx=PAD_ID,
-        tie_embeddings=decoder_config.tie_embeddings,
-        fusion=config.fusion,
-        num_inputs=1 if config.decoder_memory == "reader" else len(encoders),
-    )
-    description = {
-        "model": config_to_dict(config),
-        "inputs": {name: {"modality": spec.modality, "encoder": config_to_dict(spec.encoder),
-                          "processor": spec.processor} for name, spec in inputs.items()},
-        "source_vocab_size": source_vocab_size,
-        "target_vocab_size": target_vocab_size,
-    }
-    return Seq2SeqModel(encoders=encoders, decoder=decoder, memory_size=memory_size, label_smoothing=label_smoothing,
-                        ctc_weight=config.ctc_weight, target_vocab_size=target_vocab_size,
-                        query_input=config.query_input, hops=config.hops, reader=config.reader,
-                        decoder_memory=config.decoder_memory, hop_supervision=config.hop_supervision,
-                        config=description)

@@ -25,7 +25,7 @@ from accelerate import PartialState
 
 from seq2seq.checkpoints import STATE_FILE, list_checkpoints
 from seq2seq.config import Config
-from seq2seq.experiment import check_config
+from seq2seq.config_checks import check_config
 from seq2seq.run_directory import RUN_FILES, check_new_run, clear_run_files
 
 CANDIDATES_DIR = "restarts"

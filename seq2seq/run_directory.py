@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from seq2seq.config import ConfigError, flatten
+from seq2seq.strict import ConfigError, flatten
 
 CONFIG_FILE = "config.json"
 # Everything a run writes; --overwrite deletes these and leaves anything else alone.

@@ -120,21 +120,95 @@ def greedy_search(
     )
 
 
+class _Finished:
+    """The K best finished hypotheses of each sentence, (B, K, ...), kept across steps."""
+
+    def __init__(self, batch_size: int, beams: int, max_length: int, source_length: int, *, pad_id: int,
+                 like: torch.Tensor, return_attention: bool):
+        device = like.device
+        self.beams, self.max_length = beams, max_length
+        self.scores = torch.full((batch_size, beams), float("-inf"), device=device)
+        self.tokens = torch.full((batch_size, beams, max_length), pad_id, dtype=torch.long, device=device)
+        self.attention = like.new_zeros(batch_size, beams, max_length, source_length) if return_attention else None
+        self.count = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.pad_id = pad_id
+
+    def add(self, active: torch.Tensor, scores: torch.Tensor, tokens: torch.Tensor,
+            attention: torch.Tensor | None) -> None:
+        """Merge the candidates that ended this step (``scores`` (A, 2K), -inf where not) into the
+        K best of each active sentence; ``tokens`` (A*2K, t) and ``attention`` (A*2K, t, S)."""
+        num_active, steps = scores.size(0), tokens.size(1)
+        merged, keep = torch.cat([self.scores[active], scores], dim=1).topk(self.beams, dim=1)
+        self.scores[active] = merged
+        padded = torch.nn.functional.pad(tokens, (0, self.max_length - steps), value=self.pad_id)
+        self.tokens[active] = torch.cat([self.tokens[active], padded.view(num_active, 2 * self.beams, -1)],
+                                        dim=1).gather(1, keep.unsqueeze(-1).expand(-1, -1, self.max_length))
+        if attention is not None:
+            padded = torch.nn.functional.pad(attention, (0, 0, 0, self.max_length - steps))
+            width = attention.size(-1)
+            self.attention[active] = torch.cat(
+                [self.attention[active], padded.view(num_active, 2 * self.beams, self.max_length, -1)], dim=1
+            ).gather(1, keep.view(num_active, self.beams, 1, 1).expand(-1, -1, self.max_length, width))
+
+    def output(self, n_best: int) -> SearchOutput:
+        length = int((self.tokens != self.pad_id).sum(dim=-1).max().clamp(min=1))
+        return SearchOutput(self.tokens[:, :n_best, :length], self.scores[:, :n_best],
+                            self.attention[:, :n_best, :length] if self.attention is not None else None)
+
+
+class _Alive:
+    """The K hypotheses still extended for each active sentence: row a * K + k is beam k of the
+    a-th sentence still searching, and ``active`` maps a to the batch."""
+
+    def __init__(self, batch_size: int, beams: int, source_length: int, *, bos_id: int, like: torch.Tensor,
+                 return_attention: bool):
+        device = like.device
+        self.beams = beams
+        self.active = torch.arange(batch_size, device=device)
+        self.scores = torch.full((batch_size, beams), float("-inf"), device=device)
+        self.scores[:, 0] = 0.0  # all beams start identical: keep one alive
+        self.tokens = torch.empty(batch_size * beams, 0, dtype=torch.long, device=device)
+        self.attention = like.new_zeros(batch_size * beams, 0, source_length) if return_attention else None
+        self.prev = torch.full((batch_size * beams,), bos_id, dtype=torch.long, device=device)
+
+    def candidates(self, log_probs: torch.Tensor, weights: torch.Tensor):
+        """The 2K best continuations of each sentence's beams: scores (A, 2K), last tokens (A, 2K),
+        the beam rows they continue (A*2K,), their tokens (A*2K, t+1) and attention (or None)."""
+        num_active, vocab_size, beams = self.scores.size(0), log_probs.size(-1), self.beams
+        candidates = (self.scores.unsqueeze(-1) + log_probs.view(num_active, beams, -1)).view(num_active, -1)
+        top_scores, top_index = candidates.topk(2 * beams, dim=-1)
+        top_tokens = top_index % vocab_size
+        rows = ((torch.arange(num_active, device=log_probs.device) * beams).unsqueeze(1)
+                + top_index // vocab_size).view(-1)
+        tokens = torch.cat([self.tokens[rows], top_tokens.view(-1, 1)], dim=1)
+        attention = (torch.cat([self.attention[rows], weights[rows].unsqueeze(1)], dim=1)
+                     if self.attention is not None else None)
+        return top_scores, top_tokens, rows, tokens, attention
+
+    def keep_best(self, top_scores, top_tokens, rows, tokens, attention, eos_id: int) -> torch.Tensor:
+        """Continue with the K best candidates that did not end in eos; the state rows they extend."""
+        self.scores, position = top_scores.masked_fill(top_tokens == eos_id, float("-inf")).topk(self.beams, dim=1)
+        chosen = (torch.arange(self.active.numel(), device=rows.device).unsqueeze(1) * 2 * self.beams
+                  + position).view(-1)
+        self.tokens = tokens[chosen]
+        self.attention = attention[chosen] if attention is not None else None
+        self.prev = self.tokens[:, -1]
+        return rows[chosen]
+
+    def drop(self, done: torch.Tensor) -> torch.Tensor:
+        """Remove the sentences that are ``done`` (A,); the beam rows kept, (A'*K,)."""
+        searching = (~done).nonzero().squeeze(1)
+        rows = (searching.unsqueeze(1) * self.beams + torch.arange(self.beams, device=done.device)).view(-1)
+        self.active, self.scores = self.active[searching], self.scores[searching]
+        self.tokens, self.prev = self.tokens[rows], self.prev[rows]
+        self.attention = self.attention[rows] if self.attention is not None else None
+        return rows
+
+
 @torch.no_grad()
-def beam_search(
-    decoder: StepDecoder,
-    state,
-    memory,
-    *,
-    num_beams: int,
-    max_length: int | torch.Tensor,
-    bos_id: int,
-    eos_id: int,
-    pad_id: int,
-    alpha: float = 1.0,
-    n_best: int = 1,
-    return_attention: bool = True,
-) -> SearchOutput:
+def beam_search(decoder: StepDecoder, state, memory, *, num_beams: int, max_length: int | torch.Tensor, bos_id: int,
+                eos_id: int, pad_id: int, alpha: float = 1.0, n_best: int = 1,
+                return_attention: bool = True) -> SearchOutput:
     """Beam search with fairseq's bookkeeping: of the 2K best continuations, those ending in eos
     among the top K are finished; the K best others stay alive. A sentence is done once it has K
     finished hypotheses and its best alive hypothesis, normalised at its current length, scores no
@@ -145,91 +219,54 @@ def beam_search(
     """
     if not 1 <= n_best <= num_beams:
         raise ValueError(f"n_best must be between 1 and num_beams={num_beams}, got {n_best}")
-    beams = num_beams
-    batch_size, source_length = memory.mask.shape
-    device = memory.states.device
-    limits = _limits(max_length, batch_size, device)
-    max_length = int(limits.max())
-    # Row a * K + k is beam k of the a-th sentence still searching; `active` maps a to the batch.
-    expand = torch.arange(batch_size, device=device).repeat_interleave(beams)
-    memory = memory.index_select(expand)
-    state = state.index_select(expand)
-    active = torch.arange(batch_size, device=device)
-    beam_offsets = torch.arange(beams, device=device)
-
-    beam_scores = torch.full((batch_size, beams), float("-inf"), device=device)
-    beam_scores[:, 0] = 0.0  # all beams start identical: keep one alive
-    alive_tokens = torch.empty(batch_size * beams, 0, dtype=torch.long, device=device)
-    alive_attention = memory.states.new_zeros(batch_size * beams, 0, source_length) if return_attention else None
-    prev = torch.full((batch_size * beams,), bos_id, dtype=torch.long, device=device)
-
-    finished_scores = torch.full((batch_size, beams), float("-inf"), device=device)
-    finished_tokens = torch.full((batch_size, beams, max_length), pad_id, dtype=torch.long, device=device)
-    finished_attention = (memory.states.new_zeros(batch_size, beams, max_length, source_length)
-                          if return_attention else None)
-    num_finished = torch.zeros(batch_size, dtype=torch.long, device=device)
-
-    for t in range(max_length):
-        num_active = active.numel()
-        logits, state, weights = decoder.step(prev, state, memory)
-        log_probs = _log_probs(logits, pad_id, bos_id)  # (A*K, V)
-        vocab_size = log_probs.size(-1)
-        candidates = (beam_scores.unsqueeze(-1) + log_probs.view(num_active, beams, -1)).view(num_active, -1)
-        top_scores, top_index = candidates.topk(2 * beams, dim=-1)  # (A, 2K)
-        row_offset = (torch.arange(num_active, device=device) * beams).unsqueeze(1)
-        top_rows = (row_offset + top_index // vocab_size).view(-1)  # rows of A*K, (A*2K,)
-        top_tokens = top_index % vocab_size
-        candidate_tokens = torch.cat([alive_tokens[top_rows], top_tokens.view(-1, 1)], dim=1)
-        if return_attention:
-            candidate_attention = torch.cat([alive_attention[top_rows], weights[top_rows].unsqueeze(1)], dim=1)
-
+    beams, (batch_size, source_length) = num_beams, memory.mask.shape
+    limits = _limits(max_length, batch_size, memory.states.device)
+    expand = torch.arange(batch_size, device=limits.device).repeat_interleave(beams)
+    memory, state = memory.index_select(expand), state.index_select(expand)
+    alive = _Alive(batch_size, beams, source_length, bos_id=bos_id, like=memory.states,
+                   return_attention=return_attention)
+    finished = _Finished(batch_size, beams, int(limits.max()), source_length, pad_id=pad_id, like=memory.states,
+                         return_attention=return_attention)
+    for t in range(int(limits.max())):
+        logits, state, weights = decoder.step(alive.prev, state, memory)
+        top_scores, top_tokens, rows, tokens, attention = alive.candidates(_log_probs(logits, pad_id, bos_id), weights)
         # Finish: eos among the top K (every top-K candidate of a sentence at its length limit).
-        at_limit = limits[active] <= t + 1  # (A,)
+        at_limit = limits[alive.active] <= t + 1  # (A,)
         ends = (top_tokens == eos_id) | at_limit.unsqueeze(1)
         ends[:, beams:] = False
-        num_finished[active] += ends.sum(dim=1)
-        new_scores = (top_scores / length_penalty(t + 1, alpha)).masked_fill(~ends, float("-inf"))
-        merged, keep = torch.cat([finished_scores[active], new_scores], dim=1).topk(beams, dim=1)
-        finished_scores[active] = merged
-        padded = torch.nn.functional.pad(candidate_tokens, (0, max_length - t - 1), value=pad_id)
-        finished_tokens[active] = torch.cat(
-            [finished_tokens[active], padded.view(num_active, 2 * beams, -1)], dim=1
-        ).gather(1, keep.unsqueeze(-1).expand(-1, -1, max_length))
-        if return_attention:
-            padded = torch.nn.functional.pad(candidate_attention, (0, 0, 0, max_length - t - 1))
-            finished_attention[active] = torch.cat(
-                [finished_attention[active], padded.view(num_active, 2 * beams, max_length, -1)], dim=1
-            ).gather(1, keep.view(num_active, beams, 1, 1).expand(-1, -1, max_length, source_length))
+        finished.count[alive.active] += ends.sum(dim=1)
+        finished.add(alive.active, (top_scores / length_penalty(t + 1, alpha)).masked_fill(~ends, float("-inf")),
+                     tokens, attention)
         if bool(at_limit.all()):
             break
-
-        # Continue: the K best candidates that did not end in eos.
-        beam_scores, position = top_scores.masked_fill(top_tokens == eos_id, float("-inf")).topk(beams, dim=1)
-        chosen = (torch.arange(num_active, device=device).unsqueeze(1) * 2 * beams + position).view(-1)
-        alive_tokens = candidate_tokens[chosen]
-        if return_attention:
-            alive_attention = candidate_attention[chosen]
-        state_rows = top_rows[chosen]
-
+        state_rows = alive.keep_best(top_scores, top_tokens, rows, tokens, attention, eos_id)
         # Done: K finished, and none of them beaten by the best alive hypothesis as it stands.
-        best_alive = beam_scores.max(dim=1).values / length_penalty(t + 1, alpha)
-        done = ((num_finished[active] >= beams) & (finished_scores[active][:, beams - 1] >= best_alive)) | at_limit
+        best_alive = alive.scores.max(dim=1).values / length_penalty(t + 1, alpha)
+        worst_finished = finished.scores[alive.active][:, beams - 1]
+        done = ((finished.count[alive.active] >= beams) & (worst_finished >= best_alive)) | at_limit
         if bool(done.all()):
             break
         if bool(done.any()):
-            searching = (~done).nonzero().squeeze(1)  # (A',)
-            rows = (searching.unsqueeze(1) * beams + beam_offsets).view(-1)
-            active, beam_scores = active[searching], beam_scores[searching]
-            alive_tokens, state_rows = alive_tokens[rows], state_rows[rows]
-            if return_attention:
-                alive_attention = alive_attention[rows]
-            memory = memory.index_select(rows)  # a sentence's K memory rows are identical
+            kept = alive.drop(done)
+            state_rows, memory = state_rows[kept], memory.index_select(kept)  # a sentence's K memory rows are equal
         state = state.index_select(state_rows)
-        prev = alive_tokens[:, -1]
+    return finished.output(n_best)
 
-    length = int((finished_tokens != pad_id).sum(dim=-1).max().clamp(min=1))
-    return SearchOutput(
-        finished_tokens[:, :n_best, :length],
-        finished_scores[:, :n_best],
-        finished_attention[:, :n_best, :length] if return_attention else None,
-    )
+
+# The keyword arguments of Seq2SeqModel.generate that a generation config or pipeline supplies.
+SEARCH_SETTINGS = ("num_beams", "max_length", "max_length_a", "max_length_b", "length_penalty")
+
+
+def check_generation_settings(*, num_beams: int, max_length: int, n_best: int = 1, max_length_a: float = 0.0,
+                              max_length_b: int = 0) -> None:
+    """Impossible settings are an error that names them, not a crash deep inside search."""
+    if not isinstance(max_length_a, (int, float)) or max_length_a < 0:
+        raise ValueError(f"max_length_a must be a number >= 0, got {max_length_a!r}")
+    if not isinstance(max_length_b, int) or max_length_b < 0:
+        raise ValueError(f"max_length_b must be a whole number >= 0, got {max_length_b!r}")
+    if not isinstance(num_beams, int) or num_beams < 1:
+        raise ValueError(f"num_beams must be a whole number >= 1 (1 is greedy search), got {num_beams!r}")
+    if not isinstance(max_length, int) or max_length < 1:
+        raise ValueError(f"max_length must be a whole number >= 1, got {max_length!r}")
+    if not isinstance(n_best, int) or not 1 <= n_best <= num_beams:
+        raise ValueError(f"n_best must be between 1 and num_beams={num_beams}, got {n_best!r}")

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from seq2seq.builders import build_model
 from seq2seq.config import Config, config_from_dict
-from seq2seq.data import Batch, Collator, prepare_dataset
-from seq2seq.model import build_model
+from seq2seq.data import Batch, Collator
+from seq2seq.prepare import prepare_dataset
 from seq2seq.processors import TextProcessor
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"

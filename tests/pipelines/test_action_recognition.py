@@ -9,8 +9,9 @@ from conftest import tiny_action_config
 from pipelines import ActionRecognitionPipeline, get_task, pipeline
 from pipelines.action_recognition import ActionRecognitionTask
 from seq2seq.config import ConfigError, DataConfig, config_from_dict
-from seq2seq.data import Batch, prepare_dataset
+from seq2seq.data import Batch
 from seq2seq.media import MediaError, read_video
+from seq2seq.prepare import prepare_dataset
 from seq2seq.processors import VideoProcessor, load_processors
 from seq2seq.synthetic_video import ACTIONS, make_video_corpus
 from seq2seq.tokenization import Tokenizer
@@ -166,7 +167,7 @@ def test_metrics_and_report(tmp_path):
 
 
 def test_the_config_must_list_the_inputs_the_task_feeds(tmp_path):
-    from seq2seq.experiment import check_config
+    from seq2seq.config_checks import check_config
 
     config = tiny_action_config(str(tmp_path), str(tmp_path))
     config.inputs = {"source": config_from_dict({"modality": "text"}, type(config.inputs["video"]))}

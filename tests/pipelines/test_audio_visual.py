@@ -98,7 +98,7 @@ def test_fusion_pipeline_errors_name_the_input(av_runs, av_data, tmp_path):
 
 
 def test_the_config_may_list_either_input_or_both_and_null_drops_one(tmp_path):
-    from seq2seq.experiment import check_config
+    from seq2seq.config_checks import check_config
 
     task = get_task("action_recognition")
     for inputs in ({"video": VIDEO}, {"audio": AUDIO}, {"video": VIDEO, "audio": AUDIO}):

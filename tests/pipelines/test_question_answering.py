@@ -11,7 +11,7 @@ from conftest import last_trainer_state
 
 from pipelines import QuestionAnsweringPipeline, get_task, pipeline
 from seq2seq.config import ConfigError, DataConfig, config_from_dict
-from seq2seq.experiment import check_config
+from seq2seq.config_checks import check_config
 from seq2seq.synthetic_qa import make_qa_corpus
 
 STORY = ["Mary went to the kitchen.", "John picked up the apple.", "Mary travelled to the garden."]
@@ -141,8 +141,8 @@ def hop_model(qa_run):
     trained run's tokenizer and processors, its own reader and weights."""
     import json
 
+    from seq2seq.builders import build_model
     from seq2seq.config import InputConfig, ModelConfig
-    from seq2seq.model import build_model
     from seq2seq.processors import load_processors
     from seq2seq.tokenization import Tokenizer
 

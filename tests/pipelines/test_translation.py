@@ -6,7 +6,8 @@ import torch
 from conftest import collate
 
 from pipelines import TranslationPipeline, get_task, pipeline
-from pipelines.translation import TranslationTask, has_native_bf16
+from pipelines.base import has_native_bf16
+from pipelines.translation import TranslationTask
 from seq2seq.config import DataConfig, GenerationConfig
 from seq2seq.search import length_penalty
 
@@ -118,14 +119,14 @@ def test_pipeline_settings_errors_at_construction(trained_reverse_model):
 def test_pipeline_chooses_bf16_where_the_hardware_has_it(trained_reverse_model, monkeypatch):
     model = trained_reverse_model / "model"
     for native in (True, False):
-        monkeypatch.setattr("pipelines.translation.has_native_bf16", lambda device, native=native: native)
+        monkeypatch.setattr("pipelines.base.has_native_bf16", lambda device, native=native: native)
         assert pipeline("translation", model=model).bf16 is native
         assert pipeline("translation", model=model, bf16=not native).bf16 is (not native)  # explicit wins
 
 
 def test_native_bf16_detection_reads_the_cpu_flags(monkeypatch, tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
-    monkeypatch.setattr("pipelines.translation.CPUINFO", cpuinfo)
+    monkeypatch.setattr("pipelines.base.CPUINFO", cpuinfo)
     cpuinfo.write_text("flags\t\t: fpu sse2 avx512f avx512_bf16 avx512vl\n")
     assert has_native_bf16(torch.device("cpu"))
     cpuinfo.write_text("flags\t\t: fpu sse2 avx2\n")

@@ -8,7 +8,8 @@ import torch
 from pipelines import get_task
 from pipelines.speech_recognition import SpeechRecognitionTask
 from seq2seq.config import DataConfig
-from seq2seq.data import Examples, prepare_dataset
+from seq2seq.data import Examples
+from seq2seq.prepare import prepare_dataset
 from seq2seq.processors import AudioProcessor
 from seq2seq.synthetic_audio import make_dtmf_corpus
 from seq2seq.tokenization import Tokenizer
@@ -75,7 +76,7 @@ def test_duration_limits_drop_training_audio_outside_them(tmp_path):
     import datasets
     from conftest import write_tone_folder
 
-    from seq2seq.data import media_seconds
+    from seq2seq.preparation import media_seconds
     from seq2seq.streaming import StreamingExamples, StreamingLoader
 
     rows = datasets.load_dataset(str(write_tone_folder(tmp_path, {"train": 3})))["train"]

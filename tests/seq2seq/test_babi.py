@@ -104,7 +104,8 @@ def test_a_task_without_a_validation_file_holds_out_whole_stories(tmp_path):
 def test_supporting_facts_reach_the_batch_as_positions_among_the_sentences_kept(tmp_path):
     from pipelines import get_task
     from seq2seq.config import DataConfig
-    from seq2seq.data import Examples, prepare_dataset
+    from seq2seq.data import Examples
+    from seq2seq.prepare import prepare_dataset
     from seq2seq.processors.text import TextProcessor
     from seq2seq.tokenization import Tokenizer
 

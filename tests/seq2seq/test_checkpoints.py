@@ -17,7 +17,8 @@ from seq2seq.checkpoints import (
     save_checkpoint,
     verify_checkpoint,
 )
-from seq2seq.training import train, train_step
+from seq2seq.training import train
+from seq2seq.update import train_step
 
 
 @pytest.fixture(scope="module")

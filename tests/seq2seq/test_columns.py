@@ -82,7 +82,7 @@ def test_a_class_label_of_minus_one_is_no_label_and_such_rows_are_dropped_and_co
 
     from pipelines import get_task
     from seq2seq.config import DataConfig
-    from seq2seq.data import prepare_dataset
+    from seq2seq.prepare import prepare_dataset
     from seq2seq.processors import TextProcessor
     from seq2seq.tokenization import Tokenizer
 

@@ -77,7 +77,7 @@ def test_missing_config_file_names_it(tmp_path):
 
 def test_shipped_configs_load_and_pass_their_task_checks():
     from pipelines import get_task
-    from seq2seq.experiment import check_config
+    from seq2seq.config_checks import check_config
 
     shipped = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
     assert len(shipped) >= 12

@@ -4,10 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from seq2seq.builders import build_model
 from seq2seq.config import InputConfig, ModelConfig
 from seq2seq.data import Batch
 from seq2seq.hops import CombinedReader, MultiHopReader, QueryReductionLayer, QueryReductionReader
-from seq2seq.model import Seq2SeqModel, build_model
+from seq2seq.model import Seq2SeqModel
 
 
 @pytest.mark.parametrize("reader_class", [MultiHopReader, QueryReductionReader, CombinedReader])

@@ -115,9 +115,9 @@ def test_truncated_weights_are_an_error_not_a_crash(tmp_path):
 
 
 def _audio_and_text_model(fusion: str):
+    from seq2seq.builders import build_model
     from seq2seq.config import Config, InputConfig, config_from_dict
     from seq2seq.data import Collator
-    from seq2seq.model import build_model
     from seq2seq.processors import AudioProcessor, TextProcessor
 
     config = Config()
@@ -154,8 +154,9 @@ def test_gated_fusion_gives_each_input_its_own_softmax_mixed_by_the_gate():
 
 
 def test_ctc_weight_adds_a_ctc_loss_in_training_only():
+    from seq2seq.builders import build_model
     from seq2seq.config import Config, InputConfig, config_from_dict
-    from seq2seq.model import build_model
+    from seq2seq.losses import ctc_loss_sum
 
     model, collate, examples = _audio_and_text_model("concat")
     batch = collate(examples)
@@ -174,7 +175,8 @@ def test_ctc_weight_adds_a_ctc_loss_in_training_only():
     ctc_model.eval()
     without = ctc_model(speech).loss
     assert torch.isfinite(with_ctc) and not torch.isclose(with_ctc, without)
-    expected = 0.5 * without + 0.5 * ctc_model._ctc_loss_sum(ctc_model.start(speech)[1], speech) / 6
+    memory = ctc_model.start(speech)[1]
+    expected = 0.5 * without + 0.5 * ctc_loss_sum(ctc_model.ctc_layer(memory.states), memory.mask, speech) / 6
     torch.testing.assert_close(with_ctc, expected)  # 6 target tokens: 2 x (2 tokens + eos)
     with pytest.raises(ValueError, match="ctc_weight needs a model with one input"):
         build_model(config.model, {**audio_only, "source": config_from_dict({"modality": "text"}, InputConfig)},

@@ -10,7 +10,7 @@ from conftest import last_trainer_state, tiny_config
 
 from pipelines import get_task
 from seq2seq.config import ConfigError, DataConfig
-from seq2seq.experiment import check_config
+from seq2seq.config_checks import check_config
 from seq2seq.processors import TextProcessor
 from seq2seq.sources import load_raw_dataset
 from seq2seq.streaming import StreamingExamples, StreamingLoader
@@ -188,7 +188,7 @@ def test_an_epoch_whose_last_update_is_smaller_than_the_accumulation_ends_cleanl
 
 
 def test_iterate_updates_passes_a_dropped_update_on_as_empty():
-    from seq2seq.training import iterate_updates
+    from seq2seq.update import iterate_updates
 
     loader = StreamingLoader(numbered_stream(16, unreadable=range(16)), batch_size=4, micro_batches=2)
     loader.set_epoch(0)
@@ -261,7 +261,8 @@ def test_the_rest_of_a_share_an_epoch_ended_without_is_counted():
 def test_map_style_and_streamed_examples_share_limits_and_bucketing_costs(stream_parts):
     """One preparation rule for both: the same examples pass the length limits, with the same
     bucketing costs."""
-    from seq2seq.data import Examples, prepare_dataset
+    from seq2seq.data import Examples
+    from seq2seq.prepare import prepare_dataset
 
     rows, tokenizer, to_example, _ = stream_parts
     processors = {"source": TextProcessor(tokenizer)}

@@ -10,11 +10,14 @@ from pipelines import get_task
 from seq2seq.checkpoints import CheckpointError, list_checkpoints
 from seq2seq.config import ConfigError, config_to_dict
 from seq2seq.evaluation import translate_dataset
-from seq2seq.experiment import lr_factor, make_accelerator
+from seq2seq.experiment import make_accelerator
 from seq2seq.model import Seq2SeqModel
+from seq2seq.optimization import lr_factor
+from seq2seq.run import MetricsLog
 from seq2seq.run_directory import RunDirectoryError
 from seq2seq.tokenization import Tokenizer
-from seq2seq.training import MetricsLog, train, train_step
+from seq2seq.training import train
+from seq2seq.update import train_step
 
 
 def test_lr_schedules():

@@ -7,8 +7,9 @@ import torch
 
 from pipelines.action_recognition import ActionRecognitionTask
 from seq2seq.config import DataConfig
-from seq2seq.data import Examples, add_frame_features, prepare_dataset
+from seq2seq.data import Examples, add_frame_features
 from seq2seq.encoders import VideoEncoder
+from seq2seq.prepare import prepare_dataset
 from seq2seq.processors import VideoProcessor
 from seq2seq.sources import load_raw_dataset
 from seq2seq.synthetic_video import make_video_corpus
@@ -87,7 +88,7 @@ def test_class_folders_read_splits_and_labels(clips, tmp_path):
 def test_targets_longer_than_the_generation_limit_are_warned_about(clips, caplog):
     from accelerate import PartialState
 
-    from seq2seq.experiment import warn_if_targets_exceed_the_length_limit
+    from seq2seq.training_data import warn_if_targets_exceed_the_length_limit
 
     PartialState()  # Accelerate's logger needs it
     target_ids = list(examples(clips).prepared["tgt_ids"])

@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parents[1])]
 from conftest import tiny_config  # noqa: E402
 
+import seq2seq.run  # noqa: E402
 import seq2seq.training as training  # noqa: E402
 from pipelines import get_task  # noqa: E402
 
@@ -29,7 +30,7 @@ if __name__ == "__main__":
     run_dir, output = sys.argv[1], Path(sys.argv[2])
     rank = int(os.environ["RANK"])
     if rank == 1:
-        training.time = FastClock(100.0)
+        seq2seq.run.time = FastClock(100.0)  # the run's clock: its time limit
     updates = []
     original_step = training.train_step
 

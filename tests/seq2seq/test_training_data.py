@@ -1,12 +1,12 @@
-"""Assembling runs: prepared in-memory data is shared by every run with the same data and settings."""
+"""Data assembly for runs: prepared in-memory data is shared by every run with the same data and settings."""
 
 import datasets
 import pytest
 from conftest import tiny_config
 
 from pipelines import get_task
-from seq2seq.experiment import prepared_cache_dir
 from seq2seq.training import train
+from seq2seq.training_data import prepared_cache_dir
 
 
 def test_a_second_run_reads_the_prepared_data_back(tmp_path, monkeypatch):
@@ -34,7 +34,7 @@ def test_map_style_and_streamed_classifiers_get_the_same_label_set(tmp_path, cla
     from conftest import tiny_audio_classifier_config, write_tone_folder
 
     from seq2seq.config import config_from_dict
-    from seq2seq.experiment import describe_training_data, load_data
+    from seq2seq.training_data import describe_training_data, load_data
 
     folder = write_tone_folder(tmp_path / "tones", {"train": 2})
     files = sorted((folder / "train").rglob("*.wav"))
@@ -69,7 +69,7 @@ def test_the_tokenizer_reads_the_text_columns_without_decoding_media(tmp_path, m
     from accelerate import Accelerator
     from conftest import tiny_audio_classifier_config, write_tone_folder
 
-    from seq2seq import experiment
+    from seq2seq import training_data
     from seq2seq.config import config_from_dict
 
     files = sorted(str(path) for path in (write_tone_folder(tmp_path / "tones", {"train": 1}) / "train").rglob("*.wav"))
@@ -80,16 +80,16 @@ def test_the_tokenizer_reads_the_text_columns_without_decoding_media(tmp_path, m
     decode = datasets.Audio.decode_example
     monkeypatch.setattr(datasets.Audio, "decode_example",
                         lambda self, *args, **kwargs: decoded.append(1) or decode(self, *args, **kwargs))
-    prepare_tokenizer = experiment.prepare_tokenizer
+    prepare_tokenizer = training_data.prepare_tokenizer
 
     def counting(*args, **kwargs):
         tokenizer = prepare_tokenizer(*args, **kwargs)
         decoded_for_the_tokenizer.append(len(decoded))
         return tokenizer
 
-    monkeypatch.setattr(experiment, "prepare_tokenizer", counting)
+    monkeypatch.setattr(training_data, "prepare_tokenizer", counting)
     config = config_from_dict(tiny_audio_classifier_config(
         str(tmp_path / "run"), {"kind": "huggingface", "path": str(tmp_path / "saved")}))
-    loaded = experiment.load_data(config, get_task("action_recognition"), tmp_path / "run", Accelerator(cpu=True))
+    loaded = training_data.load_data(config, get_task("action_recognition"), tmp_path / "run", Accelerator(cpu=True))
     assert decoded_for_the_tokenizer == [0] and len(decoded) >= len(files)
     assert loaded.tokenizer.decode_target(loaded.tokenizer.encode_target(["low"]))[0] == "low"

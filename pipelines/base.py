@@ -1,0 +1,163 @@
+"""What every task's pipeline shares: loading a model directory, settings, batching, bf16, cutting outputs.
+
+A task's pipeline subclasses ``Pipeline`` and writes only its own input and output code:
+
+    class SpeechRecognitionPipeline(Pipeline):
+        task = "speech_recognition"
+
+        def __call__(self, audio, **overrides):
+            settings = self.call_settings(overrides)
+            ...
+            for chunk in self.chunks(features, settings):
+                output = self.generate(batch, settings)
+                for row in self.outputs(output):  # text, finished, steps
+                    ...
+
+One call convention, as in Hugging Face pipelines: every pipeline takes ``batch_size`` at
+construction and per call; a generative one (``generative = True``) takes the search settings
+(``num_beams``, ``max_length``, ...) the same way, defaulting to the ones saved with the model.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from pipelines.dataset_inputs import is_dataset, results_per_row
+from seq2seq.config import GenerationConfig, config_to_dict
+from seq2seq.model import Seq2SeqModel
+from seq2seq.model_files import read_model_config
+from seq2seq.processors import load_processors
+from seq2seq.search import SEARCH_SETTINGS, check_generation_settings, generated_tokens
+from seq2seq.tokenization import PAD_ID, Tokenizer
+
+CPUINFO = Path("/proc/cpuinfo")
+DEFAULT_BATCH_SIZE = 16  # a classifier's; a generative model's comes from its generation settings
+
+
+class Generated(NamedTuple):
+    """One output row, cut at its end: the token ids (no eos, no padding), whether it ended with eos
+    (else it stopped at its length limit: ``truncated``), and the decoder steps it took (tokens + eos)."""
+
+    ids: list[int]
+    finished: bool
+    steps: int
+
+
+def has_native_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 matrix products run natively (CUDA with bf16, or a CPU with AVX512-BF16/AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        flags = CPUINFO.read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def positive(name: str, value: Any) -> int:
+    """A whole number >= 1 (``batch_size``, ``top_k``, ...), or a ValueError naming the setting."""
+    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__") or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def resolve_settings(current: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Settings with ``overrides`` (None = keep) applied, checked; unknown names are an error."""
+    unknown = set(overrides) - set(current)
+    if unknown:
+        kind = "generation setting(s)" if "num_beams" in current else "setting(s)"
+        raise TypeError(f"unknown {kind}: {', '.join(sorted(unknown))} (known: {', '.join(sorted(current))})")
+    settings = {**current, **{k: v for k, v in overrides.items() if v is not None}}
+    if "num_beams" in settings:
+        check_generation_settings(num_beams=settings["num_beams"], max_length=settings["max_length"],
+                                  max_length_a=settings["max_length_a"], max_length_b=settings["max_length_b"])
+    positive("batch_size", settings["batch_size"])
+    return settings
+
+
+class Pipeline:
+    """A trained model directory made callable. Subclasses set ``task`` (the name saved in the
+    model's config.json) and, for a model that writes free text, ``generative = True``.
+
+    ``bf16=True`` runs the model under bfloat16 autocast (about 2x faster on hardware with native
+    bf16); ``bf16=None`` (the default) does so where the hardware has it if the task measured the
+    same quality in bf16 (``bf16_where_native``: translation, the same BLEU), and runs fp32
+    otherwise; ``False`` forces fp32.
+    """
+
+    task: str
+    generative = True
+    bf16_where_native = False
+    # Generation settings a task's pipeline has no use for (translation's sentence splitting, say).
+    unused_settings: tuple[str, ...] = ()
+
+    def __init__(self, model: str | Path, *, device: str | torch.device = "cpu", bf16: bool | None = None,
+                 **settings: Any):
+        self.config = read_model_config(model)
+        saved_task = self.config.get("task", "translation")  # models saved before tasks were named
+        if saved_task != self.task:
+            wanted = self.task.replace("_", " ")
+            raise ValueError(f"{model} holds a '{saved_task}' model, not {'an' if wanted[0] in 'aeiou' else 'a'} "
+                             f"{wanted} model")
+        self.tokenizer = Tokenizer.from_pretrained(model)
+        self.model = Seq2SeqModel.from_pretrained(model, device=device)
+        self.processors = load_processors(model, self.tokenizer, self.config["inputs"])
+        self.device = torch.device(device)
+        self.bf16 = self.bf16_where_native and has_native_bf16(self.device) if bf16 is None else bool(bf16)
+        self.columns = self.config.get("data", {}).get("columns", {})  # how the training rows were read
+        self.settings = resolve_settings(self._default_settings(), settings)
+
+    def _default_settings(self) -> dict[str, Any]:
+        if not self.generative:
+            return {"batch_size": DEFAULT_BATCH_SIZE}
+        # Models saved before a setting existed get today's default for it.
+        defaults = {**config_to_dict(GenerationConfig()), **self.config.get("generation", {})}
+        for name in self.unused_settings:
+            defaults.pop(name, None)
+        return defaults
+
+    def call_settings(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """This call's settings: the pipeline's, with the call's keyword arguments applied."""
+        return resolve_settings(self.settings, overrides)
+
+    def over_dataset(self, inputs: Any, settings: dict[str, Any], *, takes_rows: bool, **options: Any) -> Iterator:
+        """Results for a dataset (or one of its columns), ``batch_size`` rows at a time."""
+        return results_per_row(self, inputs, settings["batch_size"], takes_rows=takes_rows, task=self.task, **options)
+
+    @staticmethod
+    def is_dataset(inputs: Any) -> bool:
+        return is_dataset(inputs)
+
+    @staticmethod
+    def chunks(items: list[Any], batch_size: int) -> Iterator[list[Any]]:
+        iterator = iter(items)
+        while chunk := list(itertools.islice(iterator, batch_size)):
+            yield chunk
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    @torch.no_grad()
+    def generate(self, batch: Any, settings: dict[str, Any], *, return_attention: bool = False):
+        """The model's search over ``batch`` (on this pipeline's device) with this call's settings."""
+        with self.autocast():
+            return self.model.generate(batch.to(self.device), return_attention=return_attention,
+                                       **{name: settings[name] for name in SEARCH_SETTINGS})
+
+    def outputs(self, output: Any) -> list[Generated]:
+        """The best hypothesis of each row of a ``generate`` output, cut at its end."""
+        rows = []
+        for tokens in output.tokens[:, 0].tolist():
+            ids, finished = generated_tokens(tokens, self.tokenizer.eos_id, PAD_ID)
+            rows.append(Generated(ids, finished, len(ids) + finished))
+        return rows
+
+    def text(self, generated: Generated) -> str:
+        return self.tokenizer.decode_target([generated.ids])[0]
