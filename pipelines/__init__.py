@@ -9,6 +9,10 @@
     answer(question="Where is Mary?", context="Mary went to the kitchen.")  # {"answer": "kitchen", "score": 0.99}
     for result in translate(KeyDataset(dataset, "de")):  # a dataset column: results batch by batch
         ...
+
+Every pipeline takes ``batch_size`` and ``bf16`` at construction and per call, and the generative
+ones (translation, speech recognition, question answering) the search settings (``num_beams``,
+``max_length``, ...) too; they default to what was saved with the model (``base.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.action_recognition import ActionRecognitionPipeline, ActionRecognitionTask
+from pipelines.base import Pipeline
 from pipelines.dataset_inputs import KeyDataset
 from pipelines.question_answering import QuestionAnsweringPipeline, QuestionAnsweringTask
 from pipelines.speech_recognition import SpeechRecognitionPipeline, SpeechRecognitionTask
@@ -49,5 +54,5 @@ def pipeline(task: str | None = None, *, model: str | Path, **kwargs: Any):
     return PIPELINES[task](model, **kwargs)
 
 
-__all__ = ["ActionRecognitionPipeline", "KeyDataset", "QuestionAnsweringPipeline", "SpeechRecognitionPipeline",
-           "TranslationPipeline", "get_task", "pipeline"]
+__all__ = ["ActionRecognitionPipeline", "KeyDataset", "Pipeline", "QuestionAnsweringPipeline",
+           "SpeechRecognitionPipeline", "TranslationPipeline", "get_task", "pipeline"]
