@@ -21,7 +21,7 @@ import datasets
 from datasets.arrow_dataset import Column
 from datasets.iterable_dataset import IterableColumn
 
-from seq2seq.columns import ColumnReader
+from seq2seq.columns import ColumnReader, resolve_columns
 
 
 class KeyDataset:
@@ -71,3 +71,19 @@ def results_per_row(call: Callable[..., list[Any]], inputs: Any, rows_per_batch:
     items = iter(inputs)
     while batch := list(itertools.islice(items, rows_per_batch)):
         yield from call(batch, **options)
+
+
+def input_and_target(task: Any, data_columns: dict[str, str], features: Any, *,
+                     text: bool) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``to_example`` for a task with one input (``task.inputs``' only name) and a text target: the
+    row's input (its text, or the media value as stored) and, where the row has it, the target."""
+    (name,) = [field for field in task.columns if field != "target"]
+    read = ColumnReader(resolve_columns(task.columns, data_columns, task.name), features)
+
+    def to_example(row: dict[str, Any]) -> dict[str, Any]:
+        example = {name: read.text(row, name) if text else read(row, name)}
+        if read.has(row, "target"):
+            example["target_text"] = read.text(row, "target", optional=True)
+        return example
+
+    return to_example

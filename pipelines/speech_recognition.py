@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.base import Pipeline
-from seq2seq.columns import ColumnReader, resolve_columns
+from pipelines.dataset_inputs import input_and_target
 from seq2seq.config import DataConfig
 from seq2seq.data import Batch
 from seq2seq.metrics import cer, exact_match, wer
@@ -29,15 +29,7 @@ class SpeechRecognitionTask:
     columns = {INPUT: "audio", "target": "text"}  # field -> dataset column (data.columns overrides)
 
     def make_to_example(self, data: DataConfig, features: Any = None) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        read = ColumnReader(resolve_columns(self.columns, data.columns, NAME), features)
-
-        def to_example(row: dict[str, Any]) -> dict[str, Any]:
-            example = {INPUT: read(row, INPUT)}
-            if read.has(row, "target"):
-                example["target_text"] = read.text(row, "target", optional=True)
-            return example
-
-        return to_example
+        return input_and_target(self, data.columns, features, text=False)
 
     def compute_metrics(self, predictions: list[str], references: list[str],
                         metrics: list[str] | None = None) -> dict[str, float]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.base import Pipeline
-from seq2seq.columns import ColumnReader, resolve_columns
+from pipelines.dataset_inputs import input_and_target
 from seq2seq.config import DataConfig
 from seq2seq.data import Collator
 from seq2seq.metrics import bleu, chrf, exact_match
@@ -30,15 +30,7 @@ class TranslationTask:
     columns = {INPUT: "source", "target": "target"}  # field -> dataset column (data.columns overrides)
 
     def make_to_example(self, data: DataConfig, features: Any = None) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        read = ColumnReader(resolve_columns(self.columns, data.columns, NAME), features)
-
-        def to_example(row: dict[str, Any]) -> dict[str, Any]:
-            example = {INPUT: read.text(row, INPUT)}
-            if read.has(row, "target"):
-                example["target_text"] = read.text(row, "target", optional=True)
-            return example
-
-        return to_example
+        return input_and_target(self, data.columns, features, text=True)
 
     def compute_metrics(self, predictions: list[str], references: list[str],
                         metrics: list[str] | None = None) -> dict[str, float]:

@@ -42,21 +42,9 @@ def sum_of_words(embedded: torch.Tensor, mask: torch.Tensor, position_encoding: 
 
 
 class TextEncoder(nn.Module):
-    def __init__(
-        self,
-        *,
-        vocab_size: int,
-        embedding_size: int,
-        hidden_size: int,
-        rnn_type: str = "gru",
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        dropout: float = 0.0,
-        embedding_dropout: float = 0.0,
-        padding_idx: int = 0,
-        bag_of_words: bool = False,
-        position_encoding: str = "none",
-    ):
+    def __init__(self, *, vocab_size: int, embedding_size: int, hidden_size: int, rnn_type: str = "gru",
+                 num_layers: int = 1, bidirectional: bool = True, dropout: float = 0.0, embedding_dropout: float = 0.0,
+                 padding_idx: int = 0, bag_of_words: bool = False, position_encoding: str = "none"):
         super().__init__()
         self.num_layers = num_layers
         self.bidirectional = bidirectional
@@ -102,25 +90,11 @@ class SentenceEncoder(nn.Module):
     per sentence stalled near 65 % and the flat encoder over the concatenated text was at 83 %.
     """
 
-    def __init__(
-        self,
-        *,
-        vocab_size: int,
-        embedding_size: int,
-        hidden_size: int,
-        rnn_type: str = "gru",
-        num_layers: int = 1,
-        bidirectional: bool = True,
-        dropout: float = 0.0,
-        embedding_dropout: float = 0.0,
-        padding_idx: int = 0,
-        max_positions: int = 100,
-        memory_unit: str = "tokens",
-        sentence_rnn: bool = True,
-        recency_noise: float = 0.0,
-        bag_of_words: bool = False,
-        position_encoding: str = "none",
-    ):
+    def __init__(self, *, vocab_size: int, embedding_size: int, hidden_size: int, rnn_type: str = "gru",
+                 num_layers: int = 1, bidirectional: bool = True, dropout: float = 0.0,
+                 embedding_dropout: float = 0.0, padding_idx: int = 0, max_positions: int = 100,
+                 memory_unit: str = "tokens", sentence_rnn: bool = True, recency_noise: float = 0.0,
+                 bag_of_words: bool = False, position_encoding: str = "none"):
         super().__init__()
         if memory_unit not in ("tokens", "sentences"):
             raise ValueError(f"memory_unit must be 'tokens' or 'sentences', got {memory_unit!r}")
