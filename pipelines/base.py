@@ -20,14 +20,13 @@ construction and per call; a generative one (``generative = True``) takes the se
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 
-from pipelines.dataset_inputs import is_dataset, results_per_row
+from pipelines.dataset_inputs import chunks, is_dataset, results_per_row
 from seq2seq.config import GenerationConfig, config_to_dict
 from seq2seq.model import Seq2SeqModel
 from seq2seq.model_files import read_model_config
@@ -137,9 +136,7 @@ class Pipeline:
 
     @staticmethod
     def chunks(items: list[Any], batch_size: int) -> Iterator[list[Any]]:
-        iterator = iter(items)
-        while chunk := list(itertools.islice(iterator, batch_size)):
-            yield chunk
+        return chunks(items, batch_size)
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)

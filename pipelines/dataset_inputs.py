@@ -68,9 +68,15 @@ def results_per_row(call: Callable[..., list[Any]], inputs: Any, rows_per_batch:
     if not takes_rows and isinstance(inputs, (datasets.Dataset, datasets.IterableDataset)):
         raise TypeError(f"the {task} pipeline reads one column of a dataset: pass KeyDataset(dataset, 'column') "
                         f"or dataset['column']")
-    items = iter(inputs)
-    while batch := list(itertools.islice(items, rows_per_batch)):
+    for batch in chunks(inputs, rows_per_batch):
         yield from call(batch, **options)
+
+
+def chunks(items: Any, size: int) -> Iterator[list[Any]]:
+    """Lists of ``size`` consecutive items (the last may be shorter), read lazily from any iterable."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def input_and_target(task: Any, data_columns: dict[str, str], features: Any, *,
