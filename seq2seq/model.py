@@ -19,6 +19,7 @@ from seq2seq.encoders import EncoderOutput
 from seq2seq.hops import READERS, HopsOutput, check_reader_settings
 from seq2seq.losses import ctc_loss_sum, smoothed_cross_entropy
 from seq2seq.model_files import load_weights, read_model_config, save_model_directory
+from seq2seq.sampling import Sampling, sample_search
 from seq2seq.search import SearchOutput, beam_search, check_generation_settings, greedy_search, output_limits
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
 
@@ -221,8 +222,10 @@ class Seq2SeqModel(nn.Module):
         length_penalty: float = 1.0,
         n_best: int = 1,
         return_attention: bool = True,
+        sampling: Sampling | None = None,
     ) -> SearchOutput:
-        """Decode ``batch``: greedy for ``num_beams == 1``, else batched beam search.
+        """Decode ``batch``: greedy for ``num_beams == 1``, else batched beam search; with
+        ``sampling`` (``sampling.py``: temperature, top-k, top-p, seed), one sampled output each.
 
         Each output is limited to ``min(max_length, a * S + b)`` tokens, S being its input's length
         in encoder positions (``search.output_limits``; ``a = b = 0``: ``max_length`` for all).
@@ -235,6 +238,10 @@ class Seq2SeqModel(nn.Module):
         limits = output_limits(memory.mask.sum(dim=1), max_length=max_length, max_length_a=max_length_a,
                                max_length_b=max_length_b)
         ids = dict(bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID, max_length=limits, alpha=length_penalty)
+        if sampling is not None:
+            if num_beams != 1:
+                raise ValueError(f"sampling draws one output per input: it needs num_beams=1, got {num_beams}")
+            return sample_search(self.decoder, state, memory, sampling=sampling, **ids)
         if num_beams == 1:
             return greedy_search(self.decoder, state, memory, **ids)
         return beam_search(

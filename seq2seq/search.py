@@ -16,6 +16,7 @@ An output that reaches its limit without eos is cut there; :func:`hit_limit` tel
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 import torch
@@ -95,6 +96,17 @@ def greedy_search(
     decoder: StepDecoder, state, memory, *, max_length: int | torch.Tensor, bos_id: int, eos_id: int, pad_id: int,
     alpha: float = 1.0,
 ) -> SearchOutput:
+    return one_path_search(decoder, state, memory, max_length=max_length, bos_id=bos_id, eos_id=eos_id,
+                           pad_id=pad_id, alpha=alpha, pick=lambda log_probs: log_probs.max(dim=-1))
+
+
+@torch.no_grad()
+def one_path_search(
+    decoder: StepDecoder, state, memory, *, max_length: int | torch.Tensor, bos_id: int, eos_id: int, pad_id: int,
+    alpha: float, pick: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+) -> SearchOutput:
+    """One hypothesis per input, a token at a time: ``pick(log_probs (B, V))`` gives each row's
+    token and its log-probability (greedy: the best; sampling: a draw, ``sampling.py``)."""
     batch_size = memory.states.size(0)
     prev = memory.states.new_full((batch_size,), bos_id, dtype=torch.long)
     limits = _limits(max_length, batch_size, prev.device)
@@ -104,9 +116,9 @@ def greedy_search(
     tokens, attention = [], []
     for t in range(int(limits.max())):
         logits, state, weights = decoder.step(prev, state, memory)
-        best_log_probs, prev = _log_probs(logits, pad_id, bos_id).max(dim=-1)
+        chosen_log_probs, prev = pick(_log_probs(logits, pad_id, bos_id))
         prev = prev.masked_fill(finished, pad_id)
-        scores += best_log_probs.masked_fill(finished, 0.0)
+        scores += chosen_log_probs.masked_fill(finished, 0.0)
         lengths += ~finished
         tokens.append(prev)
         attention.append(weights.masked_fill(finished.unsqueeze(1), 0.0))
