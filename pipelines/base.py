@@ -15,7 +15,8 @@ A task's pipeline subclasses ``Pipeline`` and writes only its own input and outp
 
 One call convention, as in Hugging Face pipelines: every pipeline takes ``batch_size`` at
 construction and per call; a generative one (``generative = True``) takes the search settings
-(``num_beams``, ``max_length``, ...) the same way, defaulting to the ones saved with the model.
+(``num_beams``, ``max_length``, ...) the same way, defaulting to the ones saved with the model,
+and ``do_sample=True`` (with ``temperature``, ``top_k``, ``top_p``, ``seed``) to sample instead.
 """
 
 from __future__ import annotations
@@ -31,11 +32,14 @@ from seq2seq.config import GenerationConfig, config_to_dict
 from seq2seq.model import Seq2SeqModel
 from seq2seq.model_files import read_model_config
 from seq2seq.processors import load_processors
+from seq2seq.sampling import Sampling
 from seq2seq.search import SEARCH_SETTINGS, check_generation_settings, generated_tokens
 from seq2seq.tokenization import PAD_ID, Tokenizer
 
 CPUINFO = Path("/proc/cpuinfo")
 DEFAULT_BATCH_SIZE = 16  # a classifier's; a generative model's comes from its generation settings
+# Sampling instead of search (``seq2seq/sampling.py``), per pipeline or per call; not saved with a model.
+SAMPLING_DEFAULTS = {"do_sample": False, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "seed": None}
 
 
 class Generated(NamedTuple):
@@ -67,6 +71,16 @@ def positive(name: str, value: Any) -> int:
     return int(value)
 
 
+def sampling(settings: dict[str, Any]) -> Sampling | None:
+    """What ``do_sample`` asks for (one sampled output per input), or None for search."""
+    if not settings.get("do_sample"):
+        return None
+    if settings["num_beams"] != 1:
+        raise ValueError(f"do_sample draws one output per input: set num_beams=1 (it is {settings['num_beams']})")
+    return Sampling(temperature=settings["temperature"], top_k=settings["top_k"], top_p=settings["top_p"],
+                    seed=settings["seed"])
+
+
 def resolve_settings(current: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Settings with ``overrides`` (None = keep) applied, checked; unknown names are an error."""
     unknown = set(overrides) - set(current)
@@ -77,6 +91,8 @@ def resolve_settings(current: dict[str, Any], overrides: dict[str, Any]) -> dict
     if "num_beams" in settings:
         check_generation_settings(num_beams=settings["num_beams"], max_length=settings["max_length"],
                                   max_length_a=settings["max_length_a"], max_length_b=settings["max_length_b"])
+    if settings.get("do_sample"):
+        sampling(settings)  # its settings checked now, not at the first batch
     positive("batch_size", settings["batch_size"])
     return settings
 
@@ -117,7 +133,7 @@ class Pipeline:
         if not self.generative:
             return {"batch_size": DEFAULT_BATCH_SIZE}
         # Models saved before a setting existed get today's default for it.
-        defaults = {**config_to_dict(GenerationConfig()), **self.config.get("generation", {})}
+        defaults = {**config_to_dict(GenerationConfig()), **self.config.get("generation", {}), **SAMPLING_DEFAULTS}
         for name in self.unused_settings:
             defaults.pop(name, None)
         return defaults
@@ -146,6 +162,7 @@ class Pipeline:
         """The model's search over ``batch`` (on this pipeline's device) with this call's settings."""
         with self.autocast():
             return self.model.generate(batch.to(self.device), return_attention=return_attention,
+                                       sampling=sampling(settings),
                                        **{name: settings[name] for name in SEARCH_SETTINGS})
 
     def outputs(self, output: Any) -> list[Generated]:

@@ -57,3 +57,19 @@ def test_one_call_convention_for_batch_size_and_bf16(trained_reverse_model):
     with pytest.raises(ValueError, match="batch_size must be a whole number >= 1"):
         translate(inputs, batch_size=0)
     assert pipeline("translation", model=trained_reverse_model / "model", bf16=True).bf16 is True
+
+
+@pytest.mark.slow
+def test_generative_pipelines_sample_reproducibly_for_a_seed(trained_reverse_model):
+    translate = pipeline("translation", model=trained_reverse_model / "model", bf16=False)
+    inputs = ["a b c d", "e f g", "h i j k l"]
+    greedy = translate(inputs, num_beams=1)
+    assert translate(inputs, num_beams=1, do_sample=True, top_k=1, seed=1) == greedy
+    hot = {"num_beams": 1, "do_sample": True, "temperature": 5.0}
+    first = translate(inputs, seed=3, **hot)
+    assert translate(inputs, seed=3, **hot) == first
+    assert any(translate(inputs, seed=seed, **hot) != first for seed in range(4, 9))
+    with pytest.raises(ValueError, match="do_sample draws one output per input: set num_beams=1"):
+        translate(inputs, num_beams=5, do_sample=True)
+    with pytest.raises(ValueError, match="temperature must be a number > 0"):
+        pipeline("translation", model=trained_reverse_model / "model", num_beams=1, do_sample=True, temperature=0)
