@@ -2,6 +2,7 @@
 
     python scripts/predict.py --model runs/translation/model "three hundred forty-two"
     python scripts/predict.py --model runs/multi30k/model --input val.de --num-beams 5 > hyp.en
+    python scripts/predict.py --model runs/multi30k/model --num-beams 1 --do-sample --top-p 0.9 --seed 1 "Ein Hund."
     python scripts/predict.py --model runs/action_recognition/model clip.mp4 other.mp4 --top-k 3
     python scripts/predict.py --model runs/speech_recognition/model keys.wav other.flac
     echo '{"context": "Mary went to the kitchen.", "question": "Where is Mary?"}' | \
@@ -28,7 +29,8 @@ from seq2seq import cli  # noqa: E402
 from seq2seq.model_files import read_model_config  # noqa: E402
 from seq2seq.text_files import decode_lines, read_lines  # noqa: E402
 
-GENERATION = ("num_beams", "batch_size", "max_length", "max_length_a", "max_length_b")
+GENERATION = ("num_beams", "batch_size", "max_length", "max_length_a", "max_length_b", "do_sample", "temperature",
+              "top_k", "top_p", "seed")
 # The command-line settings each task's pipeline takes (None = the model's own).
 SETTINGS = {"translation": (*GENERATION, "split_sentences"), "speech_recognition": GENERATION,
             "question_answering": GENERATION, "action_recognition": ("batch_size",)}
@@ -43,13 +45,19 @@ def build_parser():
     parser.add_argument("--max-length", type=int, help="absolute output limit in tokens")
     parser.add_argument("--max-length-a", type=float, help="output limit relative to the input: a * tokens + b")
     parser.add_argument("--max-length-b", type=int)
+    parser.add_argument("--do-sample", action="store_true", default=None,
+                        help="sample each output instead of searching (with --num-beams 1)")
+    parser.add_argument("--temperature", type=float, help="sampling: divide the logits by this (default 1)")
+    parser.add_argument("--top-p", type=float, help="sampling: keep the most likely tokens up to this mass (default 1)")
+    parser.add_argument("--seed", type=int, help="sampling: the same seed gives the same outputs")
     parser.add_argument("--split-sentences", action=argparse.BooleanOptionalAction, default=None,
                         help="translate a multi-sentence line sentence by sentence (default: the model's setting)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="run under bfloat16 autocast (faster, same quality); default: where the hardware has "
                         "native bf16")
-    parser.add_argument("--top-k", type=int, default=1, help="action recognition: labels to print per video")
+    parser.add_argument("--top-k", type=int, help="action recognition: labels to print per video (default 1); "
+                        "sampling: keep the k most likely tokens (default 0: all)")
     parser.add_argument("sentences", nargs="*", help="sentences to translate, or video or audio paths")
     return parser
 
@@ -83,7 +91,7 @@ def print_answers(answer, lines: list[str], args) -> None:
 
 def print_labels(classify, lines: list[str], args) -> None:
     paths = [line.strip() for line in lines if line.strip()]
-    for path, result in zip(paths, classify(paths, top_k=args.top_k) if paths else [], strict=True):
+    for path, result in zip(paths, classify(paths, top_k=args.top_k or 1) if paths else [], strict=True):
         print(path, *(f"{r['label']}:{r['score']:.3f}" for r in result), sep="\t")
 
 

@@ -47,3 +47,18 @@ def test_predict_reports_outputs_cut_at_the_length_limit(trained_reverse_model):
     assert result.stdout == "".join(r["translation_text"] + "\n" for r in expected)
     cut = sum(bool(r.get("truncated")) for r in expected)
     assert cut >= 1 and f"{cut} of 2 translations stopped at the length limit" in result.stderr
+
+
+def test_predict_samples_with_a_seed(trained_reverse_model, run_script):
+    """--do-sample prints the pipeline's sampled outputs: the same for the same seed."""
+    model = str(trained_reverse_model / "model")
+    arguments = ["--model", model, "--num-beams", "1", "--do-sample", "--temperature", "4", "--seed", "5",
+                 "a b c d e", "f g h"]
+    status, out, err = run_script("predict", *arguments)
+    assert status == 0, err
+    expected = translated(model, ["a b c d e", "f g h"], num_beams=1, do_sample=True, temperature=4.0, seed=5)
+    assert out == "".join(result["translation_text"] + "\n" for result in expected)
+    assert run_script("predict", *arguments)[1] == out
+    status, out, err = run_script("predict", "--model", model, "--do-sample", "--num-beams", "3", "a")
+    assert status == 2 and err.startswith("error: do_sample draws one output per input: set num_beams=1")
+
