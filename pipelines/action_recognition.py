@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from pipelines.base import Pipeline, positive
-from pipelines.dataset_inputs import mapped_rows
+from pipelines.dataset_inputs import chunks, is_dataset, mapped_rows
 from seq2seq.columns import ColumnReader, resolve_columns
 from seq2seq.config import DataConfig
 from seq2seq.data import Batch
@@ -112,7 +112,7 @@ class ActionRecognitionPipeline(Pipeline):
     def __call__(self, videos: Any, *, top_k: int | None = 5, num_clips: int = 1, return_attention: bool = False,
                  **overrides: Any) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
         settings = self.call_settings(overrides)
-        if self.is_dataset(videos):  # a column (or, for a video + audio model, rows): results batch by batch
+        if is_dataset(videos):  # a column (or, for a video + audio model, rows): results batch by batch
             rows = len(self.processors) > 1
             inputs = mapped_rows(videos, self.columns, tuple(self.processors)) if rows else videos
             return self.over_dataset(inputs, settings, takes_rows=rows, top_k=top_k, num_clips=num_clips,
@@ -177,7 +177,7 @@ class ActionRecognitionPipeline(Pipeline):
         """Label probabilities (N, L) and, if asked, the attention (N, L, T, positions); with two
         inputs the positions are the video's frames, then the audio's."""
         probabilities, attention = [], []
-        for chunk in self.chunks(clips, batch_size):
+        for chunk in chunks(clips, batch_size):
             batch = Batch({key: processor.collate([clip[key] for clip in chunk])
                            for key, processor in self.processors.items()})
             with self.autocast():

@@ -8,7 +8,7 @@ A task's pipeline subclasses ``Pipeline`` and writes only its own input and outp
         def __call__(self, audio, **overrides):
             settings = self.call_settings(overrides)
             ...
-            for chunk in self.chunks(features, settings):
+            for chunk in chunks(features, settings["batch_size"]):
                 output = self.generate(batch, settings)
                 for row in self.outputs(output):  # text, finished, steps
                     ...
@@ -21,13 +21,15 @@ and ``do_sample=True`` (with ``temperature``, ``top_k``, ``top_p``, ``seed``) to
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 
-from pipelines.dataset_inputs import chunks, is_dataset, results_per_row
+from pipelines.dataset_inputs import results_per_row
 from seq2seq.config import GenerationConfig, config_to_dict
 from seq2seq.model import Seq2SeqModel
 from seq2seq.model_files import read_model_config
@@ -71,14 +73,17 @@ def positive(name: str, value: Any) -> int:
     return int(value)
 
 
-def sampling(settings: dict[str, Any]) -> Sampling | None:
-    """What ``do_sample`` asks for (one sampled output per input), or None for search."""
+def sampling(settings: dict[str, Any], device: torch.device | None = None) -> Sampling | None:
+    """What ``do_sample`` asks for (one sampled output per input), or None for search. With a
+    ``device``, the sampling carries one generator for all the batches of a call, so the batches
+    draw from one stream instead of each restarting from the seed."""
     if not settings.get("do_sample"):
         return None
     if settings["num_beams"] != 1:
         raise ValueError(f"do_sample draws one output per input: set num_beams=1 (it is {settings['num_beams']})")
-    return Sampling(temperature=settings["temperature"], top_k=settings["top_k"], top_p=settings["top_p"],
-                    seed=settings["seed"])
+    checked = Sampling(temperature=settings["temperature"], top_k=settings["top_k"], top_p=settings["top_p"],
+                       seed=settings["seed"])
+    return checked if device is None else dataclasses.replace(checked, generator=checked.make_generator(device))
 
 
 def resolve_settings(current: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -139,20 +144,19 @@ class Pipeline:
         return defaults
 
     def call_settings(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        """This call's settings: the pipeline's, with the call's keyword arguments applied."""
-        return resolve_settings(self.settings, overrides)
+        """This call's settings: the pipeline's, with the call's keyword arguments applied (and,
+        when it samples, the one ``Sampling`` all its batches draw from)."""
+        settings = resolve_settings(self.settings, overrides)
+        return {**settings, "sampling": sampling(settings, self.device)} if self.generative else settings
 
     def over_dataset(self, inputs: Any, settings: dict[str, Any], *, takes_rows: bool, **options: Any) -> Iterator:
-        """Results for a dataset (or one of its columns), ``batch_size`` rows at a time."""
-        return results_per_row(self, inputs, settings["batch_size"], takes_rows=takes_rows, task=self.task, **options)
-
-    @staticmethod
-    def is_dataset(inputs: Any) -> bool:
-        return is_dataset(inputs)
-
-    @staticmethod
-    def chunks(items: list[Any], batch_size: int) -> Iterator[list[Any]]:
-        return chunks(items, batch_size)
+        """Results for a dataset (or one of its columns), ``batch_size`` rows at a time. Sampled
+        with a seed, the n-th batch of rows is seeded with seed + n: reproducible, not repeated."""
+        call = self
+        if settings.get("do_sample") and settings.get("seed") is not None:
+            seeds = itertools.count(settings["seed"])
+            call = lambda rows, **kwargs: self(rows, **{**kwargs, "seed": next(seeds)})  # noqa: E731
+        return results_per_row(call, inputs, settings["batch_size"], takes_rows=takes_rows, task=self.task, **options)
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
@@ -162,7 +166,7 @@ class Pipeline:
         """The model's search over ``batch`` (on this pipeline's device) with this call's settings."""
         with self.autocast():
             return self.model.generate(batch.to(self.device), return_attention=return_attention,
-                                       sampling=sampling(settings),
+                                       sampling=settings["sampling"],
                                        **{name: settings[name] for name in SEARCH_SETTINGS})
 
     def outputs(self, output: Any) -> list[Generated]:

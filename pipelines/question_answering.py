@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from pipelines.base import Pipeline
-from pipelines.dataset_inputs import mapped_rows
+from pipelines.dataset_inputs import chunks, is_dataset, mapped_rows
 from seq2seq.columns import ColumnReader, resolve_columns
 from seq2seq.config import ConfigError, DataConfig
 from seq2seq.data import Batch
@@ -129,13 +129,13 @@ class QuestionAnsweringPipeline(Pipeline):
     def __call__(self, inputs: Any = None, *, question: Any = None, context: Any = None,
                  return_attention: bool = False, **overrides: Any) -> dict[str, Any] | list[dict[str, Any]]:
         settings = self.call_settings(overrides)
-        if self.is_dataset(inputs):  # rows read as in training (data.columns): a generator of answers, batch by batch
+        if is_dataset(inputs):  # rows read as in training (data.columns): a generator of answers, batch by batch
             return self.over_dataset(mapped_rows(inputs, self.columns, FIELDS), settings, takes_rows=True,
                                      return_attention=return_attention, **overrides)
         items, single = _gather(inputs, question, context)
         examples = [self._example(item, f"question {i}") for i, item in enumerate(items)]
         results = []
-        for chunk in self.chunks(examples, settings["batch_size"]):
+        for chunk in chunks(examples, settings["batch_size"]):
             results += self._answer(chunk, return_attention, settings)
         return results[0] if single else results
 

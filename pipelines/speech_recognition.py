@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.base import Pipeline
-from pipelines.dataset_inputs import input_and_target
+from pipelines.dataset_inputs import chunks, input_and_target, is_dataset
 from seq2seq.config import DataConfig
 from seq2seq.data import Batch
 from seq2seq.metrics import cer, exact_match, wer
@@ -55,7 +55,7 @@ class SpeechRecognitionPipeline(Pipeline):
     def __call__(self, audio: Any, *, return_scores: bool = False, return_attention: bool = False,
                  **overrides: Any) -> dict[str, Any] | list[dict[str, Any]]:
         settings = self.call_settings(overrides)
-        if self.is_dataset(audio):  # a column of a dataset: a generator of results, batch by batch
+        if is_dataset(audio):  # a column of a dataset: a generator of results, batch by batch
             return self.over_dataset(audio, settings, takes_rows=False, return_scores=return_scores,
                                      return_attention=return_attention, **overrides)
         single = not isinstance(audio, (list, tuple))
@@ -66,7 +66,7 @@ class SpeechRecognitionPipeline(Pipeline):
         features = [processor(item, name=str(item) if isinstance(item, (str, Path)) else f"audio {i}")
                     for i, item in enumerate(items)]
         results = []
-        for chunk in self.chunks(features, settings["batch_size"]):
+        for chunk in chunks(features, settings["batch_size"]):
             output = self.generate(Batch({INPUT: processor.collate(chunk)}), settings,
                                    return_attention=return_attention)
             for row, generated in enumerate(self.outputs(output)):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.base import Pipeline
-from pipelines.dataset_inputs import input_and_target
+from pipelines.dataset_inputs import chunks, input_and_target, is_dataset
 from seq2seq.config import DataConfig
 from seq2seq.data import Collator
 from seq2seq.metrics import bleu, chrf, exact_match
@@ -76,7 +76,7 @@ class TranslationPipeline(Pipeline):
     def __call__(self, inputs: str | list[str], *, return_scores: bool = False,
                  return_attention: bool = False, **overrides: Any) -> list[dict[str, Any]]:
         settings = self.call_settings(overrides)
-        if self.is_dataset(inputs):  # a column of a dataset: a generator of results, batch by batch
+        if is_dataset(inputs):  # a column of a dataset: a generator of results, batch by batch
             return self.over_dataset(inputs, settings, takes_rows=False, return_scores=return_scores,
                                      return_attention=return_attention, **overrides)
         texts = _check_inputs(inputs)
@@ -123,7 +123,7 @@ class TranslationPipeline(Pipeline):
         results: list[dict[str, Any]] = [{} for _ in texts]
         # Longest first in batches of similar length: less padding, same results.
         order = sorted(range(len(texts)), key=lambda i: -len(src_ids[i]))
-        for indices in self.chunks(order, settings["batch_size"]):
+        for indices in chunks(order, settings["batch_size"]):
             batch = self.collate([{INPUT: src_ids[i]} for i in indices])
             output = self.generate(batch, settings, return_attention=return_attention)
             for row, (index, generated) in enumerate(zip(indices, self.outputs(output), strict=True)):

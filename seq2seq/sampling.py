@@ -12,7 +12,7 @@ A sample's score, as in greedy and beam search, is the model's own log-probabili
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -25,6 +25,9 @@ class Sampling:
     top_k: int = 0  # keep the k most likely tokens; 0 keeps all
     top_p: float = 1.0  # keep the most likely tokens until their probability reaches p; 1.0 keeps all
     seed: int | None = None  # None: a fresh random seed
+    # Draws from this generator when given (one stream across several searches), else from a new
+    # one seeded with ``seed``.
+    generator: torch.Generator | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) \
@@ -36,6 +39,15 @@ class Sampling:
             raise ValueError(f"top_p must be a number in (0, 1], got {self.top_p!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise ValueError(f"seed must be a whole number or None, got {self.seed!r}")
+
+    def make_generator(self, device: torch.device) -> torch.Generator:
+        """A generator seeded with ``seed``, or with a fresh seed (the global RNG is left alone)."""
+        generator = torch.Generator(device=device)
+        if self.seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(self.seed)
+        return generator
 
 
 def filtered_logits(log_probs: torch.Tensor, sampling: Sampling) -> torch.Tensor:
@@ -57,11 +69,7 @@ def filtered_logits(log_probs: torch.Tensor, sampling: Sampling) -> torch.Tensor
 def sample_search(decoder: StepDecoder, state, memory, *, max_length: int | torch.Tensor, bos_id: int, eos_id: int,
                   pad_id: int, alpha: float = 1.0, sampling: Sampling) -> SearchOutput:
     """One sampled output per input (tokens (B, 1, L), scores (B, 1), attention (B, 1, L, S))."""
-    generator = torch.Generator(device=memory.states.device)
-    if sampling.seed is None:
-        generator.seed()  # a fresh seed for this generator only: the global RNG is left alone
-    else:
-        generator.manual_seed(sampling.seed)
+    generator = sampling.generator or sampling.make_generator(memory.states.device)
 
     def pick(log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         probabilities = filtered_logits(log_probs, sampling).softmax(dim=-1)
