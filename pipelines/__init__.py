@@ -7,11 +7,13 @@
     classify("clip.mp4", top_k=3)  # [{"label": "moving left", "score": 0.97}, ...]
     answer = pipeline("question-answering", model="runs/question_answering/model")
     answer(question="Where is Mary?", context="Mary went to the kitchen.")  # {"answer": "kitchen", "score": 0.99}
+    generate = pipeline("text-generation", model="runs/shakespeare_char/model")
+    generate("ROMEO:", max_new_tokens=100, do_sample=True, seed=0)  # [{"generated_text": "ROMEO: ..."}]
     for result in translate(KeyDataset(dataset, "de")):  # a dataset column: results batch by batch
         ...
 
 Every pipeline takes ``batch_size`` and ``bf16`` at construction and per call, and the generative
-ones (translation, speech recognition, question answering) the search settings (``num_beams``,
+ones (translation, speech recognition, question answering, text generation) the search settings (``num_beams``,
 ``max_length``, ...) too; they default to what was saved with the model (``base.py``).
 """
 
@@ -25,15 +27,18 @@ from pipelines.base import Pipeline
 from pipelines.dataset_inputs import KeyDataset
 from pipelines.question_answering import QuestionAnsweringPipeline, QuestionAnsweringTask
 from pipelines.speech_recognition import SpeechRecognitionPipeline, SpeechRecognitionTask
+from pipelines.text_generation import LanguageModelingTask, TextGenerationPipeline
 from pipelines.translation import TranslationPipeline, TranslationTask
 from seq2seq.model_files import read_model_config
 
 TASKS = {"translation": TranslationTask, "action_recognition": ActionRecognitionTask,
-         "speech_recognition": SpeechRecognitionTask, "question_answering": QuestionAnsweringTask}
+         "speech_recognition": SpeechRecognitionTask, "question_answering": QuestionAnsweringTask,
+         "language_modeling": LanguageModelingTask}
 PIPELINES = {"translation": TranslationPipeline, "action_recognition": ActionRecognitionPipeline,
              "speech_recognition": SpeechRecognitionPipeline,
              "automatic_speech_recognition": SpeechRecognitionPipeline,  # Hugging Face's name
-             "question_answering": QuestionAnsweringPipeline}
+             "question_answering": QuestionAnsweringPipeline, "language_modeling": TextGenerationPipeline,
+             "text_generation": TextGenerationPipeline}  # Hugging Face's name
 
 
 def get_task(name: str):
@@ -55,4 +60,4 @@ def pipeline(task: str | None = None, *, model: str | Path, **kwargs: Any):
 
 
 __all__ = ["ActionRecognitionPipeline", "KeyDataset", "Pipeline", "QuestionAnsweringPipeline",
-           "SpeechRecognitionPipeline", "TranslationPipeline", "get_task", "pipeline"]
+           "SpeechRecognitionPipeline", "TextGenerationPipeline", "TranslationPipeline", "get_task", "pipeline"]

@@ -1,5 +1,9 @@
 """Score a trained model (any task) on a dataset split, with greedy search and/or beam search.
 
+A language model is scored by likelihood instead: one JSON line with loss (nats per token),
+perplexity, nats_per_character and bits_per_character of the split's text, read in blocks of
+``data.valid_block_size`` characters (default: each text whole, every character in context).
+
     python scripts/evaluate.py --model runs/multi30k_de_en/model --config configs/multi30k_de_en.yaml \
         --split test --num-beams 1,5 --output-dir runs/multi30k_de_en/test [section.key=value ...]
 
@@ -32,13 +36,19 @@ from pipelines import get_task  # noqa: E402
 from seq2seq import cli  # noqa: E402
 from seq2seq.config import load_config  # noqa: E402
 from seq2seq.data import Examples  # noqa: E402
-from seq2seq.evaluation import count_hit_limit, generate_with_scores, search_options  # noqa: E402
+from seq2seq.evaluation import (  # noqa: E402
+    count_hit_limit,
+    generate_with_scores,
+    likelihood_metrics,
+    search_options,
+)
 from seq2seq.model import Seq2SeqModel  # noqa: E402
 from seq2seq.model_files import read_model_config  # noqa: E402
 from seq2seq.prepare import prepare_dataset  # noqa: E402
 from seq2seq.processors import load_processors  # noqa: E402
 from seq2seq.sources import get_split, load_raw_dataset  # noqa: E402
 from seq2seq.tokenization import Tokenizer  # noqa: E402
+from seq2seq.training_data import task_rows  # noqa: E402
 
 
 def build_parser():
@@ -73,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config(args.config, saved + args.overrides)
     task = get_task(model_config.get("task", config.task))
     limit = config.data.max_valid_examples if config.data.streaming else 0
-    rows = get_split(load_raw_dataset(config.data), args.split, limit)
+    rows = task_rows(task, get_split(load_raw_dataset(config.data), args.split, limit), config.data, train=False)
     to_example = task.make_to_example(config.data, rows.features)
     tokenizer = Tokenizer.from_pretrained(args.model)
     processors = load_processors(args.model, tokenizer, model_config["inputs"])
@@ -81,6 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     prepared = prepare_dataset(rows, tokenizer, processors, to_example=to_example,
                                skip_bad_examples=config.data.skip_bad_examples)
     data = Examples(prepared, processors, rows=rows, to_example=to_example)
+    if getattr(task, "scored_by_likelihood", False):  # a language model: the split's likelihood
+        report_likelihood(model, data, args)
+        return
     ids = example_ids(rows, list(prepared["row"]), args.id_column)
     groups = group_rows(rows, prepared["row"], args.group_by) if args.group_by else {}
     results, predicted = [], []
@@ -128,6 +141,16 @@ def report(task, predictions: list[str], references: list[str], config, args, nu
         results.append({"split": args.split, "num_beams": num_beams, args.group_by: value,
                         "examples": len(positions), **{k: round(v, 2) for k, v in part.items()}})
         print(json.dumps(results[-1]), flush=True)
+
+
+def report_likelihood(model, data, args) -> None:
+    """A language model's loss, perplexity and bits per character on the split, printed as JSON."""
+    with torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16, enabled=args.bf16):
+        metrics = likelihood_metrics(model, data)
+    result = {"split": args.split, "texts": len(data), **{k: round(v, 4) for k, v in metrics.items()}}
+    print(json.dumps(result), flush=True)
+    if args.output_dir:
+        write_outputs(Path(args.output_dir), args.model, [result], [])
 
 
 def plot_hops(model: str, examples: list[dict], ids: list, directory: Path) -> None:

@@ -1,4 +1,4 @@
-"""Run a trained model: translate sentences, name the action in videos, or transcribe audio.
+"""Run a trained model: translate sentences, name the action in videos, transcribe audio, or continue text.
 
     python scripts/predict.py --model runs/translation/model "three hundred forty-two"
     python scripts/predict.py --model runs/multi30k/model --input val.de --num-beams 5 > hyp.en
@@ -7,11 +7,14 @@
     python scripts/predict.py --model runs/speech_recognition/model keys.wav other.flac
     echo '{"context": "Mary went to the kitchen.", "question": "Where is Mary?"}' | \
         python scripts/predict.py --model runs/question_answering/model
+    python scripts/predict.py --model runs/shakespeare_char/model --max-new-tokens 300 --do-sample --seed 0 "ROMEO:"
 
 Inputs are arguments, lines of --input FILE, or lines of stdin: sentences for a translation model,
 video paths for an action recognition model (one line each: path, then label:score pairs), audio
 paths for a speech recognition model (one line each: path, then the transcription), JSON objects
-with "context" and "question" for a question answering model (one line each: answer, then score).
+with "context" and "question" for a question answering model (one line each: answer, then score),
+prompts for a language model (each prompt with its continuation, then an empty line; "" starts from
+nothing).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ GENERATION = ("num_beams", "batch_size", "max_length", "max_length_a", "max_leng
               "top_k", "top_p", "seed")
 # The command-line settings each task's pipeline takes (None = the model's own).
 SETTINGS = {"translation": (*GENERATION, "split_sentences"), "speech_recognition": GENERATION,
-            "question_answering": GENERATION, "action_recognition": ("batch_size",)}
+            "question_answering": GENERATION, "action_recognition": ("batch_size",),
+            "language_modeling": (*GENERATION, "max_new_tokens")}
 
 
 def build_parser():
@@ -45,6 +49,7 @@ def build_parser():
     parser.add_argument("--max-length", type=int, help="absolute output limit in tokens")
     parser.add_argument("--max-length-a", type=float, help="output limit relative to the input: a * tokens + b")
     parser.add_argument("--max-length-b", type=int)
+    parser.add_argument("--max-new-tokens", type=int, help="language model: tokens to add to each prompt")
     parser.add_argument("--do-sample", action="store_true", default=None,
                         help="sample each output instead of searching (with --num-beams 1)")
     parser.add_argument("--temperature", type=float, help="sampling: divide the logits by this (default 1)")
@@ -104,8 +109,14 @@ def print_translations(translate, lines: list[str], args) -> None:
         print(next(results)["translation_text"] if line.strip() else "")
 
 
+def print_generated(generate, lines: list[str], args) -> None:
+    for result in generate(lines) if lines else []:
+        print(result[0]["generated_text"], end="\n\n")
+
+
 PRINT = {"translation": print_translations, "speech_recognition": print_transcripts,
-         "question_answering": print_answers, "action_recognition": print_labels}
+         "question_answering": print_answers, "action_recognition": print_labels,
+         "language_modeling": print_generated}
 
 
 def read_question(line: str, number: int) -> dict:

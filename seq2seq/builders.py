@@ -77,13 +77,12 @@ def build_model(
     config: ModelConfig, inputs: dict[str, InputConfig], *, source_vocab_size: int, target_vocab_size: int,
     label_smoothing: float = 0.0,
 ) -> Seq2SeqModel:
-    """The only place that reads a ModelConfig and the inputs' encoder configs."""
-    if not inputs:
-        raise ValueError("a model needs at least one input (the config's inputs section is empty)")
+    """The only place that reads a ModelConfig and the inputs' encoder configs. No inputs: a
+    language model (the decoder alone)."""
     encoders = {name: build_encoder(spec, source_vocab_size=source_vocab_size, embedding_size=config.embedding_size,
                                     embedding_dropout=config.embedding_dropout) for name, spec in inputs.items()}
     _share_text_weights([encoders[name] for name, spec in inputs.items() if spec.modality == "text"], config)
-    memory_size = next(iter(encoders.values())).output_size
+    memory_size = next(iter(encoders.values())).output_size if encoders else config.decoder.hidden_size
     decoder_config = config.decoder
     decoder = AttentionDecoder(
         vocab_size=target_vocab_size,
@@ -100,7 +99,7 @@ def build_model(
         padding_idx=PAD_ID,
         tie_embeddings=decoder_config.tie_embeddings,
         fusion=config.fusion,
-        num_inputs=1 if config.decoder_memory == "reader" else len(encoders),
+        num_inputs=1 if config.decoder_memory == "reader" and encoders else len(encoders),
     )
     description = {
         "model": config_to_dict(config),

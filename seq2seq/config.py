@@ -15,7 +15,8 @@ from typing import Any
 from seq2seq.strict import ConfigError as ConfigError  # the error every config mistake raises
 from seq2seq.strict import at_least, choice, from_dict, read_values
 
-DATA_KINDS = ("generated", "huggingface", "parallel_text", "class_folders", "fsdd", "fsdd_connected", "babi")
+DATA_KINDS = ("generated", "huggingface", "parallel_text", "class_folders", "fsdd", "fsdd_connected", "babi",
+              "text_file")
 
 
 @dataclass
@@ -36,6 +37,8 @@ class DataConfig:
     # fsdd_connected: 2-6 FSDD recordings of one split joined into an utterance (generated_sizes,
     #       written under generated_dir): audio -> text (the digit string)
     # babi: a folder of bAbI qaN_*_{train,valid,test}.txt files (or one file), babi_tasks picks tasks
+    # text_file: one plain-text file at path (language modelling): its first 1 - valid_fraction of
+    #       characters train, the rest validate (column text)
     kind: str = choice("generated", *DATA_KINDS)
     path: str = "numbers_en_de"
     config_name: str = ""  # huggingface: the dataset's configuration (load_dataset's `name`)
@@ -65,6 +68,12 @@ class DataConfig:
     # cross-validation over persons or speakers: scripts/cross_validate.py runs every fold).
     group_column: str = ""
     valid_groups: list[str] = field(default_factory=list)
+    valid_fraction: float = 0.1  # text_file: the share of the text (its end) held out for validation
+    # Language modelling: each text is cut into blocks of this many characters, one example each
+    # (0 = whole texts); validation texts into blocks of valid_block_size (0 = block_size): longer
+    # blocks leave fewer characters predicted without context.
+    block_size: int = at_least(0, 0)
+    valid_block_size: int = at_least(0, 0)
     # Training pairs longer than this (in tokens) are dropped, not truncated.
     max_source_length: int = 100
     max_target_length: int = 100
@@ -102,6 +111,9 @@ class TokenizerConfig:
     # Fold the source side's case (SentencePiece's nmt_nfkc_cf rule, kept in the model): bAbI asks
     # "what is gertrude afraid of?" about "Gertrude", and "Sheep" starts a sentence about sheep.
     lowercase_source: bool = False
+    # Decode to exactly the text that was encoded: no Unicode normalisation, spaces and newlines
+    # kept as written (language modelling, where layout is part of what the model writes).
+    keep_whitespace: bool = False
 
 
 RNN_TYPES = ("elman", "gru", "lstm")

@@ -31,7 +31,9 @@ def check_reader(config: Config) -> None:
 def check_config(config: Config, task: Task) -> None:
     """Settings that depend on the task, checked before any work starts."""
     configured = {name: spec.modality for name, spec in config.inputs.items()}
-    if not configured or any(task.inputs.get(name) != modality for name, modality in configured.items()):
+    if not task.inputs:
+        check_language_model(config, task)
+    elif not configured or any(task.inputs.get(name) != modality for name, modality in configured.items()):
         wanted = ", ".join(f"{name} ({modality})" for name, modality in task.inputs.items())
         given = ", ".join(f"{name} ({modality})" for name, modality in configured.items()) or "none"
         one_or_more = " (one or more of them)" if len(task.inputs) > 1 else ""
@@ -74,6 +76,21 @@ def check_config(config: Config, task: Task) -> None:
     if tc.eval_metric not in reported:
         raise ConfigError(f"training.eval_metric: {tc.eval_metric!r} is not among the reported metrics"
                           f"{did_you_mean(tc.eval_metric, reported)} (reported: {', '.join(reported)})")
+
+
+def check_language_model(config: Config, task: Task) -> None:
+    """A task without inputs (language modelling) trains the decoder alone, on blocks of text."""
+    if config.inputs:
+        raise ConfigError(f"inputs: the {task.name} task trains the decoder alone; the config lists "
+                          f"{', '.join(config.inputs)} (write inputs: {{}})")
+    data, decoder = config.data, config.model.decoder
+    if data.block_size and data.max_target_length and data.block_size >= data.max_target_length:
+        raise ConfigError(f"data.block_size={data.block_size} characters needs data.max_target_length > "
+                          f"{data.block_size} tokens (longer training blocks would be dropped)")
+    if decoder.input_feeding:
+        raise ConfigError("model.decoder.input_feeding feeds attention back; a language model has nothing to attend")
+    if config.model.hops or config.model.ctc_weight or config.model.query_input:
+        raise ConfigError("model.hops, ctc_weight and query_input need inputs; a language model has none")
 
 
 def check_streaming(config: Config) -> None:

@@ -55,6 +55,8 @@ class Batch:
                               for t in (self.tgt_in, self.tgt_out, self.supporting_facts)))
 
     def __len__(self) -> int:
+        if not self.inputs:  # a language model's batch is its text alone
+            return self.tgt_in.size(0)
         return next(iter(self.inputs.values()))[1].size(0)
 
     @property
@@ -82,8 +84,11 @@ class Collator:
         inputs = {name: processor.collate([e[name] for e in examples]) for name, processor in self.processors.items()}
         if "tgt_ids" not in examples[0]:
             return Batch(inputs)
-        tgt_in = _pad([[BOS_ID, *e["tgt_ids"]] for e in examples])
-        tgt_out = _pad([[*e["tgt_ids"], EOS_ID] for e in examples])
+        # A block of a longer text (language modelling) ``continues``: it ends without eos, and
+        # its tokens are predicted from bos and the tokens before them in the block.
+        tgt_in = _pad([[BOS_ID, *e["tgt_ids"][:-1]] if e.get("continues") else [BOS_ID, *e["tgt_ids"]]
+                       for e in examples])
+        tgt_out = _pad([e["tgt_ids"] if e.get("continues") else [*e["tgt_ids"], EOS_ID] for e in examples])
         supporting = _pad([[-1, *e["supporting_facts"]] for e in examples], -1)[:, 1:] \
             if "supporting_facts" in examples[0] else None  # a leading -1: a batch without facts has width 0
         return Batch(inputs, tgt_in, tgt_out, supporting)
@@ -110,7 +115,7 @@ class Examples(torch.utils.data.Dataset):
         self.media = [name for name, p in processors.items() if not p.cached and name not in stored]
         self.features = [name for name, p in processors.items() if not p.cached and name in stored]
         self.collate = Collator(processors)
-        wanted = (*processors, "tgt_ids", "supporting_facts")
+        wanted = (*processors, "tgt_ids", "supporting_facts", "continues")
         self.columns = [c for c in wanted if c in stored and c not in self.features]
         # What a batch reads: only the columns it needs (not target_text), and cached features as
         # numpy arrays (converting nested Python lists would cost more than the model's step).

@@ -11,6 +11,10 @@ them as one sequence (one softmax over every position); ``fusion="gate"`` normal
 within each input and mixes the per-input contexts with a learned gate
 ``softmax(W_g [h_t; c_1; ...; c_N])``, so no input can be drowned out by another one's length.
 
+With no inputs at all (``num_inputs=0``) the decoder is a language model: no attention, no
+bridge, every sequence starts from a zero state, and the output layer reads the RNN's (dropped-out)
+hidden state directly, as in char-rnn. Its memory is empty (B, 0, M).
+
 Without input feeding the recurrence does not depend on attention, so the teacher-forced
 ``forward`` runs the RNN over the whole target in one fused call and attends for all steps in one
 batched product. With input feeding it loops over ``step``'s arithmetic.
@@ -68,6 +72,8 @@ class AttentionDecoder(nn.Module):
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        if num_inputs == 0 and input_feeding:
+            raise ValueError("input_feeding feeds the attention back: a decoder without inputs has none")
         if tie_embeddings and embedding_size != hidden_size:
             raise ValueError(f"tie_embeddings needs embedding_size == decoder hidden_size, got {embedding_size} "
                              f"and {hidden_size}")
@@ -79,10 +85,11 @@ class AttentionDecoder(nn.Module):
         self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.rnn = make_rnn(rnn_type=rnn_type, input_size=embedding_size + (hidden_size if input_feeding else 0),
                             hidden_size=hidden_size, num_layers=num_layers, dropout=dropout)
+        attends = num_inputs > 0
         self.attention = make_attention(attention, query_size=hidden_size, memory_size=memory_size,
-                                        attention_size=attention_size)
-        self.bridge = nn.Linear(memory_size, num_layers * hidden_size)
-        self.att_vector_layer = nn.Linear(hidden_size + memory_size, hidden_size)
+                                        attention_size=attention_size) if attends else None
+        self.bridge = nn.Linear(memory_size, num_layers * hidden_size) if attends else None
+        self.att_vector_layer = nn.Linear(hidden_size + memory_size, hidden_size) if attends else None
         self.dropout = nn.Dropout(dropout)
         self.output_layer = nn.Linear(hidden_size, vocab_size)
         gated = fusion == "gate" and num_inputs > 1
@@ -94,8 +101,20 @@ class AttentionDecoder(nn.Module):
 
     def prepare_memory(self, encoder_output: EncoderOutput) -> Memory:
         """Project attention keys once per source."""
+        if self.attention is None:
+            raise ValueError("this decoder has no inputs to attend to (a language model): use empty_memory")
         states = encoder_output.states
         return Memory(states, encoder_output.mask, self.attention.project_keys(states), encoder_output.segments)
+
+    def empty_memory(self, batch_size: int, like: torch.Tensor) -> Memory:
+        """The memory of a decoder without inputs: no positions, (B, 0, H)."""
+        states = like.new_zeros(batch_size, 0, self.hidden_size, dtype=self.output_layer.weight.dtype)
+        return Memory(states, states.new_zeros(batch_size, 0, dtype=torch.bool), states)
+
+    def zero_state(self, batch_size: int, like: torch.Tensor) -> DecoderState:
+        """The start of every sequence without inputs: zeros (L, B, H)."""
+        hidden = like.new_zeros(self.num_layers, batch_size, self.hidden_size, dtype=self.output_layer.weight.dtype)
+        return DecoderState((hidden, torch.zeros_like(hidden)) if self.is_lstm else hidden, None)
 
     def init_state(self, encoder_final: torch.Tensor) -> DecoderState:
         """Bridge: every layer starts from ``tanh(W encoder_final)``; (B, M) -> (L, B, H)."""
@@ -149,6 +168,8 @@ class AttentionDecoder(nn.Module):
 
     def _attend(self, queries: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
         """queries (B, T, H) -> attentional vectors (B, T, H), weights (B, T, S)."""
+        if self.attention is None:  # a language model reads its hidden state directly (S = 0)
+            return self.dropout(queries), queries.new_zeros(*queries.shape[:2], 0)
         if self.gate_layer is not None:
             context, weights = self._gated_attention(queries, memory)
         else:

@@ -1,7 +1,12 @@
-"""Decode prepared examples (``data.Examples``), on one process or shared across several, and score them."""
+"""Decode prepared examples (``data.Examples``), on one process or shared across several, and score them.
+
+A language-modelling task is scored by likelihood instead: the validation text's loss, perplexity
+and bits per character (``likelihood_metrics``).
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -93,12 +98,49 @@ def generate_distributed(model: Seq2SeqModel, data: Examples, accelerator: Accel
     return outputs
 
 
+# Tokens per likelihood batch: the output layer's logits (tokens x vocabulary) stay small.
+LIKELIHOOD_BATCH_TOKENS = 32_768
+
+
+@torch.no_grad()
+def likelihood_metrics(model: Seq2SeqModel, data: Examples, accelerator: Accelerator | None = None) -> dict[str, float]:
+    """Teacher-forced likelihood of every target (shared across the accelerator's processes, the
+    sums reduced; without one, on the model's device): ``loss`` in nats per token (eos included),
+    ``perplexity`` = exp(loss), and the same total per character of the target texts,
+    ``nats_per_character`` and ``bits_per_character``."""
+    model.eval()
+    device = accelerator.device if accelerator else next(model.parameters()).device
+    rank, processes = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    indices = list(range(rank, len(data), processes))
+    texts = data.references
+    longest = max((len(texts[i]) for i in indices), default=1) + 1
+    batch_size = max(1, LIKELIHOOD_BATCH_TOKENS // longest)
+    totals = torch.zeros(3, dtype=torch.float64, device=device)  # nats, tokens, characters
+    for start in range(0, len(indices), batch_size):
+        chunk = indices[start : start + batch_size]
+        batch = data.collate(data.__getitems__(chunk)).to(device)
+        nats = -model.score(batch).double().sum()
+        totals += torch.stack([nats, (batch.tgt_out != PAD_ID).sum().double(),
+                               torch.tensor(float(sum(len(texts[i]) for i in chunk)), dtype=torch.float64,
+                                            device=device)])
+    nats, tokens, characters = (accelerator.reduce(totals, reduction="sum") if accelerator else totals).tolist()
+    loss = nats / max(tokens, 1)
+    per_character = nats / max(characters, 1)
+    return {"loss": loss, "perplexity": math.exp(min(loss, 700.0)), "nats_per_character": per_character,
+            "bits_per_character": per_character / math.log(2)}
+
+
 def evaluate(model, data: Examples, tokenizer, task: Task, config: Config,
              accelerator: Accelerator) -> tuple[dict[str, float], list[str], list[str]]:
-    """Task metrics on ``data`` (at most training.max_eval_examples), predictions and references."""
+    """Task metrics on ``data`` (at most training.max_eval_examples), predictions and references
+    (none for a task scored by likelihood)."""
     limit = config.training.max_eval_examples
     if limit and len(data) > limit:  # a sample across the split, in proportion to the references
-        data = data.select(sample_indices(len(data), limit, seed=config.training.seed, strata=data.references))
+        strata = None if getattr(task, "scored_by_likelihood", False) else data.references
+        data = data.select(sample_indices(len(data), limit, seed=config.training.seed, strata=strata))
+    if getattr(task, "scored_by_likelihood", False):
+        metrics = likelihood_metrics(model, data, accelerator)
+        return {name: metrics[name] for name in config.training.metrics or task.metric_names}, [], []
     references = data.references
     ids = generate_distributed(
         model, data, accelerator, batch_size=config.generation.batch_size,

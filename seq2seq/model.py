@@ -1,5 +1,7 @@
 """Seq2SeqModel: one encoder per named input (text, video, audio) feeding one attention RNN decoder.
 
+A model without inputs is a language model: the decoder alone, continuing prompts (``prompts.py``).
+
 ``build_model`` (``builders.py``) makes one from a config; ``save_pretrained`` / ``from_pretrained``
 write and read a model directory (``model_files.py``).
 """
@@ -19,6 +21,7 @@ from seq2seq.encoders import EncoderOutput
 from seq2seq.hops import READERS, HopsOutput, check_reader_settings
 from seq2seq.losses import ctc_loss_sum, smoothed_cross_entropy
 from seq2seq.model_files import load_weights, read_model_config, save_model_directory
+from seq2seq.prompts import read_prompts
 from seq2seq.sampling import Sampling, sample_search
 from seq2seq.search import SearchOutput, beam_search, check_generation_settings, greedy_search, output_limits
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
@@ -144,6 +147,9 @@ class Seq2SeqModel(nn.Module):
         return self.read(final, read).weights
 
     def start(self, batch) -> tuple[DecoderState, Memory]:
+        if not self.encoders:  # a language model: every sequence starts from the zero state
+            return self.decoder.zero_state(batch.tgt_in.size(0), batch.tgt_in), \
+                self.decoder.empty_memory(batch.tgt_in.size(0), batch.tgt_in)
         encoded = self.encode(batch)
         return self.decoder.init_state(encoded.final), self.decoder.prepare_memory(encoded)
 
@@ -153,8 +159,9 @@ class Seq2SeqModel(nn.Module):
         """Teacher-forced cross-entropy over the real (non-pad) target tokens (in training, mixed
         with the CTC loss when ``ctc_weight`` > 0, and plus the hops' loss against the supporting
         facts when ``hop_supervision`` > 0 and the batch has them)."""
-        encoded, hops = self._encode(batch)
-        state, memory = self.decoder.init_state(encoded.final), self.decoder.prepare_memory(encoded)
+        encoded, hops = self._encode(batch) if self.encoders else (None, None)
+        state, memory = self.start(batch) if encoded is None else (self.decoder.init_state(encoded.final),
+                                                                   self.decoder.prepare_memory(encoded))
         att_vectors, _ = self.decoder(batch.tgt_in, state, memory)  # (B, T, H)
         target_mask = batch.tgt_out != PAD_ID
         # The output layer is the costliest product: run it on real positions only.
@@ -231,13 +238,22 @@ class Seq2SeqModel(nn.Module):
         in encoder positions (``search.output_limits``; ``a = b = 0``: ``max_length`` for all).
         Scores are log-probabilities divided by the length penalty, for both (see ``search.py``).
         ``return_attention=False`` spares beam search the attention histories (faster).
+
+        A language model (no inputs) continues the prompts in ``batch.tgt_in`` (bos + prompt ids,
+        padded at the end) by up to ``max_length`` new tokens each.
         """
         check_generation_settings(num_beams=num_beams, max_length=max_length, n_best=n_best,
                                   max_length_a=max_length_a, max_length_b=max_length_b)
-        state, memory = self.start(batch)
-        limits = output_limits(memory.mask.sum(dim=1), max_length=max_length, max_length_a=max_length_a,
-                               max_length_b=max_length_b)
-        ids = dict(bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID, max_length=limits, alpha=length_penalty)
+        if self.encoders:
+            state, memory = self.start(batch)
+            limits = output_limits(memory.mask.sum(dim=1), max_length=max_length, max_length_a=max_length_a,
+                                   max_length_b=max_length_b)
+            first_tokens = None
+        else:
+            state, memory, first_tokens = read_prompts(self.decoder, batch.tgt_in)
+            limits = max_length
+        ids = dict(bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID, max_length=limits, alpha=length_penalty,
+                   first_tokens=first_tokens)
         if sampling is not None:
             if num_beams != 1:
                 raise ValueError(f"sampling draws one output per input: it needs num_beams=1, got {num_beams}")

@@ -136,6 +136,8 @@ def _row_preparer(tokenizer: Tokenizer, processors: dict[str, Any], to_example: 
                     prepared["bad"][position] = NO_LABEL
             prepared["target_text"] = [e["target_text"] or "" for e in examples]
             prepared["tgt_ids"] = tokenizer.encode_target(prepared["target_text"])
+        if "continues" in examples[0]:
+            prepared["continues"] = [bool(e["continues"]) for e in examples]
         if "supporting_facts" in examples[0] and supervised_input:
             keep = processors[supervised_input]
             prepared["supporting_facts"] = [keep.kept_positions(e[supervised_input], e["supporting_facts"])

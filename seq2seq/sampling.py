@@ -67,7 +67,8 @@ def filtered_logits(log_probs: torch.Tensor, sampling: Sampling) -> torch.Tensor
 
 @torch.no_grad()
 def sample_search(decoder: StepDecoder, state, memory, *, max_length: int | torch.Tensor, bos_id: int, eos_id: int,
-                  pad_id: int, alpha: float = 1.0, sampling: Sampling) -> SearchOutput:
+                  pad_id: int, alpha: float = 1.0, sampling: Sampling,
+                  first_tokens: torch.Tensor | None = None) -> SearchOutput:
     """One sampled output per input (tokens (B, 1, L), scores (B, 1), attention (B, 1, L, S))."""
     generator = sampling.generator or sampling.make_generator(memory.states.device)
 
@@ -77,4 +78,4 @@ def sample_search(decoder: StepDecoder, state, memory, *, max_length: int | torc
         return log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1), tokens
 
     return one_path_search(decoder, state, memory, max_length=max_length, bos_id=bos_id, eos_id=eos_id,
-                           pad_id=pad_id, alpha=alpha, pick=pick)
+                           pad_id=pad_id, alpha=alpha, pick=pick, first_tokens=first_tokens)

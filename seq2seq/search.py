@@ -9,6 +9,9 @@ A hypothesis's **score** is the same in both searches: the model's log-probabili
 With ``alpha = 0`` it is the plain log-probability. A hypothesis cut at its length limit has no
 eos and is scored over the tokens it has.
 
+Every search starts from bos, or from ``first_tokens`` (B,) where given: a language model
+continuing a prompt starts from the prompt's last token, its state having read the ones before.
+
 **Length limits** are per input: ``max_length`` is either one number for the whole batch or a
 (B,) tensor, usually from :func:`output_limits` (fairseq's ``a * source_length + b``, capped).
 An output that reaches its limit without eos is cut there; :func:`hit_limit` tells which.
@@ -94,21 +97,24 @@ def _log_probs(logits: torch.Tensor, pad_id: int, bos_id: int) -> torch.Tensor:
 @torch.no_grad()
 def greedy_search(
     decoder: StepDecoder, state, memory, *, max_length: int | torch.Tensor, bos_id: int, eos_id: int, pad_id: int,
-    alpha: float = 1.0,
+    alpha: float = 1.0, first_tokens: torch.Tensor | None = None,
 ) -> SearchOutput:
     return one_path_search(decoder, state, memory, max_length=max_length, bos_id=bos_id, eos_id=eos_id,
-                           pad_id=pad_id, alpha=alpha, pick=lambda log_probs: log_probs.max(dim=-1))
+                           pad_id=pad_id, alpha=alpha, pick=lambda log_probs: log_probs.max(dim=-1),
+                           first_tokens=first_tokens)
 
 
 @torch.no_grad()
 def one_path_search(
     decoder: StepDecoder, state, memory, *, max_length: int | torch.Tensor, bos_id: int, eos_id: int, pad_id: int,
     alpha: float, pick: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    first_tokens: torch.Tensor | None = None,
 ) -> SearchOutput:
     """One hypothesis per input, a token at a time: ``pick(log_probs (B, V))`` gives each row's
     token and its log-probability (greedy: the best; sampling: a draw, ``sampling.py``)."""
     batch_size = memory.states.size(0)
-    prev = memory.states.new_full((batch_size,), bos_id, dtype=torch.long)
+    prev = memory.states.new_full((batch_size,), bos_id, dtype=torch.long) if first_tokens is None \
+        else first_tokens.to(memory.states.device)
     limits = _limits(max_length, batch_size, prev.device)
     finished = torch.zeros(batch_size, dtype=torch.bool, device=prev.device)
     scores = memory.states.new_zeros(batch_size, dtype=torch.float)
@@ -173,7 +179,7 @@ class _Alive:
     a-th sentence still searching, and ``active`` maps a to the batch."""
 
     def __init__(self, batch_size: int, beams: int, source_length: int, *, bos_id: int, like: torch.Tensor,
-                 return_attention: bool):
+                 return_attention: bool, first_tokens: torch.Tensor | None = None):
         device = like.device
         self.beams = beams
         self.active = torch.arange(batch_size, device=device)
@@ -181,7 +187,8 @@ class _Alive:
         self.scores[:, 0] = 0.0  # all beams start identical: keep one alive
         self.tokens = torch.empty(batch_size * beams, 0, dtype=torch.long, device=device)
         self.attention = like.new_zeros(batch_size * beams, 0, source_length) if return_attention else None
-        self.prev = torch.full((batch_size * beams,), bos_id, dtype=torch.long, device=device)
+        self.prev = torch.full((batch_size * beams,), bos_id, dtype=torch.long, device=device) \
+            if first_tokens is None else first_tokens.to(device).repeat_interleave(beams)
 
     def candidates(self, log_probs: torch.Tensor, weights: torch.Tensor):
         """The 2K best continuations of each sentence's beams: scores (A, 2K), last tokens (A, 2K),
@@ -220,7 +227,7 @@ class _Alive:
 @torch.no_grad()
 def beam_search(decoder: StepDecoder, state, memory, *, num_beams: int, max_length: int | torch.Tensor, bos_id: int,
                 eos_id: int, pad_id: int, alpha: float = 1.0, n_best: int = 1,
-                return_attention: bool = True) -> SearchOutput:
+                return_attention: bool = True, first_tokens: torch.Tensor | None = None) -> SearchOutput:
     """Beam search with fairseq's bookkeeping: of the 2K best continuations, those ending in eos
     among the top K are finished; the K best others stay alive. A sentence is done once it has K
     finished hypotheses and its best alive hypothesis, normalised at its current length, scores no
@@ -236,7 +243,7 @@ def beam_search(decoder: StepDecoder, state, memory, *, num_beams: int, max_leng
     expand = torch.arange(batch_size, device=limits.device).repeat_interleave(beams)
     memory, state = memory.index_select(expand), state.index_select(expand)
     alive = _Alive(batch_size, beams, source_length, bos_id=bos_id, like=memory.states,
-                   return_attention=return_attention)
+                   return_attention=return_attention, first_tokens=first_tokens)
     finished = _Finished(batch_size, beams, int(limits.max()), source_length, pad_id=pad_id, like=memory.states,
                          return_attention=return_attention)
     for t in range(int(limits.max())):

@@ -19,7 +19,7 @@ from pathlib import Path
 import datasets
 
 from seq2seq.config import DATA_KINDS, DataConfig
-from seq2seq.synthetic import make_corpus
+from seq2seq.synthetic import make_corpus, make_text_corpus
 from seq2seq.text_files import read_lines
 
 
@@ -218,6 +218,8 @@ def _load(config: DataConfig) -> datasets.DatasetDict | datasets.IterableDataset
         from seq2seq.synthetic_qa import make_qa_corpus
 
         return make_qa_corpus(config.generated_sizes, seed=config.generated_seed)
+    if config.kind == "generated" and config.path == "counting":
+        return make_text_corpus(config.path, config.generated_sizes, config.generated_seed)
     if config.kind == "generated":
         return make_corpus(config.path, config.generated_sizes, config.generated_seed)
     if config.kind == "parallel_text":
@@ -237,6 +239,10 @@ def _load(config: DataConfig) -> datasets.DatasetDict | datasets.IterableDataset
         from seq2seq.babi import read_babi
 
         return read_babi(config.path, tasks=config.babi_tasks, valid_fraction=config.babi_valid_fraction)
+    if config.kind == "text_file":
+        from seq2seq.text_blocks import read_text_file
+
+        return read_text_file(config.path, valid_fraction=config.valid_fraction)
     raise ValueError(f"data.kind must be one of {', '.join(DATA_KINDS)}; got {config.kind!r}")
 
 

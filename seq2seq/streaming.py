@@ -106,6 +106,8 @@ class StreamingExamples:
                             **{name: ids[name][index] for name in self.text_inputs}}
                 if target_ids[index] is not None:
                     prepared["tgt_ids"] = target_ids[index]
+                if "continues" in example:  # a block of a longer text (language modelling)
+                    prepared["continues"] = bool(example["continues"])
                 position += 1
                 if fits_length_limits(prepared, self.text_inputs, self.processors,
                                       max_source_length=self.max_source_length,
@@ -126,7 +128,7 @@ class StreamingExamples:
         ``skip_bad_examples`` (or the duration limits), else an error naming it."""
         loaded = []
         for example in examples:
-            ready = {name: example[name] for name in (*self.text_inputs, "tgt_ids") if name in example}
+            ready = {name: example[name] for name in (*self.text_inputs, "tgt_ids", "continues") if name in example}
             generator = augmentation_generator(self.seed, self.epoch, self.process_index, example["position"])
             try:
                 for name in self.media:

@@ -6,6 +6,9 @@
   of the examples, so the training split holds every number below 1,000 many times over; a
   quarter of the sources are in sentence case ("Forty-two").
 - ``copy`` and ``reverse``: sequences of 3 to 12 distinct letters, for quick tests.
+- ``counting`` (language modelling, column ``text``): counting in English words from a random
+  number below 100, 3 to 8 numbers a text ("forty-one, forty-two, forty-three."): a model that
+  learned it continues "ninety-eight, ninety-nine," with "one hundred".
 
 Splits never share a source sentence (ignoring case); only ``numbers_en_de``'s training split
 repeats one.
@@ -168,4 +171,28 @@ def make_corpus(name: str, sizes: dict[str, int], seed: int = 1234) -> DatasetDi
             sources.append(source)
             targets.append(target)
         splits[split] = Dataset.from_dict({"source": sources, "target": targets})
+    return DatasetDict({split: splits[split] for split in sizes})
+
+
+def _counting(rng: random.Random, starts: list[int]) -> str:
+    start = rng.choice(starts)
+    return ", ".join(english_number(n) for n in range(start, start + rng.randint(3, 8))) + "."
+
+
+def make_text_corpus(name: str, sizes: dict[str, int], seed: int = 1234) -> DatasetDict:
+    """A DatasetDict with a ``text`` column (language modelling), one split per entry of ``sizes``.
+
+    ``counting`` holds out by where a text starts: validation texts start at numbers ending in 8,
+    test texts at numbers ending in 9, training texts anywhere else (so a held-out text is never
+    a training text, though its numbers appear in training texts that pass through them)."""
+    if name != "counting":
+        raise ValueError(f"unknown generated text corpus {name!r}; choose counting")
+    rng = random.Random(seed)
+    held_out, canonical = {"validation": 8, "test": 9}, {"train": 0, "validation": 1, "test": 2}
+    splits = {}
+    for split in sorted(sizes, key=lambda split: (canonical.get(split, 3), split)):  # the same texts in any order
+        size = sizes[split]
+        digit = held_out.get(split)
+        starts = [n for n in range(100) if (n % 10 == digit if digit is not None else n % 10 not in (8, 9))]
+        splits[split] = Dataset.from_dict({"text": [_counting(rng, starts) for _ in range(size)]})
     return DatasetDict({split: splits[split] for split in sizes})

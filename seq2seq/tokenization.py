@@ -30,9 +30,13 @@ def train_sentencepiece(
     character_coverage: float = 1.0,
     max_sentences: int = 1_000_000,
     lowercase: bool = False,
+    keep_whitespace: bool = False,
 ) -> spm.SentencePieceProcessor:
     """Train a SentencePiece model in memory on ``sentences``; with ``lowercase`` the model folds
-    case itself (its normalisation rule), when it is trained and whenever it encodes."""
+    case itself (its normalisation rule), when it is trained and whenever it encodes.
+
+    ``keep_whitespace``: text decodes exactly as it was written (no Unicode normalisation, runs
+    of spaces and newlines kept, no leading space added): a language model writes layout too."""
     if model_type not in ("unigram", "bpe", "word", "char"):
         raise ValueError(f"tokenizer.model_type must be 'unigram', 'bpe', 'word' or 'char', got {model_type!r}")
     sentences = [s for s in sentences if s.strip()]
@@ -43,13 +47,15 @@ def train_sentencepiece(
         kept = sorted(random.Random(0).sample(range(len(sentences)), max_sentences))
         sentences = [sentences[index] for index in kept]
     model = io.BytesIO()
+    exact = dict(normalization_rule_name="identity", remove_extra_whitespaces=False, add_dummy_prefix=False,
+                 user_defined_symbols=["\n"], max_sentence_length=1 << 20) if keep_whitespace else {}
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(sentences),
         model_writer=model,
         vocab_size=vocab_size,
         model_type=model_type,
         character_coverage=character_coverage,
-        normalization_rule_name="nmt_nfkc_cf" if lowercase else "nmt_nfkc",
+        **({} if keep_whitespace else {"normalization_rule_name": "nmt_nfkc_cf" if lowercase else "nmt_nfkc"}),
         input_sentence_size=max_sentences,  # no more than this reach it: nothing left for it to sample
         shuffle_input_sentence=True,
         # Small corpora cannot always fill the requested vocabulary; take what they give.
@@ -60,6 +66,7 @@ def train_sentencepiece(
         eos_id=EOS_ID,
         num_threads=2,
         minloglevel=2,
+        **exact,
     )
     return spm.SentencePieceProcessor(model_proto=model.getvalue())
 
@@ -105,14 +112,16 @@ class Tokenizer:
         character_coverage: float = 1.0,
         max_sentences: int = 1_000_000,
         lowercase_source: bool = False,
+        keep_whitespace: bool = False,
     ) -> Tokenizer:
         """A source and a target model (``joint``: one for both); ``lowercase_source`` folds the
-        source side's case (both sides' when joint)."""
+        source side's case (both sides' when joint); ``keep_whitespace``: see ``train_sentencepiece``."""
         options = dict(
             vocab_size=vocab_size,
             model_type=model_type,
             character_coverage=character_coverage,
             max_sentences=max_sentences,
+            keep_whitespace=keep_whitespace,
         )
         if source_texts is None:  # no text inputs (video, audio): one model, for the targets
             shared = train_sentencepiece(target_texts, **options)

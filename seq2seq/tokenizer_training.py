@@ -30,6 +30,7 @@ def prepare_tokenizer(config: Config, read_examples: Callable[[], Iterable[dict[
                        for text in (e[name] if isinstance(e[name], list) else [e[name]])] if text_inputs else None
             tokenizer = Tokenizer.train(sources, targets, vocab_size=tok.vocab_size, model_type=tok.model_type,
                                         joint=tok.joint or not text_inputs, character_coverage=tok.character_coverage,
-                                        max_sentences=tok.max_sentences, lowercase_source=tok.lowercase_source)
+                                        max_sentences=tok.max_sentences, lowercase_source=tok.lowercase_source,
+                                        keep_whitespace=tok.keep_whitespace)
             tokenizer.save_pretrained(directory)
     return Tokenizer.from_pretrained(directory)

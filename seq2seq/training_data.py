@@ -76,11 +76,11 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
     label_column = parse_path(resolve_columns(task.columns, dc.columns, task.name)["target"])[0] \
         if hasattr(task, "describe") else None
     cap = dict(seed=config.training.seed, label_column=label_column)
-    valid_rows = get_split(raw, dc.valid_split, dc.max_valid_examples, **cap)
+    valid_rows = task_rows(task, get_split(raw, dc.valid_split, dc.max_valid_examples, **cap), dc, train=False)
     valid_to_example = task.make_to_example(dc, valid_rows.features)
     if dc.streaming:
         return _streaming_data(config, task, raw, valid_rows, valid_to_example, run_dir, accelerator)
-    train_rows = get_split(raw, dc.train_split, dc.max_train_examples, **cap)
+    train_rows = task_rows(task, get_split(raw, dc.train_split, dc.max_train_examples, **cap), dc, train=True)
     to_example = task.make_to_example(dc, train_rows.features)
     # The tokenizer reads the text columns only: decoding every clip for it would cost minutes.
     media_paths, media = media_inputs(config, task)
@@ -104,6 +104,13 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
                         list(train_data["tgt_ids"]), dropped)
 
 
+def task_rows(task: Task, rows, dc: DataConfig, *, train: bool):
+    """The rows a task trains on: a task may reshape its split first (``prepare_rows``: a
+    language model cuts texts into blocks)."""
+    prepare = getattr(task, "prepare_rows", None)
+    return rows if prepare is None else prepare(rows, dc, train=train)
+
+
 def declared_labels(task: Task, dc: DataConfig, features: datasets.Features | None) -> list[str]:
     """The names of a ``ClassLabel`` target column: with the training targets, a classifier's
     label set (map-style and streamed alike; validation-only labels are not in it)."""
@@ -121,7 +128,7 @@ def media_inputs(config: Config, task: Task) -> tuple[list[str], list[str]]:
 def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Dataset, valid_to_example,
                     run_dir: Path, accelerator: Accelerator) -> TrainingData:
     dc = config.data
-    stream = get_stream(raw, dc.train_split)
+    stream = task_rows(task, get_stream(raw, dc.train_split), dc, train=True)
     to_example = task.make_to_example(dc, stream.features)
     media_paths, media = media_inputs(config, task)
     limit = min(STREAM_SAMPLE_ROWS, dc.max_train_examples or STREAM_SAMPLE_ROWS)

@@ -103,3 +103,17 @@ def test_a_corpus_above_max_sentences_is_sampled_reproducibly():
     digests = {subprocess.run([sys.executable, "-c", SAMPLED_TOKENIZER], capture_output=True, text=True,
                               check=True).stdout for _ in range(2)}
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize("model_type", ["char", "unigram"])
+def test_keep_whitespace_decodes_exactly_the_text_it_encoded(model_type, tmp_path):
+    """Newlines, runs of spaces and a leading space survive; the default normalisation drops them."""
+    texts = ["ROMEO:\nBut soft,  what light\n\n", "  two leading spaces", "tabs\tand\nlines\n"] * 20
+    exact = Tokenizer.train(None, texts, vocab_size=40, model_type=model_type, keep_whitespace=True)
+    assert exact.decode_target(exact.encode_target(texts)) == texts
+    exact.save_pretrained(tmp_path / "tok")
+    assert Tokenizer.from_pretrained(tmp_path / "tok").decode_target(exact.encode_target(texts)) == texts
+    normalised = Tokenizer.train(None, texts, vocab_size=40, model_type=model_type)
+    assert normalised.decode_target(normalised.encode_target(texts[:1])) != texts[:1]
+    if model_type == "char":  # one token per character: a loss per token is a loss per character
+        assert [len(ids) for ids in exact.encode_target(texts)] == [len(text) for text in texts]

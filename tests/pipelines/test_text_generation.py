@@ -1,0 +1,98 @@
+"""Language modelling end to end: the default config's counting corpus, trained briefly by the real
+loop, scored by likelihood and continued by the text-generation pipeline."""
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipelines import TextGenerationPipeline, get_task, pipeline
+from seq2seq.config import ConfigError, load_config
+from seq2seq.config_checks import check_config
+from seq2seq.synthetic import make_text_corpus
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "language_modeling.yaml"
+# A smaller run of the default config: about 20 seconds.
+QUICK = ["model.decoder.hidden_size=128", "training.max_steps=240", "training.eval_every_steps=80",
+         "training.early_stopping_patience=0", "data.generated_sizes={train: 2000, validation: 100, test: 100}"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    from seq2seq.training import train
+
+    directory = tmp_path_factory.mktemp("counting")
+    torch.manual_seed(0)
+    return train(load_config(CONFIG, [f"training.output_dir={directory}", *QUICK]), get_task("language_modeling"))
+
+
+@pytest.fixture(scope="module")
+def generate(run_dir) -> TextGenerationPipeline:
+    return pipeline(model=run_dir / "model")  # the task saved with the model
+
+
+def unigram_bits_per_character(texts: list[str]) -> float:
+    counts = Counter("".join(texts))
+    total = sum(counts.values())
+    return -sum(n / total * math.log2(n / total) for n in counts.values())
+
+
+def test_validation_likelihood_is_far_below_the_character_frequencies(run_dir):
+    """What a model of character frequencies alone scores (about 3.9 bits); the trained model
+    reads context: under a quarter of that."""
+    logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    validation = [entry for entry in logged if "valid/bits_per_character" in entry]
+    best = min(entry["valid/bits_per_character"] for entry in validation)
+    texts = make_text_corpus("counting", {"train": 2000, "validation": 100, "test": 100})["validation"]["text"]
+    assert best < unigram_bits_per_character(texts) / 4
+    for entry in validation:
+        assert entry["valid/bits_per_character"] == pytest.approx(entry["valid/nats_per_character"] / math.log(2))
+        assert entry["valid/perplexity"] == pytest.approx(math.exp(entry["valid/loss"]))
+
+
+def test_the_model_counts_on_from_a_prompt(generate):
+    result = generate("eleven, twelve, thirteen,", max_new_tokens=10)
+    assert result == [{"generated_text": result[0]["generated_text"]}]  # Hugging Face's key, one result
+    assert result[0]["generated_text"].startswith("eleven, twelve, thirteen, fourteen")
+    continuation = generate("eleven, twelve, thirteen,", max_new_tokens=10, return_full_text=False)
+    assert continuation[0]["generated_text"] == result[0]["generated_text"][len("eleven, twelve, thirteen,"):]
+    assert len(continuation[0]["generated_text"]) == 10  # one token per character, none past the limit
+
+
+def test_a_batch_of_prompts_continues_each_as_alone(generate):
+    prompts = ["thirty-one, thirty-two,", "", "six,", "seventy, seventy-one, seventy-two, seventy-three,"]
+    batched = generate(prompts, max_new_tokens=30, batch_size=3)
+    assert batched == [generate(prompt, max_new_tokens=30) for prompt in prompts]
+    assert all(result[0]["generated_text"].startswith(prompt) for prompt, result in zip(prompts, batched, strict=True))
+
+
+def test_sampling_repeats_for_a_seed_and_differs_between_seeds(generate):
+    sample = lambda seed: generate(["", "four,"], do_sample=True, temperature=1.5, seed=seed,  # noqa: E731
+                                   max_new_tokens=40)
+    assert sample(1) == sample(1)
+    assert any(sample(1) != sample(seed) for seed in range(2, 6))
+    greedy = generate(["", "four,"], max_new_tokens=40)
+    assert generate(["", "four,"], do_sample=True, top_k=1, seed=3, max_new_tokens=40) == greedy
+
+
+def test_bad_prompts_and_settings_are_errors_that_name_them(generate, run_dir):
+    with pytest.raises(TypeError, match="prompt 1 is int"):
+        generate(["one,", 2])
+    with pytest.raises(ValueError, match="empty list"):
+        generate([])
+    with pytest.raises(ValueError, match="max_new_tokens must be a whole number >= 1"):
+        generate("one,", max_new_tokens=0)
+    with pytest.raises(ValueError, match="holds a 'language_modeling' model, not a translation model"):
+        pipeline("translation", model=run_dir / "model")
+
+
+def test_a_language_model_config_lists_no_inputs_and_blocks_fit_the_length_limit():
+    task = get_task("language_modeling")
+    with pytest.raises(ConfigError, match="trains the decoder alone; the config lists source"):
+        check_config(load_config(CONFIG, ["inputs={source: {modality: text}}"]), task)
+    with pytest.raises(ConfigError, match="block_size=400 characters needs data.max_target_length > 400"):
+        check_config(load_config(CONFIG, ["data.block_size=400"]), task)
+    check_config(load_config(CONFIG), task)
