@@ -9,6 +9,8 @@
     answer(question="Where is Mary?", context="Mary went to the kitchen.")  # {"answer": "kitchen", "score": 0.99}
     generate = pipeline("text-generation", model="runs/shakespeare_char/model")
     generate("ROMEO:", max_new_tokens=100, do_sample=True, seed=0)  # [{"generated_text": "ROMEO: ..."}]
+    predict = pipeline("time-series-forecasting", model="runs/forecasting/model")
+    predict(series, horizon=24)  # {"forecast": array (24,), "quantiles": {"0.1": ..., "0.9": ...}}
     for result in translate(KeyDataset(dataset, "de")):  # a dataset column: results batch by batch
         ...
 
@@ -25,6 +27,7 @@ from typing import Any
 from pipelines.action_recognition import ActionRecognitionPipeline, ActionRecognitionTask
 from pipelines.base import Pipeline
 from pipelines.dataset_inputs import KeyDataset
+from pipelines.forecasting import ForecastingPipeline
 from pipelines.question_answering import QuestionAnsweringPipeline, QuestionAnsweringTask
 from pipelines.speech_recognition import SpeechRecognitionPipeline, SpeechRecognitionTask
 from pipelines.text_generation import LanguageModelingTask, TextGenerationPipeline
@@ -38,7 +41,8 @@ PIPELINES = {"translation": TranslationPipeline, "action_recognition": ActionRec
              "speech_recognition": SpeechRecognitionPipeline,
              "automatic_speech_recognition": SpeechRecognitionPipeline,  # Hugging Face's name
              "question_answering": QuestionAnsweringPipeline, "language_modeling": TextGenerationPipeline,
-             "text_generation": TextGenerationPipeline}  # Hugging Face's name
+             "text_generation": TextGenerationPipeline,  # Hugging Face's name
+             "forecasting": ForecastingPipeline, "time_series_forecasting": ForecastingPipeline}
 
 
 def get_task(name: str):
@@ -59,5 +63,5 @@ def pipeline(task: str | None = None, *, model: str | Path, **kwargs: Any):
     return PIPELINES[task](model, **kwargs)
 
 
-__all__ = ["ActionRecognitionPipeline", "KeyDataset", "Pipeline", "QuestionAnsweringPipeline",
+__all__ = ["ActionRecognitionPipeline", "ForecastingPipeline", "KeyDataset", "Pipeline", "QuestionAnsweringPipeline",
            "SpeechRecognitionPipeline", "TextGenerationPipeline", "TranslationPipeline", "get_task", "pipeline"]

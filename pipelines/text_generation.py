@@ -61,7 +61,9 @@ class TextGenerationPipeline(Pipeline):
     unused_settings = ("split_sentences",)
 
     def __init__(self, model: str | Path, *, max_new_tokens: int | None = None, **options: Any):
-        super().__init__(model, **options, **({} if max_new_tokens is None else {"max_length": max_new_tokens}))
+        if max_new_tokens is not None:
+            options["max_length"] = positive("max_new_tokens", max_new_tokens)
+        super().__init__(model, **options)
 
     def __call__(self, inputs: str | list[str], *, max_new_tokens: int | None = None, return_full_text: bool = True,
                  **overrides: Any) -> list[dict[str, str]] | list[list[dict[str, str]]]:

@@ -69,6 +69,12 @@ def build_parser():
                         "(bAbI: task; generated stories: type)")
     parser.add_argument("--plot-hops", type=int, default=0, metavar="N", help="question answering with hops: plot "
                         "which sentences each hop read for the first N examples (needs --output-dir)")
+    parser.add_argument("--arima-order", default="2,1,1", help="forecasting: the ARIMA baseline's p,d,q")
+    parser.add_argument("--seasonal-order", default="0,1,1", help="forecasting: its seasonal P,D,Q (period: "
+                        "forecasting.season)")
+    parser.add_argument("--no-baselines", action="store_true", help="forecasting: skip the statsmodels baselines")
+    parser.add_argument("--plot", help="forecasting: draw the held-out end, the model's forecast from its first "
+                        "origin and the quantile band to this .png")
     parser.add_argument("overrides", nargs="*")
     return parser
 
@@ -79,6 +85,9 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError("--plot-hops writes pictures: give --output-dir")
     beam_sizes = parse_beam_sizes(args.num_beams)
     model_config = read_model_config(args.model)
+    if model_config.get("task") == "forecasting":
+        report_forecasting(args, model_config)
+        return
     saved = [] if args.config else trained_settings(model_config)  # the overrides win over both
     config = load_config(args.config, saved + args.overrides)
     task = get_task(model_config.get("task", config.task))
@@ -141,6 +150,36 @@ def report(task, predictions: list[str], references: list[str], config, args, nu
         results.append({"split": args.split, "num_beams": num_beams, args.group_by: value,
                         "examples": len(positions), **{k: round(v, 2) for k, v in part.items()}})
         print(json.dumps(results[-1]), flush=True)
+
+
+def report_forecasting(args, model_config: dict) -> None:
+    """Forecasting: the model and the baselines on the held-out end of the series, one JSON line each."""
+    from pipelines.forecasting import ForecastingPipeline
+    from seq2seq.forecast_training import evaluate_forecaster, load_series
+    from seq2seq.forecasting import Forecaster
+
+    saved = {f"forecasting.{key}={json.dumps(value)}" for key, value in model_config["forecasting"].items()}
+    config = load_config(args.config, [*args.overrides, *saved])  # the model's own windows and horizon
+    split = load_series(config)
+    model = Forecaster.from_pretrained(args.model, device=args.device)
+    orders = [tuple(int(v) for v in text.split(",")) for text in (args.arima_order, args.seasonal_order)]
+    if any(len(order) != 3 for order in orders):
+        raise ValueError("--arima-order and --seasonal-order take three whole numbers: p,d,q")
+    results = evaluate_forecaster(model, split, config, baselines=not args.no_baselines, arima_order=orders[0],
+                                  seasonal_order=orders[1])
+    lines = [{"method": name, **{k: round(v, 4) for k, v in metrics.items()}} for name, metrics in results.items()]
+    for line in lines:
+        print(json.dumps(line), flush=True)
+    if args.output_dir:
+        write_outputs(Path(args.output_dir), args.model, lines, [])
+    if args.plot:
+        from seq2seq.plots import plot_forecast
+
+        start = split.train_end
+        result = ForecastingPipeline(args.model, device=args.device)(split.series[:start])
+        shown = split.series[max(0, start - 4 * config.forecasting.horizon):]
+        plot_forecast(shown[:, 0], start - max(0, start - 4 * config.forecasting.horizon), result,
+                      Path(args.plot), title=f"{Path(args.model).name}: forecast from step {start}")
 
 
 def report_likelihood(model, data, args) -> None:

@@ -16,7 +16,7 @@ from seq2seq.strict import ConfigError as ConfigError  # the error every config 
 from seq2seq.strict import at_least, choice, from_dict, read_values
 
 DATA_KINDS = ("generated", "huggingface", "parallel_text", "class_folders", "fsdd", "fsdd_connected", "babi",
-              "text_file")
+              "text_file", "statsmodels")
 
 
 @dataclass
@@ -39,6 +39,8 @@ class DataConfig:
     # babi: a folder of bAbI qaN_*_{train,valid,test}.txt files (or one file), babi_tasks picks tasks
     # text_file: one plain-text file at path (language modelling): its first 1 - valid_fraction of
     #       characters train, the rest validate (column text)
+    # statsmodels: a series that ships inside statsmodels (path: sunspots or co2; column value;
+    #       forecasting, with the forecasting extra). Generated series: path sines or random_walk.
     kind: str = choice("generated", *DATA_KINDS)
     path: str = "numbers_en_de"
     config_name: str = ""  # huggingface: the dataset's configuration (load_dataset's `name`)
@@ -68,7 +70,9 @@ class DataConfig:
     # cross-validation over persons or speakers: scripts/cross_validate.py runs every fold).
     group_column: str = ""
     valid_groups: list[str] = field(default_factory=list)
-    valid_fraction: float = 0.1  # text_file: the share of the text (its end) held out for validation
+    # text_file: the share of the text (its end) held out for validation; forecasting: the share
+    # of the series (its end) held out for evaluation, and of the rest, for validation
+    valid_fraction: float = 0.1
     # Language modelling: each text is cut into blocks of this many characters, one example each
     # (0 = whole texts); validation texts into blocks of valid_block_size (0 = block_size): longer
     # blocks leave fewer characters predicted without context.
@@ -119,7 +123,7 @@ class TokenizerConfig:
 RNN_TYPES = ("elman", "gru", "lstm")
 
 
-MODALITIES = ("text", "video", "audio")
+MODALITIES = ("text", "video", "audio", "series")
 
 
 @dataclass
@@ -277,6 +281,20 @@ class GenerationConfig:
 
 
 @dataclass
+class ForecastingConfig:
+    """Forecasting (task: forecasting): windows of the series, and what the model predicts."""
+
+    input_length: int = at_least(24, 1)  # the most recent steps the model reads
+    # Training histories of random lengths from min_input_length to input_length (0 = all of
+    # input_length): the origin spec's variable-length sequences, packed in one batch.
+    min_input_length: int = at_least(0, 0)
+    horizon: int = at_least(1, 1)  # steps forecast at once (the head's outputs per feature)
+    season: int = at_least(1, 1)  # the seasonal period (12 monthly, 11 for sunspots): MASE and seasonal naive
+    scaling: str = choice("relative", "relative", "standard")  # see seq2seq.series.Scaler
+    stride: int = at_least(1, 1)  # steps between training windows
+
+
+@dataclass
 class Config:
     task: str = "translation"
     # The model's inputs by name, each with its encoder (translation: source; action recognition: video).
@@ -286,6 +304,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    forecasting: ForecastingConfig = field(default_factory=ForecastingConfig)
 
 
 # Keys that moved, and where to: an old config gets told what to write instead.

@@ -1,4 +1,4 @@
-"""Pictures people would rather see than read: learning curves and attention maps."""
+"""Pictures people would rather see than read: learning curves, attention maps, forecasts."""
 
 from __future__ import annotations
 
@@ -80,6 +80,33 @@ def plot_confusion_matrix(labels: list[str], counts: list[list[int]], output_pat
             if value:
                 axes.text(column, row, str(value), ha="center", va="center",
                           color="white" if value > peak / 2 else "black")
+    figure.tight_layout()
+    figure.savefig(output_path, dpi=100)
+    plt.close(figure)
+    return Path(output_path)
+
+
+def plot_forecast(shown, origin: int, result: dict, output_path: str | Path, title: str = "") -> Path:
+    """The series ``shown`` (its first feature), a forecast ``result`` (the forecasting pipeline's:
+    forecast and quantiles) drawn from position ``origin`` on, and its 0.1-0.9 band."""
+    import numpy as np
+
+    plt = _pyplot()
+    forecast = np.asarray(result["forecast"])
+    forecast = forecast if forecast.ndim == 1 else forecast[:, 0]
+    steps = np.arange(origin, origin + len(forecast))
+    figure, axes = plt.subplots(figsize=(8, 3.5))
+    axes.plot(np.arange(len(shown)), shown, color="black", linewidth=1, label="series")
+    axes.plot(steps, forecast, color="tab:blue", linewidth=1.5, label="forecast")
+    quantiles = result.get("quantiles", {})
+    if "0.1" in quantiles and "0.9" in quantiles:
+        low, high = (np.asarray(quantiles[q]) for q in ("0.1", "0.9"))
+        low, high = (band if band.ndim == 1 else band[:, 0] for band in (low, high))
+        axes.fill_between(steps, low, high, color="tab:blue", alpha=0.2, label="0.1-0.9 band")
+    axes.axvline(origin - 0.5, color="grey", linestyle=":", linewidth=1)
+    axes.legend(loc="upper left", fontsize=8)
+    if title:
+        axes.set_title(title, fontsize=9)
     figure.tight_layout()
     figure.savefig(output_path, dpi=100)
     plt.close(figure)

@@ -19,6 +19,7 @@ from pathlib import Path
 import datasets
 
 from seq2seq.config import DATA_KINDS, DataConfig
+from seq2seq.series import GENERATED_SERIES, generated_series, statsmodels_series
 from seq2seq.synthetic import make_corpus, make_text_corpus
 from seq2seq.text_files import read_lines
 
@@ -218,6 +219,10 @@ def _load(config: DataConfig) -> datasets.DatasetDict | datasets.IterableDataset
         from seq2seq.synthetic_qa import make_qa_corpus
 
         return make_qa_corpus(config.generated_sizes, seed=config.generated_seed)
+    if config.kind == "generated" and config.path in GENERATED_SERIES:
+        return generated_series(config.path, config.generated_sizes.get("train", 600), config.generated_seed)
+    if config.kind == "statsmodels":
+        return statsmodels_series(config.path)
     if config.kind == "generated" and config.path == "counting":
         return make_text_corpus(config.path, config.generated_sizes, config.generated_seed)
     if config.kind == "generated":

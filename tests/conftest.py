@@ -136,6 +136,26 @@ def trained_reverse_model(shared_root):
     return build_once(shared_root, "reverse_run", build)
 
 
+FORECASTING_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "forecasting.yaml"
+# The default forecasting config, smaller: about ten seconds.
+QUICK_FORECASTING = ["inputs.series.encoder.hidden_size=32", "training.max_epochs=12",
+                     "training.early_stopping_patience=0"]
+
+
+@pytest.fixture(scope="session")
+def trained_forecaster(shared_root):
+    """(config, run directory) of a forecaster trained on the generated sines by the real loop."""
+    from seq2seq.config import load_config
+    from seq2seq.forecast_training import train_forecaster
+
+    def build(run_dir: Path) -> None:
+        train_forecaster(load_config(FORECASTING_CONFIG, [f"training.output_dir={run_dir}", *QUICK_FORECASTING]),
+                         overwrite=True)
+
+    directory = build_once(shared_root, "sines_forecaster", build)
+    return load_config(FORECASTING_CONFIG, [f"training.output_dir={directory}", *QUICK_FORECASTING]), directory
+
+
 def last_trainer_state(run_dir: Path) -> dict:
     """The trainer state sealed in a run's newest checkpoint (step, best step, stop reason, ...)."""
     import json
