@@ -44,11 +44,11 @@ class ForecastingPipeline:
                      for i, history in enumerate([series] if one else series)]
         if not histories:
             raise ValueError("forecasting input is an empty list: give at least one series")
-        predicted = np.zeros((len(histories), 0, self.model.num_features))
-        while predicted.shape[1] < steps:
+        predicted = [np.zeros((0, history.shape[1])) for history in histories]
+        while len(predicted[0]) < steps:
             extended = [np.concatenate([h, p]) for h, p in zip(histories, predicted, strict=True)]
             more = forecast(self.model, extended, input_length=self.input_length, min_length=self.minimum)
-            predicted = np.concatenate([predicted, more], axis=1)
+            predicted = [np.concatenate([p, m]) for p, m in zip(predicted, more, strict=True)]
         results = [self._result(history, forecast_[:steps]) for history, forecast_ in zip(histories, predicted,
                                                                                            strict=True)]
         return results[0] if one else results

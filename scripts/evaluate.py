@@ -179,7 +179,7 @@ def report_forecasting(args, model_config: dict) -> None:
         result = ForecastingPipeline(args.model, device=args.device)(split.series[:start])
         shown = split.series[max(0, start - 4 * config.forecasting.horizon):]
         plot_forecast(shown[:, 0], start - max(0, start - 4 * config.forecasting.horizon), result,
-                      Path(args.plot), title=f"{Path(args.model).name}: forecast from step {start}")
+                      Path(args.plot), title=f"{config.data.path}: forecast from step {start}")
 
 
 def report_likelihood(model, data, args) -> None:
