@@ -27,7 +27,7 @@ from typing import Any
 from pipelines.action_recognition import ActionRecognitionPipeline, ActionRecognitionTask
 from pipelines.base import Pipeline
 from pipelines.dataset_inputs import KeyDataset
-from pipelines.forecasting import ForecastingPipeline
+from pipelines.forecasting import ForecastingPipeline, ForecastingTask
 from pipelines.question_answering import QuestionAnsweringPipeline, QuestionAnsweringTask
 from pipelines.speech_recognition import SpeechRecognitionPipeline, SpeechRecognitionTask
 from pipelines.text_generation import LanguageModelingTask, TextGenerationPipeline
@@ -36,7 +36,7 @@ from seq2seq.model_files import read_model_config
 
 TASKS = {"translation": TranslationTask, "action_recognition": ActionRecognitionTask,
          "speech_recognition": SpeechRecognitionTask, "question_answering": QuestionAnsweringTask,
-         "language_modeling": LanguageModelingTask}
+         "language_modeling": LanguageModelingTask, "forecasting": ForecastingTask}
 PIPELINES = {"translation": TranslationPipeline, "action_recognition": ActionRecognitionPipeline,
              "speech_recognition": SpeechRecognitionPipeline,
              "automatic_speech_recognition": SpeechRecognitionPipeline,  # Hugging Face's name

@@ -12,13 +12,46 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipelines.base import positive
+from pipelines.base import DEFAULT_BATCH_SIZE, positive
+from seq2seq.config import Config, ConfigError
 from seq2seq.forecasting import Forecaster, forecast
 from seq2seq.series import check_series
 
 
+class ForecastingTask:
+    """What the shared config checks and ``scripts/train.py`` need; training and evaluation are
+    ``seq2seq/forecast_training.py``'s."""
+
+    name = "forecasting"
+    inputs = {"series": "series"}
+    metric_names = ("mase", "mae", "rmse", "smape")
+    lower_is_better = metric_names
+    columns = {"target": "value"}  # the series' column(s), comma-separated
+
+    def check_config(self, config: Config) -> None:
+        """Settings a forecaster cannot use, said before any work starts."""
+        spec = config.inputs.get("series")
+        if list(config.inputs) != ["series"] or spec.modality != "series":
+            raise ConfigError("inputs: the forecasting task reads one input, series (modality: series)")
+        if spec.encoder.bidirectional:
+            raise ConfigError("inputs.series.encoder.bidirectional: a forecaster reads its history forward only; "
+                              "set it to false")
+        fc = config.forecasting
+        if fc.min_input_length > fc.input_length:
+            raise ConfigError(f"forecasting.min_input_length={fc.min_input_length} exceeds input_length="
+                              f"{fc.input_length}")
+        if not 0 < config.data.valid_fraction < 0.5:
+            raise ConfigError("data.valid_fraction must be in (0, 0.5): the share of the series held out")
+        if config.training.eval_metric != "mase":
+            raise ConfigError("training.eval_metric: a forecaster is chosen by validation MASE; write "
+                              "eval_metric: mase")
+
+
 class ForecastingPipeline:
-    """``ForecastingPipeline("runs/forecasting/model")(series, horizon=24)`` ->
+    """Not a ``Pipeline``: a forecaster has no tokenizer and no search, so it shares only the
+    call convention (``device`` and ``batch_size`` at construction, ``batch_size`` per call).
+
+    ``ForecastingPipeline("runs/forecasting/model")(series, horizon=24)`` ->
     ``{"forecast": array (H,) or (H, F), "quantiles": {"0.1": ..., "0.5": ..., "0.9": ...}}``.
 
     ``series`` is one history (oldest first: a list of numbers, or a (T,) or (T, F) array; the
@@ -30,15 +63,18 @@ class ForecastingPipeline:
 
     task = "forecasting"
 
-    def __init__(self, model: str | Path, *, device: str | torch.device = "cpu"):
+    def __init__(self, model: str | Path, *, device: str | torch.device = "cpu", batch_size: int = DEFAULT_BATCH_SIZE):
         self.model = Forecaster.from_pretrained(model, device=device)
+        self.batch_size = positive("batch_size", batch_size)
         settings = self.model.config["forecasting"]
         self.input_length, self.horizon = settings["input_length"], settings["horizon"]
         self.minimum = settings["min_input_length"] or settings["input_length"]
         self.quantiles = {q: np.asarray(v) for q, v in self.model.config.get("residual_quantiles", {}).items()}
 
-    def __call__(self, series: Any, *, horizon: int | None = None) -> dict[str, Any] | list[dict[str, Any]]:
+    def __call__(self, series: Any, *, horizon: int | None = None,
+                 batch_size: int | None = None) -> dict[str, Any] | list[dict[str, Any]]:
         steps = positive("horizon", horizon) if horizon is not None else self.horizon
+        rows = positive("batch_size", batch_size) if batch_size is not None else self.batch_size
         one = _is_one_series(series)
         histories = [check_series(history, name="series" if one else f"series {i}")
                      for i, history in enumerate([series] if one else series)]
@@ -47,7 +83,8 @@ class ForecastingPipeline:
         predicted = [np.zeros((0, history.shape[1])) for history in histories]
         while len(predicted[0]) < steps:
             extended = [np.concatenate([h, p]) for h, p in zip(histories, predicted, strict=True)]
-            more = forecast(self.model, extended, input_length=self.input_length, min_length=self.minimum)
+            more = forecast(self.model, extended, input_length=self.input_length, min_length=self.minimum,
+                            batch_size=rows)
             predicted = [np.concatenate([p, m]) for p, m in zip(predicted, more, strict=True)]
         results = [self._result(history, forecast_[:steps]) for history, forecast_ in zip(histories, predicted,
                                                                                            strict=True)]

@@ -35,15 +35,18 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config(args.config, args.overrides)
     if args.resume and args.overwrite:
         raise ValueError("--resume continues the run in the output directory, --overwrite deletes it: choose one")
-    if config.task == "forecasting":  # a regression model with a loop of its own (seq2seq/forecast_training.py)
+    task = get_task(config.task)
+    if task.name == "forecasting":  # a regression model with a loop of its own (seq2seq/forecast_training.py)
+        from seq2seq.config_checks import check_config
         from seq2seq.forecast_training import train_forecaster
 
+        check_config(config, task)
         if args.resume:
             raise ValueError("forecasting runs take seconds to minutes and are not resumed: start again with "
                              "--overwrite")
         train_forecaster(config, overwrite=args.overwrite)
         return
-    train(config, get_task(config.task), resume=args.resume, overwrite=args.overwrite)
+    train(config, task, resume=args.resume, overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

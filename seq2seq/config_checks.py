@@ -29,7 +29,12 @@ def check_reader(config: Config) -> None:
 
 
 def check_config(config: Config, task: Task) -> None:
-    """Settings that depend on the task, checked before any work starts."""
+    """Settings that depend on the task, checked before any work starts (a task with checks of
+    its own, ``check_config``, replaces these)."""
+    own_checks = getattr(task, "check_config", None)
+    if own_checks is not None:
+        own_checks(config)
+        return
     configured = {name: spec.modality for name, spec in config.inputs.items()}
     if not task.inputs:
         check_language_model(config, task)
