@@ -28,6 +28,17 @@ def check_reader(config: Config) -> None:
                           "decoder reads one memory (use fusion: concat)")
 
 
+def check_task_inputs(config: Config, task: Task, configured: dict[str, str]) -> None:
+    """The config's inputs are ones the task feeds (none: a language model, the decoder alone)."""
+    if not task.inputs:
+        check_language_model(config, task)
+    elif not configured or any(task.inputs.get(name) != modality for name, modality in configured.items()):
+        wanted = ", ".join(f"{name} ({modality})" for name, modality in task.inputs.items())
+        given = ", ".join(f"{name} ({modality})" for name, modality in configured.items()) or "none"
+        one_or_more = " (one or more of them)" if len(task.inputs) > 1 else ""
+        raise ConfigError(f"inputs: the {task.name} task feeds {wanted}{one_or_more}; the config lists {given}")
+
+
 def check_config(config: Config, task: Task) -> None:
     """Settings that depend on the task, checked before any work starts (a task with checks of
     its own, ``check_config``, replaces these)."""
@@ -36,13 +47,7 @@ def check_config(config: Config, task: Task) -> None:
         own_checks(config)
         return
     configured = {name: spec.modality for name, spec in config.inputs.items()}
-    if not task.inputs:
-        check_language_model(config, task)
-    elif not configured or any(task.inputs.get(name) != modality for name, modality in configured.items()):
-        wanted = ", ".join(f"{name} ({modality})" for name, modality in task.inputs.items())
-        given = ", ".join(f"{name} ({modality})" for name, modality in configured.items()) or "none"
-        one_or_more = " (one or more of them)" if len(task.inputs) > 1 else ""
-        raise ConfigError(f"inputs: the {task.name} task feeds {wanted}{one_or_more}; the config lists {given}")
+    check_task_inputs(config, task, configured)
     resolve_columns(task.columns, config.data.columns, task.name)
     check_inputs = getattr(task, "check_inputs", None)  # which combinations of its inputs a task takes
     if check_inputs is not None:

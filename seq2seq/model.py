@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from seq2seq.config import InputConfig, ModelConfig, config_from_dict
 from seq2seq.decoder import AttentionDecoder, DecoderState, Memory
 from seq2seq.encoders import EncoderOutput
+from seq2seq.encoders.base import join_outputs
 from seq2seq.hops import READERS, HopsOutput, check_reader_settings
 from seq2seq.losses import ctc_loss_sum, smoothed_cross_entropy
 from seq2seq.model_files import load_weights, read_model_config, save_model_directory
@@ -105,7 +106,7 @@ class Seq2SeqModel(nn.Module):
                 return EncoderOutput(hops.queries, mask, final), hops
         if len(outputs) == 1:
             return outputs[0]._replace(final=final), hops
-        return _join(outputs)._replace(final=final), hops
+        return join_outputs(outputs)._replace(final=final), hops
 
     def _encode_inputs(self, batch) -> list[EncoderOutput]:
         outputs = []
@@ -134,7 +135,7 @@ class Seq2SeqModel(nn.Module):
 
     def read(self, query: torch.Tensor, outputs: list[EncoderOutput]) -> HopsOutput:
         """The reader's hops over the memory of ``outputs`` (joined along time), from ``query``."""
-        memory = _join(outputs)
+        memory = join_outputs(outputs)
         return self.reader(query, memory.states, memory.mask)
 
     @torch.no_grad()
@@ -287,17 +288,4 @@ class Seq2SeqModel(nn.Module):
         model.config = config
         load_weights(model, directory, config, device)
         return model.to(device).eval()
-
-
-def _join(outputs: list[EncoderOutput]) -> EncoderOutput:
-    """Several inputs' outputs as one memory, joined along time (final: their mean)."""
-    if len(outputs) == 1:
-        return outputs[0]
-    return EncoderOutput(
-        torch.cat([o.states for o in outputs], dim=1),
-        torch.cat([o.mask for o in outputs], dim=1),
-        torch.stack([o.final for o in outputs]).mean(dim=0),
-        tuple(o.states.size(1) for o in outputs),
-    )
-
 

@@ -136,6 +136,28 @@ def trained_reverse_model(shared_root):
     return build_once(shared_root, "reverse_run", build)
 
 
+LANGUAGE_MODELING_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "language_modeling.yaml"
+# The default language-modelling config, smaller: about 20 seconds.
+QUICK_LANGUAGE_MODELING = ["model.decoder.hidden_size=128", "training.max_steps=240", "training.eval_every_steps=80",
+                           "training.early_stopping_patience=0",
+                           "data.generated_sizes={train: 2000, validation: 100, test: 100}"]
+
+
+@pytest.fixture(scope="session")
+def trained_counting_model(shared_root):
+    """Run directory of a character language model trained on the generated counting texts."""
+    from pipelines import get_task
+    from seq2seq.config import load_config
+    from seq2seq.training import train
+
+    def build(run_dir: Path) -> None:
+        torch.manual_seed(0)
+        train(load_config(LANGUAGE_MODELING_CONFIG, [f"training.output_dir={run_dir}", *QUICK_LANGUAGE_MODELING]),
+              get_task("language_modeling"))
+
+    return build_once(shared_root, "counting_run", build)
+
+
 FORECASTING_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "forecasting.yaml"
 # The default forecasting config, smaller: about ten seconds.
 QUICK_FORECASTING = ["inputs.series.encoder.hidden_size=32", "training.max_epochs=12",

@@ -21,3 +21,17 @@ class EncoderOutput(NamedTuple):
     mask: torch.Tensor
     final: torch.Tensor
     segments: tuple[int, ...] = ()
+
+
+def join_outputs(outputs: list[EncoderOutput]) -> EncoderOutput:
+    """Several inputs' outputs as one memory, joined along time (final: their mean)."""
+    if len(outputs) == 1:
+        return outputs[0]
+    return EncoderOutput(
+        torch.cat([o.states for o in outputs], dim=1),
+        torch.cat([o.mask for o in outputs], dim=1),
+        torch.stack([o.final for o in outputs]).mean(dim=0),
+        tuple(o.states.size(1) for o in outputs),
+    )
+
+

@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import torch
 
 from pipelines import TextGenerationPipeline, get_task, pipeline
 from seq2seq.config import ConfigError, load_config
@@ -15,18 +14,11 @@ from seq2seq.config_checks import check_config
 from seq2seq.synthetic import make_text_corpus
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "language_modeling.yaml"
-# A smaller run of the default config: about 20 seconds.
-QUICK = ["model.decoder.hidden_size=128", "training.max_steps=240", "training.eval_every_steps=80",
-         "training.early_stopping_patience=0", "data.generated_sizes={train: 2000, validation: 100, test: 100}"]
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    from seq2seq.training import train
-
-    directory = tmp_path_factory.mktemp("counting")
-    torch.manual_seed(0)
-    return train(load_config(CONFIG, [f"training.output_dir={directory}", *QUICK]), get_task("language_modeling"))
+def run_dir(trained_counting_model) -> Path:
+    return trained_counting_model
 
 
 @pytest.fixture(scope="module")

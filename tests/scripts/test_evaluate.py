@@ -70,3 +70,31 @@ def test_evaluate_user_errors_are_one_line(trained_reverse_model, reverse_config
                                   str(reverse_config), *arguments)
     assert status == 2 and out == ""
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_evaluate_scores_a_language_model_by_likelihood(trained_counting_model, run_script):
+    """The validation split's likelihood, as training measured it for the best model."""
+    from conftest import LANGUAGE_MODELING_CONFIG, QUICK_LANGUAGE_MODELING
+
+    status, out, err = run_script("evaluate", "--model", str(trained_counting_model / "model"), "--config",
+                                  str(LANGUAGE_MODELING_CONFIG), *QUICK_LANGUAGE_MODELING)
+    assert status == 0, err
+    result = json.loads(out.splitlines()[-1])
+    assert result["split"] == "validation" and result["texts"] == 100
+    logged = [json.loads(line) for line in (trained_counting_model / "metrics.jsonl").read_text().splitlines()]
+    best = min(entry["valid/bits_per_character"] for entry in logged if "valid/bits_per_character" in entry)
+    assert result["bits_per_character"] == pytest.approx(best, abs=1e-4)
+
+
+def test_evaluate_compares_a_forecaster_with_the_baselines_and_plots_it(trained_forecaster, tmp_path, run_script):
+    from conftest import FORECASTING_CONFIG, QUICK_FORECASTING
+
+    _, run_dir = trained_forecaster
+    plot = tmp_path / "forecast.png"
+    status, out, err = run_script("evaluate", "--model", str(run_dir / "model"), "--config", str(FORECASTING_CONFIG),
+                                  "--no-baselines", "--plot", str(plot), *QUICK_FORECASTING)
+    assert status == 0, err
+    lines = {line["method"]: line for line in map(json.loads, out.splitlines())}
+    assert set(lines) == {"model", "naive", "seasonal_naive"}
+    assert lines["model"]["mase"] < lines["seasonal_naive"]["mase"] and lines["model"]["origins"] == 69
+    assert plot.stat().st_size > 10_000

@@ -62,3 +62,12 @@ def test_predict_samples_with_a_seed(trained_reverse_model, run_script):
     status, out, err = run_script("predict", "--model", model, "--do-sample", "--num-beams", "3", "a")
     assert status == 2 and err.startswith("error: do_sample draws one output per input: set num_beams=1")
 
+
+
+def test_predict_continues_prompts_with_a_language_model(trained_counting_model, run_script):
+    status, out, err = run_script("predict", "--model", str(trained_counting_model / "model"), "--max-new-tokens",
+                                  "9", "eleven, twelve, thirteen,", "")
+    assert status == 0, err
+    first, second = out.split("\n\n")[:2]
+    assert first == "eleven, twelve, thirteen, fourteen"  # the prompt and 9 new characters
+    assert len(second) == 9  # an empty prompt: a text from nothing

@@ -52,3 +52,23 @@ def test_a_used_run_directory_is_refused_in_one_line(tmp_path, run_script):
                    "continue it, or --overwrite to delete it and start again (or set training.output_dir)\n")
     with pytest.raises(Exception, match="already holds a training run"):
         run_script("train", "--config", str(config), "--debug")  # --debug: the error itself, traceback and all
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["inputs.series.encoder.bidirectional=true"], "a forecaster reads its history forward only"),
+    (["forecasting.min_input_length=100"], "forecasting.min_input_length=100 exceeds input_length=48"),
+    (["data.columns={target: missing}"], "no column 'missing'"),
+])
+def test_forecasting_mistakes_are_one_line(tmp_path, run_script, overrides, message):
+    forecasting = SCRIPTS.parent / "configs" / "forecasting.yaml"
+    status, out, err = run_script("train", "--config", str(forecasting), f"training.output_dir={tmp_path / 'run'}",
+                                  *overrides)
+    assert status == 2 and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run" / "model").exists()
+
+
+def test_a_language_model_config_with_an_input_is_one_line(tmp_path, run_script):
+    config = SCRIPTS.parent / "configs" / "language_modeling.yaml"
+    status, out, err = run_script("train", "--config", str(config), f"training.output_dir={tmp_path / 'run'}",
+                                  "inputs={source: {modality: text}}")
+    assert status == 2 and "trains the decoder alone" in err and err.count("\n") == 1
