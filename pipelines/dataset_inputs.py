@@ -93,3 +93,20 @@ def input_and_target(task: Any, data_columns: dict[str, str], features: Any, *,
         return example
 
     return to_example
+
+
+def text_inputs(inputs: Any, *, what: str, item: str, allow_empty: bool = False) -> list[str]:
+    """A string or a list of strings as a list, or an error naming the bad one: ``what`` names
+    the input ("translation input"), ``item`` one of them ("sentence"); an empty string is an
+    error unless ``allow_empty`` (a language model's prompt may be empty)."""
+    texts = [inputs] if isinstance(inputs, str) else inputs
+    if not isinstance(texts, (list, tuple)):
+        raise TypeError(f"{what} must be a string or a list of strings, got {type(inputs).__name__}")
+    if not texts:
+        raise ValueError(f"{what} is empty: give at least one {item}")
+    for position, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"{what} {position} is {type(text).__name__}, not a string")
+        if not allow_empty and not text.strip():
+            raise ValueError(f"{what} {position} is an empty string")
+    return list(texts)

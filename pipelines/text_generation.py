@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from pipelines.base import Pipeline, positive
-from pipelines.dataset_inputs import chunks, is_dataset
+from pipelines.dataset_inputs import chunks, is_dataset, text_inputs
 from seq2seq.columns import parse_path, resolve_columns
 from seq2seq.config import DataConfig
 from seq2seq.data import Batch
@@ -73,7 +73,8 @@ class TextGenerationPipeline(Pipeline):
         if is_dataset(inputs):  # a column of a dataset: a generator of results, batch by batch
             return self.over_dataset(inputs, settings, takes_rows=False, return_full_text=return_full_text,
                                      **overrides)
-        prompts = _check_prompts(inputs)
+        prompts = text_inputs(inputs, what="text-generation prompt", item='prompt ("" starts from nothing)',
+                              allow_empty=True)
         prompt_ids = self.tokenizer.encode_target(prompts)
         results: list[list[dict[str, str]]] = [[] for _ in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -len(prompt_ids[i]))  # less padding, same results
@@ -94,14 +95,3 @@ class TextGenerationPipeline(Pipeline):
         prompt_text = self.tokenizer.decode_target([prompt_ids])[0]
         return self.tokenizer.decode_target([prompt_ids + new_ids])[0][len(prompt_text):]
 
-
-def _check_prompts(inputs: Any) -> list[str]:
-    prompts = [inputs] if isinstance(inputs, str) else inputs
-    if not isinstance(prompts, (list, tuple)):
-        raise TypeError(f"text-generation input must be a string or a list of strings, got {type(inputs).__name__}")
-    if not prompts:
-        raise ValueError("text-generation input is an empty list: give at least one prompt (\"\" starts from nothing)")
-    for position, prompt in enumerate(prompts):
-        if not isinstance(prompt, str):
-            raise TypeError(f"text-generation prompt {position} is {type(prompt).__name__}, not a string")
-    return list(prompts)

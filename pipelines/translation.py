@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.base import Pipeline
-from pipelines.dataset_inputs import chunks, input_and_target, is_dataset
+from pipelines.dataset_inputs import chunks, input_and_target, is_dataset, text_inputs
 from seq2seq.config import DataConfig
 from seq2seq.data import Collator
 from seq2seq.metrics import bleu, chrf, exact_match
@@ -79,7 +79,7 @@ class TranslationPipeline(Pipeline):
         if is_dataset(inputs):  # a column of a dataset: a generator of results, batch by batch
             return self.over_dataset(inputs, settings, takes_rows=False, return_scores=return_scores,
                                      return_attention=return_attention, **overrides)
-        texts = _check_inputs(inputs)
+        texts = text_inputs(inputs, what="translation input", item="sentence")
         spans = [sentence_spans(text, lowercase=self.lowercase_text) if settings["split_sentences"]
                  else [(0, len(text))] for text in texts]
         segments = [text[start:end] for text, text_spans in zip(texts, spans, strict=True) for start, end in text_spans]
@@ -156,16 +156,3 @@ def _join(text: str, spans: list[tuple[int, int]], parts: list[dict[str, Any]], 
                            for (start, end), part in zip(spans, parts, strict=True)]
     return result
 
-
-def _check_inputs(inputs: Any) -> list[str]:
-    texts = [inputs] if isinstance(inputs, str) else inputs
-    if not isinstance(texts, (list, tuple)):
-        raise TypeError(f"translation input must be a string or a list of strings, got {type(inputs).__name__}")
-    if not texts:
-        raise ValueError("translation input is empty: give at least one sentence")
-    for position, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"translation input {position} is {type(text).__name__}, not a string")
-        if not text.strip():
-            raise ValueError(f"translation input {position} is an empty string")
-    return list(texts)

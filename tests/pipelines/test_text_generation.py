@@ -73,7 +73,7 @@ def test_sampling_repeats_for_a_seed_and_differs_between_seeds(generate):
 def test_bad_prompts_and_settings_are_errors_that_name_them(generate, run_dir):
     with pytest.raises(TypeError, match="prompt 1 is int"):
         generate(["one,", 2])
-    with pytest.raises(ValueError, match="empty list"):
+    with pytest.raises(ValueError, match="prompt is empty: give at least one prompt"):
         generate([])
     with pytest.raises(ValueError, match="max_new_tokens must be a whole number >= 1"):
         generate("one,", max_new_tokens=0)
