@@ -82,11 +82,16 @@ def train_one_epoch(model, optimizer, accelerator, history, future, *, config: C
     total, count = 0.0, 0
     for start in range(0, len(order), tc.batch_size):
         rows = order[start : start + tc.batch_size]
+        if len(rows) < accelerator.num_processes:  # (the same on every process) a share for each, or none
+            continue
         shortest = fc.min_input_length or fc.input_length
         lengths = torch.randint(shortest, fc.input_length + 1, (len(rows),), generator=generator)
-        values, mask = truncate(history[rows], lengths)
+        # Every process draws the same rows and lengths (one seed), then trains on its share.
+        share = slice(accelerator.process_index, None, accelerator.num_processes)
+        rows, lengths = rows[share], lengths[share]
+        values, mask = (t.to(accelerator.device) for t in truncate(history[rows], lengths))
         predicted, origin = model(values, mask)
-        target = accelerator.unwrap_model(model).scaler.transform(future[rows], origin)
+        target = accelerator.unwrap_model(model).scaler.transform(future[rows].to(accelerator.device), origin)
         loss = F.mse_loss(predicted, target)
         accelerator.backward(loss)
         if tc.clip_grad_norm:
@@ -100,6 +105,7 @@ def train_one_epoch(model, optimizer, accelerator, history, future, *, config: C
 def validate(model: Forecaster, split: SeriesSplit, config: Config) -> tuple[dict[str, float], dict[str, list]]:
     """Accuracy on the validation origins (in the series' units), and the errors' quantiles."""
     fc = config.forecasting
+    model.eval()  # no dropout (train_one_epoch turns it back on)
     origins = rolling_origins(split.train_end, split.valid_start, fc.horizon)
     predicted = forecast(model, [split.series[:t] for t in origins], input_length=fc.input_length)
     actual = np.stack([split.series[t : t + fc.horizon] for t in origins])
@@ -144,6 +150,8 @@ def train_forecaster(config: Config, *, overwrite: bool = False) -> Path:
             if tc.early_stopping_patience and waited >= tc.early_stopping_patience:
                 break
     accelerator.print(f"best validation MASE {best:.4f}; model in {run_dir / 'model'}")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
     return run_dir
 
 

@@ -66,7 +66,10 @@ def check_resumable(run_dir: Path, config: dict[str, Any]) -> None:
     path = run_dir / CONFIG_FILE
     if not path.is_file():
         raise RunDirectoryError(f"cannot resume: {path} is missing (no run was started in {run_dir})")
-    saved = flatten(json.loads(path.read_text(encoding="utf-8")))
+    from seq2seq.config import Config, config_to_dict
+
+    # A setting added after the run started is taken at its default: the run was made without it.
+    saved = {**flatten(config_to_dict(Config())), **flatten(json.loads(path.read_text(encoding="utf-8")))}
     current = flatten(config)
     fixed = [key for key in sorted(set(saved) | set(current))
              if key not in RESUMABLE and not key.startswith(RESUMABLE_SECTIONS)]
