@@ -68,9 +68,11 @@ def check_resumable(run_dir: Path, config: dict[str, Any]) -> None:
         raise RunDirectoryError(f"cannot resume: {path} is missing (no run was started in {run_dir})")
     from seq2seq.config import Config, config_to_dict
 
-    # A setting added after the run started is taken at its default: the run was made without it.
-    saved = {**flatten(config_to_dict(Config())), **flatten(json.loads(path.read_text(encoding="utf-8")))}
+    saved = flatten(json.loads(path.read_text(encoding="utf-8")))
     current = flatten(config)
+    # A setting added after the run started is taken at its default: the run was made without it.
+    defaults = flatten(config_to_dict(Config()))
+    saved.update({key: defaults[key] for key in current if key not in saved and key in defaults})
     fixed = [key for key in sorted(set(saved) | set(current))
              if key not in RESUMABLE and not key.startswith(RESUMABLE_SECTIONS)]
     changed = [key for key in fixed if saved.get(key) != current.get(key)]
