@@ -49,3 +49,10 @@ def test_a_block_that_continues_has_no_eos_and_predicts_every_one_of_its_tokens(
     assert batch.tgt_in.tolist() == [[BOS_ID, 5, 6], [BOS_ID, 8, 9]]
     assert batch.tgt_out.tolist() == [[5, 6, 7], [8, 9, EOS_ID]]
     assert len(batch) == 2 and batch.num_target_tokens == 6
+
+
+def test_a_stream_is_cut_into_the_same_blocks():
+    rows = datasets.Dataset.from_dict({"body": ["abcdefghij", "xyz"], "other": [1, 2]})
+    streamed = cut_into_blocks(rows.to_iterable_dataset(num_shards=2), "body", 4)
+    blocks, continues = cut_texts(["abcdefghij", "xyz"], 4)
+    assert [row["text"] for row in streamed] == blocks and [row["continues"] for row in streamed] == continues
