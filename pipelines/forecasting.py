@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from pipelines.base import DEFAULT_BATCH_SIZE, positive
-from seq2seq.config import Config, ConfigError
-from seq2seq.forecasting import Forecaster, forecast
+from seq2seq.config import Config
+from seq2seq.forecasting import COLUMNS, Forecaster, check_forecasting_config, forecast
 from seq2seq.series import check_series
 
 
@@ -26,25 +26,11 @@ class ForecastingTask:
     inputs = {"series": "series"}
     metric_names = ("mase", "mae", "rmse", "smape")
     lower_is_better = metric_names
-    columns = {"target": "value"}  # the series' column(s), comma-separated
+    columns = COLUMNS  # the series' column(s), comma-separated
 
     def check_config(self, config: Config) -> None:
         """Settings a forecaster cannot use, said before any work starts."""
-        spec = config.inputs.get("series")
-        if list(config.inputs) != ["series"] or spec.modality != "series":
-            raise ConfigError("inputs: the forecasting task reads one input, series (modality: series)")
-        if spec.encoder.bidirectional:
-            raise ConfigError("inputs.series.encoder.bidirectional: a forecaster reads its history forward only; "
-                              "set it to false")
-        fc = config.forecasting
-        if fc.min_input_length > fc.input_length:
-            raise ConfigError(f"forecasting.min_input_length={fc.min_input_length} exceeds input_length="
-                              f"{fc.input_length}")
-        if not 0 < config.data.valid_fraction < 0.5:
-            raise ConfigError("data.valid_fraction must be in (0, 0.5): the share of the series held out")
-        if config.training.eval_metric != "mase":
-            raise ConfigError("training.eval_metric: a forecaster is chosen by validation MASE; write "
-                              "eval_metric: mase")
+        check_forecasting_config(config)
 
 
 class ForecastingPipeline:

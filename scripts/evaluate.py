@@ -46,7 +46,8 @@ from seq2seq.model import Seq2SeqModel  # noqa: E402
 from seq2seq.model_files import read_model_config  # noqa: E402
 from seq2seq.prepare import prepare_dataset  # noqa: E402
 from seq2seq.processors import load_processors  # noqa: E402
-from seq2seq.sources import get_split, load_raw_dataset  # noqa: E402
+from seq2seq.sources import load_raw_dataset  # noqa: E402
+from seq2seq.splits import get_split  # noqa: E402
 from seq2seq.tokenization import Tokenizer  # noqa: E402
 from seq2seq.training_data import task_rows  # noqa: E402
 

@@ -17,7 +17,7 @@ from seq2seq.config import Config, GenerationConfig
 from seq2seq.data import Examples
 from seq2seq.model import Seq2SeqModel
 from seq2seq.search import SEARCH_SETTINGS
-from seq2seq.sources import sample_indices
+from seq2seq.splits import sample_indices
 from seq2seq.task import Task
 from seq2seq.tokenization import EOS_ID, PAD_ID, Tokenizer
 

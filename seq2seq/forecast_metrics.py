@@ -10,7 +10,6 @@ the ``forecasting`` extra, statsmodels' exponential smoothing (additive trend an
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 
@@ -45,8 +44,8 @@ def seasonal_naive(series: np.ndarray, origins: list[int], horizon: int, season:
 
 
 def statsmodels_forecasts(series: np.ndarray, origins: list[int], horizon: int, season: int, *,
-                          arima_order: tuple[int, int, int], seasonal_order: tuple[int, int, int],
-                          progress: Callable | None = None) -> dict[str, np.ndarray]:
+                          arima_order: tuple[int, int, int], seasonal_order: tuple[int, int, int]
+                          ) -> dict[str, np.ndarray]:
     """Exponential smoothing and (seasonal) ARIMA, refitted at each origin, for each feature."""
     try:
         from statsmodels.tsa.holtwinters import ExponentialSmoothing
@@ -56,7 +55,7 @@ def statsmodels_forecasts(series: np.ndarray, origins: list[int], horizon: int, 
             from None
     seasonal = season > 1
     results = {"exponential_smoothing": [], "arima": []}
-    for t in progress(origins) if progress else origins:
+    for t in origins:
         ets, arima = [], []
         for feature in range(series.shape[1]):
             history = series[:t, feature]

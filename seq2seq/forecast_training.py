@@ -19,17 +19,22 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from seq2seq.columns import resolve_columns
-from seq2seq.config import Config, ConfigError, config_to_dict
+from seq2seq.config import Config, config_to_dict
 from seq2seq.experiment import make_accelerator
-from seq2seq.forecast_metrics import accuracy, residual_quantiles, rolling_origins
-from seq2seq.forecasting import Forecaster, forecast
+from seq2seq.forecast_metrics import (
+    accuracy,
+    naive,
+    residual_quantiles,
+    rolling_origins,
+    seasonal_naive,
+    statsmodels_forecasts,
+)
+from seq2seq.forecasting import COLUMNS, Forecaster, check_forecasting_config, forecast
 from seq2seq.optimization import build_optimizer
 from seq2seq.run import MetricsLog
 from seq2seq.run_directory import check_new_run, clear_run_files
 from seq2seq.series import Scaler, series_values, windows
 from seq2seq.sources import load_raw_dataset
-
-COLUMNS = {"target": "value"}  # the series' column(s); data.columns.target overrides
 
 
 @dataclass
@@ -55,8 +60,6 @@ def load_series(config: Config) -> SeriesSplit:
 
 def build_forecaster(config: Config, num_features: int, scaler: Scaler) -> Forecaster:
     """The only place that reads the forecaster's settings: inputs.series.encoder and forecasting."""
-    if list(config.inputs) != ["series"] or config.inputs["series"].modality != "series":
-        raise ConfigError("inputs: the forecasting task reads one input, series (modality: series)")
     encoder, fc = config.inputs["series"].encoder, config.forecasting
     settings = {"num_features": num_features, "horizon": fc.horizon, "hidden_size": encoder.hidden_size,
                 "rnn_type": encoder.rnn_type, "num_layers": encoder.num_layers}
@@ -115,6 +118,7 @@ def validate(model: Forecaster, split: SeriesSplit, config: Config) -> tuple[dic
 
 def train_forecaster(config: Config, *, overwrite: bool = False) -> Path:
     """Train as ``config`` says; the best model by validation MASE goes to ``output_dir/model``."""
+    check_forecasting_config(config)
     tc, fc = config.training, config.forecasting
     run_dir = Path(tc.output_dir)
     check_new_run(run_dir, overwrite=overwrite)
@@ -156,12 +160,10 @@ def train_forecaster(config: Config, *, overwrite: bool = False) -> Path:
 
 
 def evaluate_forecaster(model: Forecaster, split: SeriesSplit, config: Config, *, baselines: bool = True,
-                        arima_order: tuple[int, int, int] = (2, 1, 1), seasonal_order: tuple[int, int, int] = (0, 1, 1),
-                        progress=None) -> dict[str, dict[str, float]]:
+                        arima_order: tuple[int, int, int] = (2, 1, 1),
+                        seasonal_order: tuple[int, int, int] = (0, 1, 1)) -> dict[str, dict[str, float]]:
     """Accuracy of the model and the baselines on the held-out end of the series (every origin
     there, ``forecast_metrics.rolling_origins``), MASE scaled on the values before it."""
-    from seq2seq.forecast_metrics import naive, seasonal_naive, statsmodels_forecasts
-
     fc, series = config.forecasting, split.series
     origins = rolling_origins(len(series), split.train_end, fc.horizon)
     actual = np.stack([series[t : t + fc.horizon] for t in origins])
@@ -170,7 +172,7 @@ def evaluate_forecaster(model: Forecaster, split: SeriesSplit, config: Config, *
                  "seasonal_naive": seasonal_naive(series, origins, fc.horizon, fc.season)}
     if baselines:
         forecasts |= statsmodels_forecasts(series, origins, fc.horizon, fc.season, arima_order=arima_order,
-                                           seasonal_order=seasonal_order, progress=progress)
+                                           seasonal_order=seasonal_order)
     training = series[: split.train_end]
     return {name: {"origins": len(origins), **accuracy(actual, predicted, training, fc.season)}
             for name, predicted in forecasts.items()}

@@ -16,11 +16,32 @@ import numpy as np
 import torch
 from torch import nn
 
+from seq2seq.config import Config, ConfigError
 from seq2seq.encoders.series import SeriesEncoder
 from seq2seq.model_files import load_weights, read_model_config, save_model_directory
-from seq2seq.series import Scaler, check_series
+from seq2seq.series import VALUE_COLUMN, Scaler, check_series
 
 TASK = "forecasting"
+COLUMNS = {"target": VALUE_COLUMN}  # the series' column(s); data.columns.target overrides
+
+
+def check_forecasting_config(config: Config) -> None:
+    """Settings a forecaster cannot use, said before any work starts."""
+    spec = config.inputs.get("series")
+    if list(config.inputs) != ["series"] or spec.modality != "series":
+        raise ConfigError("inputs: the forecasting task reads one input, series (modality: series)")
+    if spec.encoder.bidirectional:
+        raise ConfigError("inputs.series.encoder.bidirectional: a forecaster reads its history forward only; "
+                          "set it to false")
+    fc = config.forecasting
+    if fc.min_input_length > fc.input_length:
+        raise ConfigError(f"forecasting.min_input_length={fc.min_input_length} exceeds input_length="
+                          f"{fc.input_length}")
+    if not 0 < config.data.valid_fraction < 0.5:
+        raise ConfigError("data.valid_fraction must be in (0, 0.5): the share of the series held out")
+    if config.training.eval_metric != "mase":
+        raise ConfigError("training.eval_metric: a forecaster is chosen by validation MASE; write "
+                          "eval_metric: mase")
 
 
 class Forecaster(nn.Module):

@@ -51,11 +51,11 @@ def generated_series(name: str, length: int, seed: int) -> datasets.DatasetDict:
         first = 10 + 0.02 * t + 3 * np.sin(2 * math.pi * t / 12) + rng.normal(0, 0.3, length)
         second = (5 + 2 * np.sin(2 * math.pi * t / 30 + 1.0) + 0.5 * np.sin(2 * math.pi * t / 12)
                   + rng.normal(0, 0.2, length))
-        return datasets.DatasetDict({"train": datasets.Dataset.from_dict({"value": first.tolist(),
+        return datasets.DatasetDict({"train": datasets.Dataset.from_dict({VALUE_COLUMN: first.tolist(),
                                                                           "second": second.tolist()})})
     if name == "random_walk":
         return datasets.DatasetDict({"train": datasets.Dataset.from_dict(
-            {"value": np.cumsum(rng.normal(0, 1, length)).tolist()})})
+            {VALUE_COLUMN: np.cumsum(rng.normal(0, 1, length)).tolist()})})
     raise ValueError(f"unknown generated series {name!r}; choose one of {', '.join(GENERATED_SERIES)}")
 
 

@@ -17,9 +17,6 @@ import datasets
 
 from seq2seq.config import DATA_KINDS, DataConfig
 from seq2seq.series import GENERATED_SERIES, generated_series, statsmodels_series
-from seq2seq.splits import get_split as get_split  # splits of what load_raw_dataset read
-from seq2seq.splits import get_stream as get_stream
-from seq2seq.splits import sample_indices as sample_indices
 from seq2seq.synthetic import make_corpus, make_text_corpus
 from seq2seq.text_files import read_lines
 

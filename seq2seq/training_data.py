@@ -22,7 +22,8 @@ from seq2seq.data import Batch, Examples, add_frame_features
 from seq2seq.model import Seq2SeqModel
 from seq2seq.prepare import prepare_dataset
 from seq2seq.processors import Processor, build_processor
-from seq2seq.sources import get_split, get_stream, load_raw_dataset
+from seq2seq.sources import load_raw_dataset
+from seq2seq.splits import get_split, get_stream
 from seq2seq.streaming import StreamingExamples, StreamingLoader, read_sample
 from seq2seq.task import Task
 from seq2seq.tokenization import Tokenizer

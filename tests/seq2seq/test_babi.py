@@ -68,7 +68,8 @@ def test_data_kind_babi_reads_the_chosen_tasks(tmp_path):
 
 def test_data_kind_babi_reads_one_file(tmp_path):
     from seq2seq.config import DataConfig
-    from seq2seq.sources import get_split, load_raw_dataset
+    from seq2seq.sources import load_raw_dataset
+    from seq2seq.splits import get_split
 
     stories = "".join(f"1 Person{n} went to the kitchen.\n2 Where is Person{n}?\tkitchen\t1\n" for n in range(20))
     (tmp_path / "qa1_train.txt").write_text(stories)

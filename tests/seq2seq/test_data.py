@@ -7,7 +7,8 @@ from conftest import collate, prepare, source_ids
 from pipelines.translation import TranslationTask
 from seq2seq.batching import BucketBatchSampler
 from seq2seq.config import DataConfig
-from seq2seq.sources import get_split, load_raw_dataset
+from seq2seq.sources import load_raw_dataset
+from seq2seq.splits import get_split
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
 

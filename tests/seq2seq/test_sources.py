@@ -13,7 +13,8 @@ from conftest import DATA_FORMS, write_dataset
 from pipelines import get_task
 from seq2seq.config import DataConfig
 from seq2seq.media import write_audio, write_video
-from seq2seq.sources import get_split, load_raw_dataset
+from seq2seq.sources import load_raw_dataset
+from seq2seq.splits import get_split
 
 ROWS = {"train": {"de": ["a b", "c d e", "f"], "en": ["b a", "e d c", "f"]},
         "validation": {"de": ["g h"], "en": ["h g"]}}
@@ -181,7 +182,7 @@ def test_held_out_groups_fail_clearly(tmp_path):
 
 def test_a_cap_samples_across_the_split_and_keeps_every_class():
     """Folder datasets are sorted by class: the first 6 rows would all be "clap"."""
-    from seq2seq.sources import sample_indices
+    from seq2seq.splits import sample_indices
 
     labels = ["clap"] * 10 + ["jump"] * 10 + ["wave"] * 10
     rows = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"label": labels, "clip": list(range(30))})})
