@@ -149,6 +149,17 @@ class ActionRecognitionPipeline(Pipeline):
             results.append(result)
         return results[0] if single else results
 
+    def stream(self, *, source_fps: float | None = None, top_k: int | None = 5):
+        """An ``ActionStream`` (``pipelines/streams.py``): ``feed(frames)`` returns the label scores
+        given the frames so far, ``finish()`` the final ones. ``source_fps`` is the frames' rate
+        (default: the processor's ``source_fps``). Video-only models with a unidirectional encoder."""
+        from pipelines.streams import ActionStream
+
+        if set(self.processors) != {INPUT}:
+            raise ValueError(f"streaming takes a video-only model; this one takes {' and '.join(self.processors)}")
+        return ActionStream(self, source_fps=source_fps,
+                            top_k=len(self.labels) if top_k is None else positive("top_k", top_k))
+
     def _input(self, item: Any, key: str, name: str) -> Any:
         """What the ``key`` input reads from ``item``: its entry when inputs are given by name, else
         the item itself (a video file, whose soundtrack is the audio)."""

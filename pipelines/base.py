@@ -162,10 +162,12 @@ class Pipeline:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     @torch.no_grad()
-    def generate(self, batch: Any, settings: dict[str, Any], *, return_attention: bool = False):
-        """The model's search over ``batch`` (on this pipeline's device) with this call's settings."""
+    def generate(self, batch: Any, settings: dict[str, Any], *, return_attention: bool = False, encoded=None):
+        """The model's search over ``batch`` (on this pipeline's device), or over a stream's
+        ``encoded`` memory, with this call's settings."""
         with self.autocast():
-            return self.model.generate(batch.to(self.device), return_attention=return_attention,
+            batch = batch.to(self.device) if batch is not None else None
+            return self.model.generate(batch, encoded=encoded, return_attention=return_attention,
                                        sampling=settings["sampling"],
                                        **{name: settings[name] for name in SEARCH_SETTINGS})
 

@@ -79,3 +79,17 @@ class SpeechRecognitionPipeline(Pipeline):
                     result["attention"] = output.attention[row, 0, : generated.steps].float().cpu()
                 results.append(result)
         return results[0] if single else results
+
+    def stream(self, *, sampling_rate: int | None = None, partial: bool = True, **overrides: Any):
+        """A ``TranscriptionStream`` (``pipelines/streams.py``): ``feed(samples)`` returns the
+        transcript so far, ``finish()`` the result ``__call__`` gives for the whole recording.
+        Samples are at the model's sampling rate (``sampling_rate`` may say so; another rate is an
+        error: resampling chunk by chunk would not equal resampling the whole). The model needs a
+        unidirectional audio encoder and unnormalised log-mel features."""
+        from pipelines.streams import TranscriptionStream
+
+        expected = self.processors[INPUT].sampling_rate
+        if sampling_rate is not None and sampling_rate != expected:
+            raise ValueError(f"this model streams audio at {expected} Hz, got sampling_rate={sampling_rate}: "
+                             "resample the source")
+        return TranscriptionStream(self, self.call_settings(overrides), partial=partial)

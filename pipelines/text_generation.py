@@ -6,7 +6,7 @@ beam search, or sampled (``do_sample`` with ``temperature``, ``top_k``, ``top_p`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,43 @@ class TextGenerationPipeline(Pipeline):
                 text = prompts[index] + continuation if return_full_text else continuation
                 results[index] = [{"generated_text": text}]
         return results[0] if isinstance(inputs, str) else results
+
+    def stream(self, prompt: str, *, max_new_tokens: int | None = None, **overrides: Any) -> Iterator[str]:
+        """The continuation of ``prompt`` in pieces, each yielded as soon as its tokens are made:
+        ``"".join(stream(p))`` is ``self(p, return_full_text=False)``'s text. Greedy, or sampled
+        with ``do_sample=True`` (the same text for the same ``seed``); beam search cannot stream
+        (its best hypothesis is known only at the end)."""
+        if not isinstance(prompt, str):
+            raise TypeError(f"stream takes one prompt (a string), got {type(prompt).__name__}")
+        if max_new_tokens is not None:
+            overrides["max_length"] = positive("max_new_tokens", max_new_tokens)
+        settings = self.call_settings(overrides)
+        if settings["num_beams"] != 1:
+            raise ValueError(f"beam search knows its best output only at the end: streaming takes num_beams=1 "
+                             f"(it is {settings['num_beams']})")
+        prompt_ids = self.tokenizer.encode_target(text_inputs(prompt, what="text-generation prompt",
+                                                              item="prompt", allow_empty=True))[0]
+        batch = Batch({}, tgt_in=torch.tensor([[BOS_ID, *prompt_ids]]))
+        new_ids: list[int] = []
+        sent = ""
+        with self.autocast():
+            steps = self.model.generate_steps(batch.to(self.device), max_length=settings["max_length"],
+                                              sampling=settings["sampling"])
+            for tokens in steps:
+                token = int(tokens[0])
+                if token in (self.tokenizer.eos_id, PAD_ID):
+                    break
+                new_ids.append(token)
+                text = self._continuation(prompt_ids, new_ids)
+                # A piece is sent once the text so far only grows (a token's text can depend on the next).
+                if text.startswith(sent) and len(text) > len(sent):
+                    yield text[len(sent):]
+                    sent = text
+        text = self._continuation(prompt_ids, new_ids)
+        if text != sent:
+            if not text.startswith(sent):
+                raise RuntimeError(f"streamed text {sent!r} is not a prefix of the final text {text!r}")
+            yield text[len(sent):]
 
     def _continuation(self, prompt_ids: list[int], new_ids: list[int]) -> str:
         """The text the new tokens add to the prompt: decoded together with it, since a token's

@@ -8,6 +8,7 @@ write and read a model directory (``model_files.py``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,8 +24,16 @@ from seq2seq.hops import READERS, HopsOutput, check_reader_settings
 from seq2seq.losses import ctc_loss_sum, smoothed_cross_entropy
 from seq2seq.model_files import load_weights, read_model_config, save_model_directory
 from seq2seq.prompts import read_prompts
-from seq2seq.sampling import Sampling, sample_search
-from seq2seq.search import SearchOutput, beam_search, check_generation_settings, greedy_search, output_limits
+from seq2seq.sampling import Sampling, sample_search, sampling_pick
+from seq2seq.search import (
+    SearchOutput,
+    beam_search,
+    check_generation_settings,
+    greedy_pick,
+    greedy_search,
+    one_path_steps,
+    output_limits,
+)
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -190,16 +199,19 @@ class Seq2SeqModel(nn.Module):
         return token_log_probs.masked_fill(batch.tgt_out == PAD_ID, 0.0).sum(dim=1)
 
     @torch.no_grad()
-    def score_candidates(self, batch, candidates: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def score_candidates(self, batch, candidates: list[list[int]], *,
+                         encoded: EncoderOutput | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-probability (B, C) of every candidate output (bare ids, eos added) for every input.
 
         The inputs are encoded once and the B x C teacher-forced decodes run as one batch: this is
         how a classifier over a fixed label set scores all its labels. Also returns the attention
         (B, C, T, S) of each candidate's decode over the memory, T = the longest candidate + 1.
+        ``encoded`` (``batch`` None) scores an encoding made elsewhere (a stream's, ``realtime.py``).
         """
         if not candidates or any(not ids for ids in candidates):
             raise ValueError("score_candidates needs at least one candidate, and no empty one")
-        encoded = self.encode(batch)
+        if encoded is None:
+            encoded = self.encode(batch)
         num_inputs, num_candidates = encoded.states.size(0), len(candidates)
         longest = max(map(len, candidates)) + 1
         tgt_in = torch.full((num_candidates, longest), PAD_ID, dtype=torch.long, device=encoded.states.device)
@@ -221,8 +233,9 @@ class Seq2SeqModel(nn.Module):
     @torch.no_grad()
     def generate(
         self,
-        batch,
+        batch=None,
         *,
+        encoded: EncoderOutput | None = None,
         num_beams: int = 1,
         max_length: int = 100,
         max_length_a: float = 0.0,
@@ -240,19 +253,16 @@ class Seq2SeqModel(nn.Module):
         Scores are log-probabilities divided by the length penalty, for both (see ``search.py``).
         ``return_attention=False`` spares beam search the attention histories (faster).
 
+        ``encoded`` (instead of ``batch``) decodes an encoding made elsewhere: a stream's
+        (``realtime.py``), read as its input arrived.
+
         A language model (no inputs) continues the prompts in ``batch.tgt_in`` (bos + prompt ids,
         padded at the end) by up to ``max_length`` new tokens each.
         """
         check_generation_settings(num_beams=num_beams, max_length=max_length, n_best=n_best,
                                   max_length_a=max_length_a, max_length_b=max_length_b)
-        if self.encoders:
-            state, memory = self.start(batch)
-            limits = output_limits(memory.mask.sum(dim=1), max_length=max_length, max_length_a=max_length_a,
-                                   max_length_b=max_length_b)
-            first_tokens = None
-        else:
-            state, memory, first_tokens = read_prompts(self.decoder, batch.tgt_in)
-            limits = max_length
+        state, memory, limits, first_tokens = self._search_start(batch, encoded, max_length=max_length,
+                                                                 max_length_a=max_length_a, max_length_b=max_length_b)
         ids = dict(bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID, max_length=limits, alpha=length_penalty,
                    first_tokens=first_tokens)
         if sampling is not None:
@@ -265,6 +275,35 @@ class Seq2SeqModel(nn.Module):
             self.decoder, state, memory, num_beams=num_beams, n_best=n_best, return_attention=return_attention,
             **ids,
         )
+
+    @torch.no_grad()
+    def generate_steps(self, batch=None, *, encoded: EncoderOutput | None = None, max_length: int = 100,
+                       max_length_a: float = 0.0, max_length_b: int = 0,
+                       sampling: Sampling | None = None) -> Iterator[torch.Tensor]:
+        """The tokens (B,) of ``generate(num_beams=1)`` (greedy, or sampled), yielded step by step
+        as they are made (pad once a row has finished): streaming text generation."""
+        check_generation_settings(num_beams=1, max_length=max_length, max_length_a=max_length_a,
+                                  max_length_b=max_length_b)
+        state, memory, limits, first_tokens = self._search_start(batch, encoded, max_length=max_length,
+                                                                 max_length_a=max_length_a, max_length_b=max_length_b)
+        pick = greedy_pick if sampling is None else sampling_pick(sampling, memory.states.device)
+        for tokens, *_ in one_path_steps(self.decoder, state, memory, max_length=limits, bos_id=BOS_ID, eos_id=EOS_ID,
+                                         pad_id=PAD_ID, pick=pick, first_tokens=first_tokens):
+            yield tokens
+
+    def _search_start(self, batch, encoded: EncoderOutput | None, *, max_length: int, max_length_a: float,
+                      max_length_b: int) -> tuple[DecoderState, Memory, int | torch.Tensor, torch.Tensor | None]:
+        """Where search starts: the decoder's state and memory, each row's length limit, and (for
+        a language model) each prompt's last token."""
+        if encoded is not None or self.encoders:
+            if encoded is None:
+                encoded = self.encode(batch)
+            state, memory = self.decoder.init_state(encoded.final), self.decoder.prepare_memory(encoded)
+            limits = output_limits(memory.mask.sum(dim=1), max_length=max_length, max_length_a=max_length_a,
+                                   max_length_b=max_length_b)
+            return state, memory, limits, None
+        state, memory, first_tokens = read_prompts(self.decoder, batch.tgt_in)
+        return state, memory, max_length, first_tokens
 
     # -- persistence ---------------------------------------------------------------------------
 

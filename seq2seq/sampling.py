@@ -12,6 +12,7 @@ A sample's score, as in greedy and beam search, is the model's own log-probabili
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -65,17 +66,26 @@ def filtered_logits(log_probs: torch.Tensor, sampling: Sampling) -> torch.Tensor
     return logits
 
 
-@torch.no_grad()
-def sample_search(decoder: StepDecoder, state, memory, *, max_length: int | torch.Tensor, bos_id: int, eos_id: int,
-                  pad_id: int, alpha: float = 1.0, sampling: Sampling,
-                  first_tokens: torch.Tensor | None = None) -> SearchOutput:
-    """One sampled output per input (tokens (B, 1, L), scores (B, 1), attention (B, 1, L, S))."""
-    generator = sampling.generator or sampling.make_generator(memory.states.device)
+Pick = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def sampling_pick(sampling: Sampling, device: torch.device) -> Pick:
+    """``pick`` for ``search.one_path_steps``: a draw from the filtered distribution, and its log-probability."""
+    generator = sampling.generator or sampling.make_generator(device)
 
     def pick(log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         probabilities = filtered_logits(log_probs, sampling).softmax(dim=-1)
         tokens = torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
         return log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1), tokens
 
+    return pick
+
+
+@torch.no_grad()
+def sample_search(decoder: StepDecoder, state, memory, *, max_length: int | torch.Tensor, bos_id: int, eos_id: int,
+                  pad_id: int, alpha: float = 1.0, sampling: Sampling,
+                  first_tokens: torch.Tensor | None = None) -> SearchOutput:
+    """One sampled output per input (tokens (B, 1, L), scores (B, 1), attention (B, 1, L, S))."""
     return one_path_search(decoder, state, memory, max_length=max_length, bos_id=bos_id, eos_id=eos_id,
-                           pad_id=pad_id, alpha=alpha, pick=pick, first_tokens=first_tokens)
+                           pad_id=pad_id, alpha=alpha, pick=sampling_pick(sampling, memory.states.device),
+                           first_tokens=first_tokens)

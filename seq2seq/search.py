@@ -19,7 +19,7 @@ An output that reaches its limit without eos is cut there; :func:`hit_limit` tel
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple, Protocol
 
 import torch
@@ -100,8 +100,38 @@ def greedy_search(
     alpha: float = 1.0, first_tokens: torch.Tensor | None = None,
 ) -> SearchOutput:
     return one_path_search(decoder, state, memory, max_length=max_length, bos_id=bos_id, eos_id=eos_id,
-                           pad_id=pad_id, alpha=alpha, pick=lambda log_probs: log_probs.max(dim=-1),
-                           first_tokens=first_tokens)
+                           pad_id=pad_id, alpha=alpha, pick=greedy_pick, first_tokens=first_tokens)
+
+
+def greedy_pick(log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``pick`` for ``one_path_steps``: each row's most likely token."""
+    return log_probs.max(dim=-1)
+
+
+@torch.no_grad()
+def one_path_steps(
+    decoder: StepDecoder, state, memory, *, max_length: int | torch.Tensor, bos_id: int, eos_id: int, pad_id: int,
+    pick: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], first_tokens: torch.Tensor | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """One hypothesis per input, a token at a time, as the steps happen (streaming generation
+    reads them one by one): yields each row's token (B,) (pad once the row has finished), its
+    log-probability (B,) (0 once finished), the attention (B, S) (0 once finished), and whether
+    the row was still running at this step (B,). ``pick(log_probs (B, V))`` gives each row's token
+    and its log-probability (greedy: the best; sampling: a draw, ``sampling.py``)."""
+    batch_size = memory.states.size(0)
+    prev = memory.states.new_full((batch_size,), bos_id, dtype=torch.long) if first_tokens is None \
+        else first_tokens.to(memory.states.device)
+    limits = _limits(max_length, batch_size, prev.device)
+    finished = torch.zeros(batch_size, dtype=torch.bool, device=prev.device)
+    for t in range(int(limits.max())):
+        logits, state, weights = decoder.step(prev, state, memory)
+        chosen_log_probs, prev = pick(_log_probs(logits, pad_id, bos_id))
+        prev = prev.masked_fill(finished, pad_id)
+        yield prev, chosen_log_probs.masked_fill(finished, 0.0), weights.masked_fill(finished.unsqueeze(1), 0.0), \
+            ~finished
+        finished = finished | (prev == eos_id) | (limits <= t + 1)
+        if finished.all():
+            break
 
 
 @torch.no_grad()
@@ -110,27 +140,18 @@ def one_path_search(
     alpha: float, pick: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
     first_tokens: torch.Tensor | None = None,
 ) -> SearchOutput:
-    """One hypothesis per input, a token at a time: ``pick(log_probs (B, V))`` gives each row's
-    token and its log-probability (greedy: the best; sampling: a draw, ``sampling.py``)."""
+    """``one_path_steps`` collected: tokens, scores (over the length penalty) and attention."""
     batch_size = memory.states.size(0)
-    prev = memory.states.new_full((batch_size,), bos_id, dtype=torch.long) if first_tokens is None \
-        else first_tokens.to(memory.states.device)
-    limits = _limits(max_length, batch_size, prev.device)
-    finished = torch.zeros(batch_size, dtype=torch.bool, device=prev.device)
     scores = memory.states.new_zeros(batch_size, dtype=torch.float)
-    lengths = torch.zeros(batch_size, dtype=torch.long, device=prev.device)
+    lengths = torch.zeros(batch_size, dtype=torch.long, device=memory.states.device)
     tokens, attention = [], []
-    for t in range(int(limits.max())):
-        logits, state, weights = decoder.step(prev, state, memory)
-        chosen_log_probs, prev = pick(_log_probs(logits, pad_id, bos_id))
-        prev = prev.masked_fill(finished, pad_id)
-        scores += chosen_log_probs.masked_fill(finished, 0.0)
-        lengths += ~finished
-        tokens.append(prev)
-        attention.append(weights.masked_fill(finished.unsqueeze(1), 0.0))
-        finished |= (prev == eos_id) | (limits <= t + 1)
-        if finished.all():
-            break
+    for step_tokens, log_probs, weights, running in one_path_steps(
+            decoder, state, memory, max_length=max_length, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, pick=pick,
+            first_tokens=first_tokens):
+        scores += log_probs
+        lengths += running
+        tokens.append(step_tokens)
+        attention.append(weights)
     return SearchOutput(
         torch.stack(tokens, dim=1).unsqueeze(1),
         (scores / length_penalty(lengths.float(), alpha)).unsqueeze(1),

@@ -70,6 +70,20 @@ def test_sampling_repeats_for_a_seed_and_differs_between_seeds(generate):
     assert generate(["", "four,"], do_sample=True, top_k=1, seed=3, max_new_tokens=40) == greedy
 
 
+def test_a_streamed_continuation_arrives_piece_by_piece_and_equals_the_whole(generate):
+    for prompt in ("eleven, twelve, thirteen,", "", "ninety-eight, ninety-nine,"):
+        pieces = list(generate.stream(prompt, max_new_tokens=40))
+        assert len(pieces) > 1  # one character a token: each token's text is sent as it comes
+        assert "".join(pieces) == generate(prompt, max_new_tokens=40, return_full_text=False)[0]["generated_text"]
+    sampled = dict(do_sample=True, temperature=1.5, seed=7, max_new_tokens=40)
+    assert "".join(generate.stream("four,", **sampled)) == \
+        generate("four,", return_full_text=False, **sampled)[0]["generated_text"]
+    with pytest.raises(ValueError, match="num_beams=1"):
+        next(generate.stream("four,", num_beams=2))
+    with pytest.raises(TypeError, match="one prompt"):
+        next(generate.stream(["four,"]))
+
+
 def test_bad_prompts_and_settings_are_errors_that_name_them(generate, run_dir):
     with pytest.raises(TypeError, match="prompt 1 is int"):
         generate(["one,", 2])

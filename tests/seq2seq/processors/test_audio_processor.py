@@ -165,3 +165,27 @@ def test_noise_fills_silence_at_the_drawn_signal_to_noise_ratio():
     assert mfcc.noise_snr_db == (10.0, 30.0)  # YAML gives a list
     with pytest.raises(ValueError, match="noise_snr_db must be"):
         AudioProcessor(noise_snr_db=(30.0, 10.0))
+
+
+@pytest.mark.parametrize("chunk", [1, 77, 800, 100_000])
+def test_the_spectrum_of_audio_streamed_in_chunks_equals_the_whole_ones(chunk):
+    from seq2seq.processors.audio_stream import SpectrumStream
+
+    processor = AudioProcessor(sampling_rate=8000, num_mel_bins=20, normalize=False)
+    waveform = torch.randn(8000 + 123, generator=torch.Generator().manual_seed(0)) * 0.1
+    stream = SpectrumStream(processor)
+    streamed = torch.cat([stream.feed(part) for part in waveform.split(chunk)] + [stream.finish()])
+    torch.testing.assert_close(streamed, processor.spectrum_of(waveform), atol=1e-5, rtol=1e-5)
+
+
+def test_features_that_need_the_whole_utterance_cannot_stream():
+    from seq2seq.processors.audio_stream import SpectrumStream
+
+    with pytest.raises(ValueError, match="normalize: false"):
+        SpectrumStream(AudioProcessor())
+    with pytest.raises(ValueError, match="log_mel"):
+        SpectrumStream(AudioProcessor(features="mfcc", normalize=False))
+    stream = SpectrumStream(AudioProcessor(normalize=False))
+    stream.feed(torch.zeros(50))
+    with pytest.raises(MediaError, match="too short"):
+        stream.finish()
