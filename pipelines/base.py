@@ -34,6 +34,7 @@ from seq2seq.config import GenerationConfig, config_to_dict
 from seq2seq.model import Seq2SeqModel
 from seq2seq.model_files import read_model_config
 from seq2seq.processors import load_processors
+from seq2seq.quantization import check_quantization, quantize_int8
 from seq2seq.sampling import Sampling
 from seq2seq.search import SEARCH_SETTINGS, check_generation_settings, generated_tokens
 from seq2seq.tokenization import PAD_ID, Tokenizer
@@ -109,7 +110,8 @@ class Pipeline:
     ``bf16=True`` runs the model under bfloat16 autocast (about 2x faster on hardware with native
     bf16); ``bf16=None`` (the default) does so where the hardware has it if the task measured the
     same quality in bf16 (``bf16_where_native``: translation, the same BLEU), and runs fp32
-    otherwise; ``False`` forces fp32.
+    otherwise; ``False`` forces fp32. ``quantize="int8"`` runs the Linear, GRU and LSTM layers
+    in int8 on the CPU (``seq2seq/quantization.py``); a model saved quantized always runs so.
     """
 
     task: str
@@ -119,7 +121,7 @@ class Pipeline:
     unused_settings: tuple[str, ...] = ()
 
     def __init__(self, model: str | Path, *, device: str | torch.device = "cpu", bf16: bool | None = None,
-                 **settings: Any):
+                 quantize: str | None = None, **settings: Any):
         self.config = read_model_config(model)
         saved_task = self.config.get("task", "translation")  # models saved before tasks were named
         if saved_task != self.task:
@@ -130,6 +132,12 @@ class Pipeline:
         self.model = Seq2SeqModel.from_pretrained(model, device=device)
         self.processors = load_processors(model, self.tokenizer, self.config["inputs"])
         self.device = torch.device(device)
+        check_quantization(quantize)
+        if quantize or self.config.get("quantization"):
+            if bf16:
+                raise ValueError("an int8 model runs its quantized layers in int8: bf16=True does not apply")
+            self.model = quantize_int8(self.model)
+            bf16 = False
         self.bf16 = self.bf16_where_native and has_native_bf16(self.device) if bf16 is None else bool(bf16)
         self.columns = self.config.get("data", {}).get("columns", {})  # how the training rows were read
         self.settings = resolve_settings(self._default_settings(), settings)

@@ -46,6 +46,7 @@ from seq2seq.model import Seq2SeqModel  # noqa: E402
 from seq2seq.model_files import read_model_config  # noqa: E402
 from seq2seq.prepare import prepare_dataset  # noqa: E402
 from seq2seq.processors import load_processors  # noqa: E402
+from seq2seq.quantization import quantize_int8  # noqa: E402
 from seq2seq.sources import load_raw_dataset  # noqa: E402
 from seq2seq.splits import get_split  # noqa: E402
 from seq2seq.tokenization import Tokenizer  # noqa: E402
@@ -62,6 +63,8 @@ def build_parser():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bf16", action="store_true", help="decode under bfloat16 autocast (faster on hardware "
                         "with native bf16; the default fp32 gives the same numbers on every machine)")
+    parser.add_argument("--quantize", choices=["int8"], help="decode with the Linear, GRU and LSTM layers in int8 "
+                        "(CPU; seq2seq/quantization.py)")
     parser.add_argument("--output", help="write the last beam size's hypotheses here, one per line")
     parser.add_argument("--output-dir", help="write metrics.json and predictions.jsonl here")
     parser.add_argument("--id-column", default="id", help="the column that identifies an example in "
@@ -98,6 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer = Tokenizer.from_pretrained(args.model)
     processors = load_processors(args.model, tokenizer, model_config["inputs"])
     model = Seq2SeqModel.from_pretrained(args.model, device=args.device)
+    if args.quantize:
+        if args.bf16:
+            raise ValueError("--quantize int8 and --bf16 exclude each other: choose one")
+        quantize_int8(model)
     prepared = prepare_dataset(rows, tokenizer, processors, to_example=to_example,
                                skip_bad_examples=config.data.skip_bad_examples)
     data = Examples(prepared, processors, rows=rows, to_example=to_example)

@@ -61,6 +61,7 @@ def build_parser():
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="run under bfloat16 autocast (faster, same quality); default: where the hardware has "
                         "native bf16")
+    parser.add_argument("--quantize", choices=["int8"], help="run the Linear, GRU and LSTM layers in int8 (CPU)")
     parser.add_argument("--top-k", type=int, help="action recognition: labels to print per video (default 1); "
                         "sampling: keep the k most likely tokens (default 0: all)")
     parser.add_argument("sentences", nargs="*", help="sentences to translate, or video or audio paths")
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         lines = decode_lines(sys.stdin.buffer.read(), "standard input")
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
     task = read_model_config(args.model).get("task", "translation")
-    run = pipeline(task, model=args.model, device=args.device, bf16=args.bf16,
+    run = pipeline(task, model=args.model, device=args.device, bf16=args.bf16, quantize=args.quantize,
                    **{name: getattr(args, name) for name in SETTINGS[task]})
     PRINT[task](run, lines, args)
 

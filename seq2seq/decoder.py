@@ -108,12 +108,12 @@ class AttentionDecoder(nn.Module):
 
     def empty_memory(self, batch_size: int, like: torch.Tensor) -> Memory:
         """The memory of a decoder without inputs: no positions, (B, 0, H)."""
-        states = like.new_zeros(batch_size, 0, self.hidden_size, dtype=self.output_layer.weight.dtype)
+        states = like.new_zeros(batch_size, 0, self.hidden_size, dtype=self.embedding.weight.dtype)
         return Memory(states, states.new_zeros(batch_size, 0, dtype=torch.bool), states)
 
     def zero_state(self, batch_size: int, like: torch.Tensor) -> DecoderState:
         """The start of every sequence without inputs: zeros (L, B, H)."""
-        hidden = like.new_zeros(self.num_layers, batch_size, self.hidden_size, dtype=self.output_layer.weight.dtype)
+        hidden = like.new_zeros(self.num_layers, batch_size, self.hidden_size, dtype=self.embedding.weight.dtype)
         return DecoderState((hidden, torch.zeros_like(hidden)) if self.is_lstm else hidden, None)
 
     def init_state(self, encoder_final: torch.Tensor) -> DecoderState:

@@ -24,6 +24,7 @@ from seq2seq.hops import READERS, HopsOutput, check_reader_settings
 from seq2seq.losses import ctc_loss_sum, smoothed_cross_entropy
 from seq2seq.model_files import load_weights, read_model_config, save_model_directory
 from seq2seq.prompts import read_prompts
+from seq2seq.quantization import check_quantization, quantize_int8
 from seq2seq.sampling import Sampling, sample_search, sampling_pick
 from seq2seq.search import (
     SearchOutput,
@@ -325,6 +326,11 @@ class Seq2SeqModel(nn.Module):
                             source_vocab_size=config["source_vocab_size"],
                             target_vocab_size=config["target_vocab_size"])
         model.config = config
+        if config.get("quantization"):  # saved int8: the same int8 layers, rebuilt from the file
+            check_quantization(config["quantization"])
+            if torch.device(device).type != "cpu":
+                raise ValueError(f"{directory} holds an int8 model, which runs on the CPU only (device={device})")
+            quantize_int8(model)
         load_weights(model, directory, config, device)
         return model.to(device).eval()
 

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_model
+from safetensors.torch import load_file, save_file, save_model
 from torch import nn
+
+from seq2seq.quantization import is_quantized, load_quantized_state, quantized_state
 
 FORMAT_VERSION = 2
 CONFIG_FILE = "config.json"
@@ -33,8 +35,13 @@ def save_model_directory(model: nn.Module, description: dict[str, Any], director
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         description = {"format_version": FORMAT_VERSION, **description}
+        if is_quantized(model):  # int8 values, scales and zero points (quantization.py)
+            description["quantization"] = "int8"
+            save_file(quantized_state(model), str(staging / WEIGHTS_FILE))
+        else:
+            description.pop("quantization", None)
+            save_model(model, str(staging / WEIGHTS_FILE))
         (staging / CONFIG_FILE).write_text(json.dumps(description, indent=2, ensure_ascii=False))
-        save_model(model, str(staging / WEIGHTS_FILE))
         if tokenizer is not None:
             tokenizer.save_pretrained(staging)
         if processors is not None:
@@ -56,6 +63,9 @@ def load_weights(model: nn.Module, directory: str | Path, config: dict[str, Any]
     # A weight shared by two modules (the text inputs' embedding) is stored once, under one
     # name: the others are filled in from the same tensor.
     aliases = {name: kept for kept, names in _shared_names(model).items() for name in names}
+    if config.get("quantization"):
+        load_quantized_state(model, state, aliases)
+        return
     state.update({name: state[kept] for name, kept in aliases.items() if name not in state and kept in state})
     model.load_state_dict(state)
 

@@ -56,7 +56,9 @@ def run_rnn(
     Returns outputs (B, T, D*H), zero at padded positions, and the final state taken at each
     sequence's true last step.
     """
-    if lengths is None:
+    # An exported graph (export.py) takes one unpadded sequence: nothing to pack, and packing's
+    # data-dependent shapes cannot be exported.
+    if lengths is None or torch.compiler.is_exporting():
         return rnn(inputs, state)
     packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
     outputs, final = rnn(packed, state)

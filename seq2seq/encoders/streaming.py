@@ -32,6 +32,8 @@ class _RecurrentStream:
             raise ValueError("a bidirectional encoder reads its input backwards from the end, so it cannot stream: "
                              "train the input's encoder with bidirectional: false (configs/*_streaming.yaml)")
         self.encoder = encoder
+        # Any parameter tells the device (a quantized RNN has none of its own).
+        self.device = next(encoder.parameters(), torch.zeros(0)).device
         self.hidden: RNNState | None = None
         self.finished = False
 
@@ -75,7 +77,7 @@ class AudioEncoderStream(_RecurrentStream):
 
     def _convolve(self, values: torch.Tensor | None, *, end: bool) -> torch.Tensor:
         if values is None:
-            values = self.encoder.rnn.weight_ih_l0.new_zeros(0, self.encoder.feature_size)
+            values = torch.zeros(0, self.encoder.feature_size, device=self.device)
         for index, conv in enumerate(self.encoder.convs):
             pending = self.pending[index]
             if pending is None:
@@ -122,7 +124,7 @@ class VideoEncoderStream(_RecurrentStream):
         self._check_open()
         self.finished = True
         if self.held is None:
-            return self.encoder.rnn.weight_hh_l0.new_zeros(0, self.encoder.output_size)
+            return torch.zeros(0, self.encoder.output_size, device=self.device)
         return self._run(self._features(self.held))  # the last frame: a zero difference, as offline
 
     def _features(self, frames: torch.Tensor) -> torch.Tensor:
