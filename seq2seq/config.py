@@ -177,6 +177,12 @@ class TrainingConfig:
     # restart_steps updates each, then train on the one with the best validation score.
     restarts: int = at_least(1, 1)
     restart_steps: int = 0
+    # Continued training (continued.py): start from this saved model directory (its weights,
+    # architecture, tokenizer and processors) instead of from scratch, on this run's data.
+    init_from: str = ""
+    # A classifier continued on data with labels it was not trained on: an error unless true (the
+    # labels' new words then join the vocabulary, with new embedding and output rows).
+    allow_new_labels: bool = False
 
 
 @dataclass

@@ -78,6 +78,7 @@ def check_config(config: Config, task: Task) -> None:
                           "trains before the best is chosen (more than 0, fewer than training.max_steps)")
     if config.data.streaming:
         check_streaming(config)
+    check_continued(config)
     for name in tc.metrics:
         if name not in task.metric_names:
             raise ConfigError(f"training.metrics: the {task.name} task has no metric {name!r}"
@@ -86,6 +87,20 @@ def check_config(config: Config, task: Task) -> None:
     if tc.eval_metric not in reported:
         raise ConfigError(f"training.eval_metric: {tc.eval_metric!r} is not among the reported metrics"
                           f"{did_you_mean(tc.eval_metric, reported)} (reported: {', '.join(reported)})")
+
+
+def check_continued(config: Config) -> None:
+    """Continued training and replay (``continued.py``)."""
+    tc, data = config.training, config.data
+    if tc.init_from and tc.restarts > 1:
+        raise ConfigError("training.restarts starts candidates from fresh seeds; training.init_from starts from a "
+                          "trained model: use one")
+    if bool(data.replay_path) != (data.replay_fraction > 0):
+        raise ConfigError("data.replay_path and data.replay_fraction go together: the old data, and its share "
+                          f"(> 0) of the new (got replay_path={data.replay_path!r}, "
+                          f"replay_fraction={data.replay_fraction})")
+    if data.replay_path and data.streaming:
+        raise ConfigError("data.replay_path mixes old rows into map-style data; it does not work with streaming")
 
 
 def check_language_model(config: Config, task: Task) -> None:

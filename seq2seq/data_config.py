@@ -79,6 +79,11 @@ class DataConfig:
     min_duration_seconds: float = 0.0
     max_duration_seconds: float = 0.0
     max_train_examples: int = 0  # 0 = all
+    # Continued training: rehearse old data to limit forgetting. replay_path names a dataset read
+    # as data.path is (same kind and columns); its training split is sampled (seeded) to
+    # replay_fraction times the new training rows and mixed in.
+    replay_path: str = ""
+    replay_fraction: float = 0.0
     max_valid_examples: int = 0  # 0 = all
     # A video that cannot be read stops data preparation with an error naming it; true skips such
     # examples instead and reports how many.

@@ -26,6 +26,7 @@ from seq2seq.builders import build_model
 from seq2seq.checkpoints import find_resume_checkpoint
 from seq2seq.config import Config, TrainingConfig, config_to_dict
 from seq2seq.config_checks import check_config
+from seq2seq.continued import continued_model, with_saved_architecture
 from seq2seq.data import Batch, Examples
 from seq2seq.model import Seq2SeqModel
 from seq2seq.optimization import build_optimizer, build_scheduler, tune_cpu_allocator
@@ -105,6 +106,8 @@ class Experiment:
 
 def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: bool = False) -> Experiment:
     """Check the config, claim the run directory, then build data, tokenizer, model and optimizer."""
+    if config.training.init_from:  # the saved model's architecture, before the run records its config
+        config = with_saved_architecture(config)
     check_config(config, task)
     tc = config.training
     run_dir = Path(tc.output_dir)
@@ -116,8 +119,12 @@ def assemble(config: Config, task: Task, *, resume: bool = False, overwrite: boo
     data = load_data(config, task, run_dir, accelerator)
     tokenizer, processors, train_data, valid_data = data.tokenizer, data.processors, data.train, data.valid
     warn_if_targets_exceed_the_length_limit(data.described_target_ids, config.generation.max_length)
-    model = build_model(config.model, config.inputs, source_vocab_size=tokenizer.source_vocab_size,
-                        target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
+    if tc.init_from:
+        model = continued_model(tc.init_from, tokenizer)
+        model.label_smoothing = tc.label_smoothing
+    else:
+        model = build_model(config.model, config.inputs, source_vocab_size=tokenizer.source_vocab_size,
+                            target_vocab_size=tokenizer.target_vocab_size, label_smoothing=tc.label_smoothing)
     train_data, valid_data = cache_frame_features(config, model, [train_data, valid_data], accelerator)
     optimizer = build_optimizer(model, tc)
     sampler, loader = make_train_loader(train_data, tc, accelerator)

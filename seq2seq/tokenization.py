@@ -162,6 +162,38 @@ class Tokenizer:
     def source_pieces(self, text: str) -> list[str]:
         return self.source.encode(text, out_type=str) + ["</s>"]
 
+    def with_target_words(self, texts: Iterable[str]) -> Tokenizer:
+        """A tokenizer whose target vocabulary also covers ``texts``: each piece SentencePiece
+        would map to unk (a new label's new word) becomes a piece of its own, its id after the
+        existing ones, so the ids a model already knows keep their meaning. A joint vocabulary
+        grows on both sides."""
+        from sentencepiece import sentencepiece_model_pb2
+
+        texts = list(texts)
+        spans = {piece for text in texts for piece in self.target.encode(text, out_type=str)
+                 if self.target.piece_to_id(piece) == UNK_ID}
+        if not spans:
+            return self
+        proto = sentencepiece_model_pb2.ModelProto()
+        proto.ParseFromString(self.target.serialized_model_proto())
+        # An unknown span runs over several words or characters: a word model learns each word
+        # ("▁circling"), the others each character.
+        if proto.trainer_spec.model_type == sentencepiece_model_pb2.TrainerSpec.WORD:
+            unknown = sorted({"▁" + word for span in spans for word in span.split("▁") if word})
+        else:
+            unknown = sorted({character for span in spans for character in span})
+        unknown = [piece for piece in unknown if self.target.piece_to_id(piece) == UNK_ID]
+        lowest = min(piece.score for piece in proto.pieces)
+        normal = sentencepiece_model_pb2.ModelProto.SentencePiece.NORMAL
+        for text in unknown:
+            piece = proto.pieces.add()
+            piece.piece, piece.score, piece.type = text, lowest - 1.0, normal
+        target = spm.SentencePieceProcessor(model_proto=proto.SerializeToString())
+        still = [text for text in texts if UNK_ID in target.encode(text)]
+        if still:
+            raise ValueError(f"the target vocabulary cannot spell {still[:3]} even with new pieces")
+        return Tokenizer(target if self.joint else self.source, target)
+
     # -- persistence ---------------------------------------------------------------------------
 
     def save_pretrained(self, directory: str | Path) -> None:

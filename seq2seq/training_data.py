@@ -17,11 +17,12 @@ from torch.utils.data import DataLoader
 
 from seq2seq.batching import BucketBatchSampler, MicroBatchSampler
 from seq2seq.columns import ColumnReader, parse_path, resolve_columns
-from seq2seq.config import Config, DataConfig, TrainingConfig
+from seq2seq.config import Config, DataConfig, TrainingConfig, config_to_dict
+from seq2seq.continued import mix_replay, saved_labels
 from seq2seq.data import Batch, Examples, add_frame_features
 from seq2seq.model import Seq2SeqModel
 from seq2seq.prepare import prepare_dataset
-from seq2seq.processors import Processor, build_processor
+from seq2seq.processors import Processor, build_processor, load_processors
 from seq2seq.sources import load_raw_dataset
 from seq2seq.splits import get_split, get_stream
 from seq2seq.streaming import StreamingExamples, StreamingLoader, read_sample
@@ -33,6 +34,9 @@ logger = get_logger(__name__)  # logs on the main process only
 
 
 def build_processors(config: Config, tokenizer: Tokenizer) -> dict[str, Processor]:
+    """The inputs' processors; a continued run's are the saved model's (``continued.py``)."""
+    if config.training.init_from:
+        return load_processors(config.training.init_from, tokenizer, config_to_dict(config)["inputs"])
     return {name: build_processor(spec.modality, spec.processor, tokenizer, name)
             for name, spec in config.inputs.items()}
 
@@ -82,11 +86,15 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
     if dc.streaming:
         return _streaming_data(config, task, raw, valid_rows, valid_to_example, run_dir, accelerator)
     train_rows = task_rows(task, get_split(raw, dc.train_split, dc.max_train_examples, **cap), dc, train=True)
+    if dc.replay_path:  # rehearsal: a share of the old data among the new (continued.py)
+        with accelerator.main_process_first():
+            train_rows = mix_replay(train_rows, config, task, lambda old: task_rows(
+                task, get_split(load_raw_dataset(old), old.train_split), old, train=True))
     to_example = task.make_to_example(dc, train_rows.features)
     # The tokenizer reads the text columns only: decoding every clip for it would cost minutes.
     media_paths, media = media_inputs(config, task)
     tokenizer = prepare_tokenizer(config, lambda: read_sample(train_rows, to_example, len(train_rows), media_paths,
-                                                              media), run_dir, accelerator)
+                                                              media), run_dir, accelerator, task)
     processors = build_processors(config, tokenizer)
     common = dict(cache_dir=prepared_cache_dir(), skip_bad_examples=dc.skip_bad_examples)
     dropped: dict[str, int] = {}
@@ -101,8 +109,8 @@ def load_data(config: Config, task: Task, run_dir: Path, accelerator: Accelerato
     valid_examples = Examples(valid_data, processors, rows=valid_rows, to_example=valid_to_example)
     text_ids = {name: list(train_data[name]) for name, processor in processors.items() if processor.cached}
     return TrainingData(tokenizer, processors, train_examples, valid_examples, text_ids,
-                        list(train_examples.references) + declared_labels(task, dc, train_rows.features),
-                        list(train_data["tgt_ids"]), dropped)
+                        list(train_examples.references) + declared_labels(task, dc, train_rows.features)
+                        + continued_labels(config, task), list(train_data["tgt_ids"]), dropped)
 
 
 def task_rows(task: Task, rows, dc: DataConfig, *, train: bool):
@@ -117,6 +125,11 @@ def declared_labels(task: Task, dc: DataConfig, features: datasets.Features | No
     label set (map-style and streamed alike; validation-only labels are not in it)."""
     columns = resolve_columns(task.columns, dc.columns, task.name)
     return list(ColumnReader({"target": columns["target"]}, features).names.get("target") or [])
+
+
+def continued_labels(config: Config, task: Task) -> list[str]:
+    """A continued classifier keeps the labels it was trained on, whatever the new data holds."""
+    return saved_labels(config) if config.training.init_from and hasattr(task, "describe") else []
 
 
 def media_inputs(config: Config, task: Task) -> tuple[list[str], list[str]]:
@@ -134,7 +147,7 @@ def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Datase
     media_paths, media = media_inputs(config, task)
     limit = min(STREAM_SAMPLE_ROWS, dc.max_train_examples or STREAM_SAMPLE_ROWS)
     sample = read_sample(stream, to_example, limit, media_paths, media) if accelerator.is_main_process else []
-    tokenizer = prepare_tokenizer(config, lambda: sample, run_dir, accelerator)
+    tokenizer = prepare_tokenizer(config, lambda: sample, run_dir, accelerator, task)
     processors = build_processors(config, tokenizer)
     with accelerator.main_process_first():
         valid_data = prepare_dataset(valid_rows, tokenizer, processors, to_example=valid_to_example,
@@ -149,7 +162,7 @@ def _streaming_data(config: Config, task: Task, raw, valid_rows: datasets.Datase
                 for name, processor in processors.items() if processor.cached}
     # A stream's label set: what its first rows hold, and every name of a ClassLabel target column.
     sample_targets = [e["target_text"] for e in sample if e.get("target_text") is not None]
-    targets = sample_targets + declared_labels(task, dc, stream.features)
+    targets = sample_targets + declared_labels(task, dc, stream.features) + continued_labels(config, task)
     valid = Examples(valid_data, processors, rows=valid_rows, to_example=valid_to_example)
     return TrainingData(tokenizer, processors, train, valid, text_ids, targets,
                         tokenizer.encode_target(sample_targets))
