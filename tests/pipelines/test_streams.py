@@ -144,3 +144,23 @@ def test_a_stream_keeps_frames_at_the_processors_rate(streaming_action_model):
     assert stream.kept == 3 and stream.seen == 9
     with pytest.raises(ValueError, match="uint8"):
         stream.feed(np.zeros((2, 32, 32, 3), dtype=np.float32))
+
+
+def test_the_streaming_benchmark_reports_latency_and_checks_offline_results(streaming_speech_model,
+                                                                          streaming_action_model, run_script):
+    import json
+
+    import torch
+
+    threads = torch.get_num_threads()
+    clips = [str(streaming_speech_model / "clips" / "validation" / f"{i:05d}.wav") for i in range(2)]
+    status, out, _ = run_script("benchmark_streaming", "--model", str(streaming_speech_model / "run" / "model"), *clips)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert status == 0 and [line["partial_results"] for line in lines] == [True, False]
+    assert all(line["identical_to_offline"] == "2/2" and line["real_time_factor"] > 0 for line in lines)
+    video = [str(streaming_action_model / "clips" / "validation" / "00000.mp4")]
+    status, out, _ = run_script("benchmark_streaming", "--model", str(streaming_action_model / "run" / "model"), *video)
+    assert status == 0 and json.loads(out)["frames"] == 8 and json.loads(out)["identical_to_offline"] == "1/1"
+    torch.set_num_threads(threads)
+    status, _, err = run_script("benchmark_streaming", "--model", str(streaming_speech_model), *clips)
+    assert status == 2 and "config.json" in err
