@@ -228,3 +228,27 @@ def test_an_output_far_shorter_than_its_input_is_marked_incomplete(translate, ca
     assert short == {"translation_text": "k j i h g f e d c b a", "incomplete": True}
     assert "incomplete" not in too_short_to_tell  # fewer than 10 input tokens: never marked
     assert "1 of 1 translations are far shorter than their inputs" in caplog.text
+
+
+def test_an_int8_pipeline_translates_as_fp32_and_loads_from_an_int8_directory(trained_reverse_model, translate,
+                                                                               tmp_path, run_script):
+    from seq2seq.synthetic import make_corpus
+
+    sources = list(make_corpus("reverse", {"train": 1, "validation": 30, "test": 1})["validation"]["source"])
+    int8 = pipeline("translation", model=trained_reverse_model / "model", quantize="int8")
+    expected = [r["translation_text"] for r in translate(sources)]
+    quantized = [r["translation_text"] for r in int8(sources)]
+    assert sum(a == b for a, b in zip(quantized, expected, strict=True)) >= 27  # int8 rounding flips few, if any
+    status, _, _ = run_script("export", "--model", str(trained_reverse_model / "model"), "--output",
+                              str(tmp_path / "int8"), "--int8")
+    assert status == 0
+    assert json.loads((tmp_path / "int8" / "config.json").read_text())["quantization"] == "int8"
+    saved = pipeline("translation", model=tmp_path / "int8")
+    assert [r["translation_text"] for r in saved(sources)] == quantized  # the same int8 weights
+    with pytest.raises(ValueError, match="bf16"):
+        pipeline("translation", model=tmp_path / "int8", bf16=True)
+    with pytest.raises(ValueError, match="quantization must be one of int8"):
+        pipeline("translation", model=trained_reverse_model / "model", quantize="int4")
+    status, _, err = run_script("export", "--model", str(tmp_path / "int8"), "--output", str(tmp_path / "int8"),
+                                "--int8")
+    assert status == 2 and "--output must differ" in err

@@ -71,3 +71,11 @@ def test_predict_continues_prompts_with_a_language_model(trained_counting_model,
     first, second = out.split("\n\n")[:2]
     assert first == "eleven, twelve, thirteen, fourteen"  # the prompt and 9 new characters
     assert len(second) == 9  # an empty prompt: a text from nothing
+
+
+def test_predict_runs_an_int8_model_and_refuses_int8_with_bf16(trained_reverse_model, run_script):
+    model = str(trained_reverse_model / "model")
+    status, out, _ = run_script("predict", "--model", model, "--quantize", "int8", "--num-beams", "1", "a b c d")
+    assert status == 0 and out.strip() == "d c b a"
+    status, out, err = run_script("predict", "--model", model, "--quantize", "int8", "--bf16", "a b")
+    assert status == 2 and err.startswith("error: an int8 model")
