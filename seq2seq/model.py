@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from seq2seq import generation
 from seq2seq.config import InputConfig, ModelConfig, config_from_dict
 from seq2seq.decoder import AttentionDecoder, DecoderState, Memory
 from seq2seq.encoders import EncoderOutput
@@ -23,18 +24,8 @@ from seq2seq.encoders.base import join_outputs
 from seq2seq.hops import READERS, HopsOutput, check_reader_settings
 from seq2seq.losses import ctc_loss_sum, smoothed_cross_entropy
 from seq2seq.model_files import load_weights, read_model_config, save_model_directory
-from seq2seq.prompts import read_prompts
 from seq2seq.quantization import check_quantization, quantize_int8
-from seq2seq.sampling import Sampling, sample_search, sampling_pick
-from seq2seq.search import (
-    SearchOutput,
-    beam_search,
-    check_generation_settings,
-    greedy_pick,
-    greedy_search,
-    one_path_steps,
-    output_limits,
-)
+from seq2seq.search import SearchOutput
 from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -232,79 +223,23 @@ class Seq2SeqModel(nn.Module):
     # -- generation ----------------------------------------------------------------------------
 
     @torch.no_grad()
-    def generate(
-        self,
-        batch=None,
-        *,
-        encoded: EncoderOutput | None = None,
-        num_beams: int = 1,
-        max_length: int = 100,
-        max_length_a: float = 0.0,
-        max_length_b: int = 0,
-        length_penalty: float = 1.0,
-        n_best: int = 1,
-        return_attention: bool = True,
-        sampling: Sampling | None = None,
-    ) -> SearchOutput:
+    def generate(self, batch=None, *, encoded: EncoderOutput | None = None, **settings) -> SearchOutput:
         """Decode ``batch``: greedy for ``num_beams == 1``, else batched beam search; with
         ``sampling`` (``sampling.py``: temperature, top-k, top-p, seed), one sampled output each.
-
-        Each output is limited to ``min(max_length, a * S + b)`` tokens, S being its input's length
-        in encoder positions (``search.output_limits``; ``a = b = 0``: ``max_length`` for all).
-        Scores are log-probabilities divided by the length penalty, for both (see ``search.py``).
-        ``return_attention=False`` spares beam search the attention histories (faster).
+        Settings (``num_beams``, ``max_length``, ``max_length_a``/``_b``, ``length_penalty``,
+        ``n_best``, ``return_attention``, ``sampling``) and what they do: ``generation.generate``.
 
         ``encoded`` (instead of ``batch``) decodes an encoding made elsewhere: a stream's
-        (``realtime.py``), read as its input arrived.
-
-        A language model (no inputs) continues the prompts in ``batch.tgt_in`` (bos + prompt ids,
-        padded at the end) by up to ``max_length`` new tokens each.
+        (``realtime.py``), read as its input arrived. A language model (no inputs) continues the
+        prompts in ``batch.tgt_in`` (bos + prompt ids, padded at the end).
         """
-        check_generation_settings(num_beams=num_beams, max_length=max_length, n_best=n_best,
-                                  max_length_a=max_length_a, max_length_b=max_length_b)
-        state, memory, limits, first_tokens = self._search_start(batch, encoded, max_length=max_length,
-                                                                 max_length_a=max_length_a, max_length_b=max_length_b)
-        ids = dict(bos_id=BOS_ID, eos_id=EOS_ID, pad_id=PAD_ID, max_length=limits, alpha=length_penalty,
-                   first_tokens=first_tokens)
-        if sampling is not None:
-            if num_beams != 1:
-                raise ValueError(f"sampling draws one output per input: it needs num_beams=1, got {num_beams}")
-            return sample_search(self.decoder, state, memory, sampling=sampling, **ids)
-        if num_beams == 1:
-            return greedy_search(self.decoder, state, memory, **ids)
-        return beam_search(
-            self.decoder, state, memory, num_beams=num_beams, n_best=n_best, return_attention=return_attention,
-            **ids,
-        )
+        return generation.generate(self, batch, encoded, **settings)
 
     @torch.no_grad()
-    def generate_steps(self, batch=None, *, encoded: EncoderOutput | None = None, max_length: int = 100,
-                       max_length_a: float = 0.0, max_length_b: int = 0,
-                       sampling: Sampling | None = None) -> Iterator[torch.Tensor]:
+    def generate_steps(self, batch=None, *, encoded: EncoderOutput | None = None, **settings) -> Iterator[torch.Tensor]:
         """The tokens (B,) of ``generate(num_beams=1)`` (greedy, or sampled), yielded step by step
         as they are made (pad once a row has finished): streaming text generation."""
-        check_generation_settings(num_beams=1, max_length=max_length, max_length_a=max_length_a,
-                                  max_length_b=max_length_b)
-        state, memory, limits, first_tokens = self._search_start(batch, encoded, max_length=max_length,
-                                                                 max_length_a=max_length_a, max_length_b=max_length_b)
-        pick = greedy_pick if sampling is None else sampling_pick(sampling, memory.states.device)
-        for tokens, *_ in one_path_steps(self.decoder, state, memory, max_length=limits, bos_id=BOS_ID, eos_id=EOS_ID,
-                                         pad_id=PAD_ID, pick=pick, first_tokens=first_tokens):
-            yield tokens
-
-    def _search_start(self, batch, encoded: EncoderOutput | None, *, max_length: int, max_length_a: float,
-                      max_length_b: int) -> tuple[DecoderState, Memory, int | torch.Tensor, torch.Tensor | None]:
-        """Where search starts: the decoder's state and memory, each row's length limit, and (for
-        a language model) each prompt's last token."""
-        if encoded is not None or self.encoders:
-            if encoded is None:
-                encoded = self.encode(batch)
-            state, memory = self.decoder.init_state(encoded.final), self.decoder.prepare_memory(encoded)
-            limits = output_limits(memory.mask.sum(dim=1), max_length=max_length, max_length_a=max_length_a,
-                                   max_length_b=max_length_b)
-            return state, memory, limits, None
-        state, memory, first_tokens = read_prompts(self.decoder, batch.tgt_in)
-        return state, memory, max_length, first_tokens
+        return generation.generate_steps(self, batch, encoded, **settings)
 
     # -- persistence ---------------------------------------------------------------------------
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from seq2seq.search import SearchOutput, StepDecoder, one_path_search
+from seq2seq.greedy import one_path_search
+from seq2seq.search import SearchOutput, StepDecoder
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ An output that reaches its limit without eos is cut there; :func:`hit_limit` tel
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import NamedTuple, Protocol
 
 import torch
@@ -73,7 +72,7 @@ def generated_tokens(tokens: list[int], eos_id: int, pad_id: int) -> tuple[list[
     return tokens[:end], False
 
 
-def _limits(max_length: int | torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
+def per_input_limits(max_length: int | torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
     if isinstance(max_length, torch.Tensor):
         return max_length.to(device=device, dtype=torch.long)
     return torch.full((batch_size,), max_length, dtype=torch.long, device=device)
@@ -84,7 +83,7 @@ def length_penalty(length: int | torch.Tensor, alpha: float) -> float | torch.Te
     return ((5.0 + length) / 6.0) ** alpha
 
 
-def _log_probs(logits: torch.Tensor, pad_id: int, bos_id: int) -> torch.Tensor:
+def emittable_log_probs(logits: torch.Tensor, pad_id: int, bos_id: int) -> torch.Tensor:
     """Log-probabilities (B, V) in fp32; pad and bos are never generated.
 
     They are excluded after normalising, so scores stay the model's own log-probabilities.
@@ -92,71 +91,6 @@ def _log_probs(logits: torch.Tensor, pad_id: int, bos_id: int) -> torch.Tensor:
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     log_probs[:, [pad_id, bos_id]] = float("-inf")
     return log_probs
-
-
-@torch.no_grad()
-def greedy_search(
-    decoder: StepDecoder, state, memory, *, max_length: int | torch.Tensor, bos_id: int, eos_id: int, pad_id: int,
-    alpha: float = 1.0, first_tokens: torch.Tensor | None = None,
-) -> SearchOutput:
-    return one_path_search(decoder, state, memory, max_length=max_length, bos_id=bos_id, eos_id=eos_id,
-                           pad_id=pad_id, alpha=alpha, pick=greedy_pick, first_tokens=first_tokens)
-
-
-def greedy_pick(log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``pick`` for ``one_path_steps``: each row's most likely token."""
-    return log_probs.max(dim=-1)
-
-
-@torch.no_grad()
-def one_path_steps(
-    decoder: StepDecoder, state, memory, *, max_length: int | torch.Tensor, bos_id: int, eos_id: int, pad_id: int,
-    pick: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], first_tokens: torch.Tensor | None = None,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """One hypothesis per input, a token at a time, as the steps happen (streaming generation
-    reads them one by one): yields each row's token (B,) (pad once the row has finished), its
-    log-probability (B,) (0 once finished), the attention (B, S) (0 once finished), and whether
-    the row was still running at this step (B,). ``pick(log_probs (B, V))`` gives each row's token
-    and its log-probability (greedy: the best; sampling: a draw, ``sampling.py``)."""
-    batch_size = memory.states.size(0)
-    prev = memory.states.new_full((batch_size,), bos_id, dtype=torch.long) if first_tokens is None \
-        else first_tokens.to(memory.states.device)
-    limits = _limits(max_length, batch_size, prev.device)
-    finished = torch.zeros(batch_size, dtype=torch.bool, device=prev.device)
-    for t in range(int(limits.max())):
-        logits, state, weights = decoder.step(prev, state, memory)
-        chosen_log_probs, prev = pick(_log_probs(logits, pad_id, bos_id))
-        prev = prev.masked_fill(finished, pad_id)
-        yield prev, chosen_log_probs.masked_fill(finished, 0.0), weights.masked_fill(finished.unsqueeze(1), 0.0), \
-            ~finished
-        finished = finished | (prev == eos_id) | (limits <= t + 1)
-        if finished.all():
-            break
-
-
-@torch.no_grad()
-def one_path_search(
-    decoder: StepDecoder, state, memory, *, max_length: int | torch.Tensor, bos_id: int, eos_id: int, pad_id: int,
-    alpha: float, pick: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-    first_tokens: torch.Tensor | None = None,
-) -> SearchOutput:
-    """``one_path_steps`` collected: tokens, scores (over the length penalty) and attention."""
-    batch_size = memory.states.size(0)
-    scores = memory.states.new_zeros(batch_size, dtype=torch.float)
-    lengths = torch.zeros(batch_size, dtype=torch.long, device=memory.states.device)
-    tokens, attention = [], []
-    for step_tokens, log_probs, weights, running in one_path_steps(
-            decoder, state, memory, max_length=max_length, bos_id=bos_id, eos_id=eos_id, pad_id=pad_id, pick=pick,
-            first_tokens=first_tokens):
-        scores += log_probs
-        lengths += running
-        tokens.append(step_tokens)
-        attention.append(weights)
-    return SearchOutput(
-        torch.stack(tokens, dim=1).unsqueeze(1),
-        (scores / length_penalty(lengths.float(), alpha)).unsqueeze(1),
-        torch.stack(attention, dim=1).unsqueeze(1),
-    )
 
 
 class _Finished:
@@ -260,7 +194,7 @@ def beam_search(decoder: StepDecoder, state, memory, *, num_beams: int, max_leng
     if not 1 <= n_best <= num_beams:
         raise ValueError(f"n_best must be between 1 and num_beams={num_beams}, got {n_best}")
     beams, (batch_size, source_length) = num_beams, memory.mask.shape
-    limits = _limits(max_length, batch_size, memory.states.device)
+    limits = per_input_limits(max_length, batch_size, memory.states.device)
     expand = torch.arange(batch_size, device=limits.device).repeat_interleave(beams)
     memory, state = memory.index_select(expand), state.index_select(expand)
     alive = _Alive(batch_size, beams, source_length, bos_id=bos_id, like=memory.states,
@@ -269,7 +203,8 @@ def beam_search(decoder: StepDecoder, state, memory, *, num_beams: int, max_leng
                          return_attention=return_attention)
     for t in range(int(limits.max())):
         logits, state, weights = decoder.step(alive.prev, state, memory)
-        top_scores, top_tokens, rows, tokens, attention = alive.candidates(_log_probs(logits, pad_id, bos_id), weights)
+        log_probs = emittable_log_probs(logits, pad_id, bos_id)
+        top_scores, top_tokens, rows, tokens, attention = alive.candidates(log_probs, weights)
         # Finish: eos among the top K (every top-K candidate of a sentence at its length limit).
         at_limit = limits[alive.active] <= t + 1  # (A,)
         ends = (top_tokens == eos_id) | at_limit.unsqueeze(1)
