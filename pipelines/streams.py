@@ -34,8 +34,7 @@ class TranscriptionStream:
         self.pipeline, self.settings, self.partial = pipeline, settings, partial
         self.processor = next(iter(pipeline.processors.values()))
         self.spectrum = SpectrumStream(self.processor)
-        with pipeline.autocast():
-            self.encoding = EncodingStream(pipeline.model)
+        self.encoding = EncodingStream(pipeline.model)
 
     def feed(self, samples: Any) -> dict[str, Any]:
         with self.pipeline.autocast():
@@ -77,8 +76,7 @@ class ActionStream:
         self.transform = self.processor._transform(train=False)
         self.seen = 0  # frames received
         self.kept = 0  # frames taken into the model
-        with pipeline.autocast():
-            self.encoding = EncodingStream(pipeline.model)
+        self.encoding = EncodingStream(pipeline.model)
         self.last: list[dict[str, Any]] = []
 
     def feed(self, frames: Any) -> list[dict[str, Any]]:

@@ -31,6 +31,8 @@ from torch import nn
 from seq2seq.config import GenerationConfig, config_to_dict
 from seq2seq.decoder import DecoderState, Memory
 from seq2seq.encoders.text import TextEncoder
+from seq2seq.model_files import replace_directory
+from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
 
 EXPORT_FILE = "export.json"
 EXPORT_FORMAT = "seq2seq-onnx-greedy"
@@ -93,7 +95,6 @@ class ExportedStep(nn.Module):
 def export_onnx(model_dir: str | Path, output_dir: str | Path) -> Path:
     """Write the ONNX export of the model in ``model_dir`` to ``output_dir`` (atomically)."""
     from seq2seq.model import Seq2SeqModel
-    from seq2seq.tokenization import BOS_ID, EOS_ID, PAD_ID
 
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     model = Seq2SeqModel.from_pretrained(model_dir)
@@ -119,9 +120,7 @@ def export_onnx(model_dir: str | Path, output_dir: str | Path) -> Path:
         (staging / EXPORT_FILE).write_text(json.dumps(description, indent=2))
         # The runner travels with the graphs: the folder alone translates (python translate.py ...).
         shutil.copy(Path(__file__).with_name("exported.py"), staging / "translate.py")
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        staging.rename(output_dir)
+        replace_directory(staging, output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return output_dir
@@ -129,8 +128,6 @@ def export_onnx(model_dir: str | Path, output_dir: str | Path) -> Path:
 
 def export_graphs(model, input_name: str, directory: Path) -> None:
     """``encoder.onnx`` and ``decoder_step.onnx`` of ``model`` (in eval mode) into ``directory``."""
-    from seq2seq.tokenization import BOS_ID, EOS_ID
-
     encoder, step = ExportedEncoder(model, input_name).eval(), ExportedStep(model).eval()
     example = torch.tensor([[5, 6, 7, 8, EOS_ID]])
     length = torch.export.Dim("source_length", min=1, max=4096)

@@ -46,7 +46,7 @@ def save_model_directory(model: nn.Module, description: dict[str, Any], director
             tokenizer.save_pretrained(staging)
         if processors is not None:
             save_processors(staging, processors)
-        _replace_directory(staging, directory)
+        replace_directory(staging, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -93,7 +93,9 @@ def read_model_config(directory: str | Path) -> dict[str, Any]:
     return config
 
 
-def _replace_directory(staging: Path, directory: Path) -> None:
+def replace_directory(staging: Path, directory: Path) -> None:
+    """``directory`` replaced by the finished ``staging`` one: the old is moved aside first, so a
+    crash leaves one complete directory, never a half-written one."""
     if directory.exists():
         retired = directory.with_name(f".{directory.name}.old")
         shutil.rmtree(retired, ignore_errors=True)
