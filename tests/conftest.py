@@ -334,3 +334,125 @@ def tiny_audio_classifier_config(output_dir: str, data: dict, **training) -> dic
                      **training},
         "generation": {"num_beams": 1, "max_length": 4, "max_length_a": 0.0, "max_length_b": 0},
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# trained toy models of the media and question answering tasks, shared by their tests and the demo's
+
+
+@pytest.fixture(scope="session")
+def action_data(shared_root):
+    """Generated clips (32x32, 8 frames) saved as a DatasetDict on disk."""
+    from seq2seq.synthetic_video import make_video_corpus
+
+    def build(root: Path) -> None:
+        corpus = make_video_corpus(root / "clips", {"train": 640, "validation": 96}, frames=8, frame_size=32)
+        corpus.save_to_disk(root / "dataset")
+
+    return build_once(shared_root, "action_data", build)
+
+
+@pytest.fixture(scope="session")
+def trained_action_model(action_data, shared_root):
+    """Run directory of a small video model trained to 60 % on the generated actions."""
+    from pipelines import get_task
+    from seq2seq.training import train
+
+    def build(run_dir: Path) -> None:
+        torch.manual_seed(0)
+        train(tiny_action_config(str(run_dir), str(action_data / "dataset")), get_task("action_recognition"))
+
+    return build_once(shared_root, "action_run", build)
+
+
+@pytest.fixture(scope="session")
+def speech_run(shared_root):
+    """``clips``, ``dataset`` and ``run`` of a speech model trained on generated DTMF key strings
+    until its character error rate is 12 % or less (about 1,100 updates; the cap is 3,000)."""
+    from pipelines import get_task
+    from seq2seq.synthetic_audio import make_dtmf_corpus
+    from seq2seq.training import train
+
+    def build(root: Path) -> None:
+        corpus = make_dtmf_corpus(root / "clips", {"train": 800, "validation": 40}, max_keys=4)
+        corpus.save_to_disk(root / "dataset")
+        config = config_from_dict({
+            "task": "speech_recognition",
+            "data": {"kind": "huggingface", "path": str(root / "dataset")},
+            "tokenizer": {"model_type": "char", "vocab_size": 24},
+            "inputs": {"audio": {"modality": "audio",
+                                 "processor": {"sampling_rate": 8000, "num_mel_bins": 20, "freq_masks": 0,
+                                               "time_masks": 0},
+                                 "encoder": {"conv_channels": 32, "hidden_size": 32, "dropout": 0.0}}},
+            "model": {"embedding_size": 16, "embedding_dropout": 0.0, "ctc_weight": 0.5,
+                      "decoder": {"hidden_size": 64, "attention": "luong_general", "dropout": 0.0}},
+            "training": {"output_dir": str(root / "run"), "max_steps": 3000, "max_epochs": 100, "batch_size": 16,
+                         "learning_rate": 3e-3, "eval_every_steps": 100, "eval_metric": "cer", "target_metric": 12.0,
+                         "log_every_steps": 50},
+            "generation": {"num_beams": 1, "max_length": 16, "max_length_a": 0.0, "max_length_b": 0},
+        })
+        torch.manual_seed(0)
+        train(config, get_task("speech_recognition"))
+
+    return build_once(shared_root, "dtmf_speech", build)
+
+
+def qa_config(output_dir: str, data_dir: str, **training) -> Config:
+    return config_from_dict({
+        "task": "question_answering",
+        "data": {"kind": "huggingface", "path": data_dir, "columns": {"context": "context_sentences"},
+                 "max_source_length": 1000},
+        "tokenizer": {"model_type": "bpe", "vocab_size": 400},
+        "inputs": {"context": {"modality": "text", "processor": {"sentences": True, "max_sentences": 20},
+                               "encoder": {"hidden_size": 48, "dropout": 0.0}},
+                   "question": {"modality": "text", "encoder": {"hidden_size": 48, "dropout": 0.0}}},
+        "model": {"embedding_size": 48, "embedding_dropout": 0.0,
+                  "decoder": {"hidden_size": 96, "attention_size": 48, "dropout": 0.0}},
+        "training": {"output_dir": output_dir, "max_steps": 2500, "max_epochs": 50, "batch_size": 32,
+                     "learning_rate": 2e-3, "eval_every_steps": 250, "metrics": ["accuracy"],
+                     "eval_metric": "accuracy", "target_metric": 60.0, "log_every_steps": 50, **training},
+        "generation": {"num_beams": 1, "max_length": 8, "max_length_a": 0.0, "max_length_b": 0},
+    })
+
+
+@pytest.fixture(scope="session")
+def qa_run(shared_root):
+    """``dataset`` and ``run`` of a question answering model trained to 60 % on generated stories."""
+    from pipelines import get_task
+    from seq2seq.synthetic_qa import make_qa_corpus
+    from seq2seq.training import train
+
+    def build(root: Path) -> None:
+        make_qa_corpus({"train": 8000, "validation": 300}, seed=7).save_to_disk(root / "dataset")
+        torch.manual_seed(0)
+        train(qa_config(str(root / "run"), str(root / "dataset")), get_task("question_answering"))
+
+    return build_once(shared_root, "qa", build)
+
+
+def write_hop_model(trained: Path, directory: Path) -> Path:
+    """An (untrained) sentence-memory question answering model with three attention hops, saved to
+    ``directory`` with the ``trained`` model's tokenizer and processors."""
+    import json
+
+    from seq2seq.config import InputConfig, ModelConfig
+    from seq2seq.processors import load_processors
+    from seq2seq.tokenization import Tokenizer
+
+    description = json.loads((trained / "config.json").read_text())
+    inputs = {"context": InputConfig(modality="text", processor={"sentences": True, "max_sentences": 20}),
+              "question": InputConfig(modality="text")}
+    for spec in inputs.values():
+        spec.encoder.hidden_size, spec.encoder.dropout, spec.encoder.bag_of_words = 8, 0.0, True
+    inputs["context"].encoder.memory_unit, inputs["context"].encoder.sentence_rnn = "sentences", False
+    config = ModelConfig(embedding_size=16, query_input="question", hops=3, reader="attention",
+                         decoder_memory="reader", share_text_rnn=True, embedding_init_std=0.1)
+    config.decoder.hidden_size, config.decoder.attention_size = 16, 8
+    torch.manual_seed(0)
+    model = build_model(config, inputs, source_vocab_size=description["source_vocab_size"],
+                        target_vocab_size=description["target_vocab_size"])
+    tokenizer = Tokenizer.from_pretrained(trained)
+    processors = load_processors(trained, tokenizer, model.config["inputs"])
+    model.save_pretrained(directory, tokenizer=tokenizer, processors=processors,
+                          extra={"task": "question_answering", "generation": description["generation"]})
+    return directory

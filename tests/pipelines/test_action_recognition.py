@@ -13,27 +13,8 @@ from seq2seq.data import Batch
 from seq2seq.media import MediaError, read_video
 from seq2seq.prepare import prepare_dataset
 from seq2seq.processors import VideoProcessor, load_processors
-from seq2seq.synthetic_video import ACTIONS, make_video_corpus
+from seq2seq.synthetic_video import ACTIONS
 from seq2seq.tokenization import Tokenizer
-
-
-@pytest.fixture(scope="session")
-def action_data(tmp_path_factory):
-    """Generated clips (32x32, 8 frames) saved as a DatasetDict on disk."""
-    root = tmp_path_factory.mktemp("actions")
-    corpus = make_video_corpus(root / "clips", {"train": 640, "validation": 96}, frames=8, frame_size=32)
-    corpus.save_to_disk(root / "dataset")
-    return root
-
-
-@pytest.fixture(scope="session")
-def trained_action_model(action_data, tmp_path_factory):
-    from seq2seq.training import train
-
-    run_dir = tmp_path_factory.mktemp("action_run")
-    torch.manual_seed(0)
-    train(tiny_action_config(str(run_dir), str(action_data / "dataset")), get_task("action_recognition"))
-    return run_dir
 
 
 def clip_path(action_data, index=0, split="validation") -> str:

@@ -7,43 +7,13 @@ import logging
 import datasets
 import pytest
 import torch
-from conftest import last_trainer_state
+from conftest import last_trainer_state, qa_config, write_hop_model
 
 from pipelines import QuestionAnsweringPipeline, get_task, pipeline
-from seq2seq.config import ConfigError, DataConfig, config_from_dict
+from seq2seq.config import ConfigError, DataConfig
 from seq2seq.config_checks import check_config
-from seq2seq.synthetic_qa import make_qa_corpus
 
 STORY = ["Mary went to the kitchen.", "John picked up the apple.", "Mary travelled to the garden."]
-
-
-def qa_config(output_dir: str, data_dir: str, **training) -> object:
-    return config_from_dict({
-        "task": "question_answering",
-        "data": {"kind": "huggingface", "path": data_dir, "columns": {"context": "context_sentences"},
-                 "max_source_length": 1000},
-        "tokenizer": {"model_type": "bpe", "vocab_size": 400},
-        "inputs": {"context": {"modality": "text", "processor": {"sentences": True, "max_sentences": 20},
-                               "encoder": {"hidden_size": 48, "dropout": 0.0}},
-                   "question": {"modality": "text", "encoder": {"hidden_size": 48, "dropout": 0.0}}},
-        "model": {"embedding_size": 48, "embedding_dropout": 0.0,
-                  "decoder": {"hidden_size": 96, "attention_size": 48, "dropout": 0.0}},
-        "training": {"output_dir": output_dir, "max_steps": 2500, "max_epochs": 50, "batch_size": 32,
-                     "learning_rate": 2e-3, "eval_every_steps": 250, "metrics": ["accuracy"],
-                     "eval_metric": "accuracy", "target_metric": 60.0, "log_every_steps": 50, **training},
-        "generation": {"num_beams": 1, "max_length": 8, "max_length_a": 0.0, "max_length_b": 0},
-    })
-
-
-@pytest.fixture(scope="module")
-def qa_run(tmp_path_factory):
-    from seq2seq.training import train
-
-    root = tmp_path_factory.mktemp("qa")
-    make_qa_corpus({"train": 8000, "validation": 300}, seed=7).save_to_disk(root / "dataset")
-    torch.manual_seed(0)
-    train(qa_config(str(root / "run"), str(root / "dataset")), get_task("question_answering"))
-    return root
 
 
 def test_rows_become_context_question_and_answer():
@@ -136,35 +106,10 @@ def test_attention_over_the_context_comes_per_sentence(qa_run):
 
 
 @pytest.fixture(scope="module")
-def hop_model(qa_run):
+def hop_model(qa_run, tmp_path_factory):
     """An (untrained) sentence-memory model with attention hops, next to the trained one: the
     trained run's tokenizer and processors, its own reader and weights."""
-    import json
-
-    from seq2seq.builders import build_model
-    from seq2seq.config import InputConfig, ModelConfig
-    from seq2seq.processors import load_processors
-    from seq2seq.tokenization import Tokenizer
-
-    trained = qa_run / "run" / "model"
-    description = json.loads((trained / "config.json").read_text())
-    inputs = {"context": InputConfig(modality="text", processor={"sentences": True, "max_sentences": 20}),
-              "question": InputConfig(modality="text")}
-    for spec in inputs.values():
-        spec.encoder.hidden_size, spec.encoder.dropout, spec.encoder.bag_of_words = 8, 0.0, True
-    inputs["context"].encoder.memory_unit, inputs["context"].encoder.sentence_rnn = "sentences", False
-    config = ModelConfig(embedding_size=16, query_input="question", hops=3, reader="attention",
-                         decoder_memory="reader", share_text_rnn=True, embedding_init_std=0.1)
-    config.decoder.hidden_size, config.decoder.attention_size = 16, 8
-    torch.manual_seed(0)
-    model = build_model(config, inputs, source_vocab_size=description["source_vocab_size"],
-                        target_vocab_size=description["target_vocab_size"])
-    tokenizer = Tokenizer.from_pretrained(trained)
-    processors = load_processors(trained, tokenizer, model.config["inputs"])
-    directory = qa_run / "hop_model"
-    model.save_pretrained(directory, tokenizer=tokenizer, processors=processors,
-                          extra={"task": "question_answering", "generation": description["generation"]})
-    return directory
+    return write_hop_model(qa_run / "run" / "model", tmp_path_factory.mktemp("hops") / "hop_model")
 
 
 def test_with_hops_the_pipeline_shows_which_sentences_each_hop_read(hop_model):

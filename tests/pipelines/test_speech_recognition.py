@@ -5,13 +5,10 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from pipelines import SpeechRecognitionPipeline, get_task, pipeline
-from seq2seq.config import config_from_dict
 from seq2seq.media import MediaError
 from seq2seq.metrics import cer, wer
-from seq2seq.synthetic_audio import make_dtmf_corpus
 
 
 def test_error_rates_count_edits_per_reference_unit():
@@ -19,34 +16,6 @@ def test_error_rates_count_edits_per_reference_unit():
     assert wer(["a b c"], ["a x c d"]) == 50.0
     assert get_task("speech_recognition").compute_metrics(["12"], ["12"]) == {"cer": 0.0, "wer": 0.0,
                                                                                "exact_match": 100.0}
-
-
-@pytest.fixture(scope="module")
-def speech_run(tmp_path_factory):
-    from seq2seq.training import train
-
-    root = tmp_path_factory.mktemp("dtmf")
-    corpus = make_dtmf_corpus(root / "clips", {"train": 800, "validation": 40}, max_keys=4)
-    corpus.save_to_disk(root / "dataset")
-    config = config_from_dict({
-        "task": "speech_recognition",
-        "data": {"kind": "huggingface", "path": str(root / "dataset")},
-        "tokenizer": {"model_type": "char", "vocab_size": 24},
-        "inputs": {"audio": {"modality": "audio",
-                             "processor": {"sampling_rate": 8000, "num_mel_bins": 20, "freq_masks": 0,
-                                           "time_masks": 0},
-                             "encoder": {"conv_channels": 32, "hidden_size": 32, "dropout": 0.0}}},
-        "model": {"embedding_size": 16, "embedding_dropout": 0.0, "ctc_weight": 0.5,
-                  "decoder": {"hidden_size": 64, "attention": "luong_general", "dropout": 0.0}},
-        # Trained until the character error rate is 12 % or less (about 1,100 updates; the cap is 3,000).
-        "training": {"output_dir": str(root / "run"), "max_steps": 3000, "max_epochs": 100, "batch_size": 16,
-                     "learning_rate": 3e-3,
-                     "eval_every_steps": 100, "eval_metric": "cer", "target_metric": 12.0, "log_every_steps": 50},
-        "generation": {"num_beams": 1, "max_length": 16, "max_length_a": 0.0, "max_length_b": 0},
-    })
-    torch.manual_seed(0)
-    train(config, get_task("speech_recognition"))
-    return root
 
 
 def test_a_short_run_learns_the_generated_key_strings(speech_run):
