@@ -105,8 +105,9 @@ def media_seconds(path: Path, kind: str) -> float | None:
     try:
         decoder = VideoDecoder(str(path)) if kind == "video" else AudioDecoder(str(path))
     except (RuntimeError, ValueError) as error:
-        raise MediaError(f"{path.name}: not {'an' if kind == 'audio' else 'a'} {kind} file that can be decoded (corrupt, or no {kind} stream)"
-                         f"{_decoder_reason(str(error), path)}") from error
+        article = "an" if kind == "audio" else "a"
+        raise MediaError(f"{path.name}: not {article} {kind} file that can be decoded (corrupt, or no {kind} "
+                         f"stream){_decoder_reason(str(error), path)}") from error
     metadata = decoder.metadata
     seconds = metadata.duration_seconds if kind == "video" else metadata.duration_seconds_from_header
     return None if seconds is None else float(seconds)

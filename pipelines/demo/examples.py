@@ -39,11 +39,11 @@ def example_utterances(directory: Path, count: int = 4, seed: int = 0) -> list[s
     return paths
 
 
-def example_stories(count: int = 3, seed: int = 0) -> list[tuple[str, str]]:
+def example_stories(count: int = 3, seed: int = 0) -> list[list[str]]:
     """``count`` (story, question) pairs of the generated question answering task, a sentence a line."""
     rng = random.Random(seed)
     pairs = []
     while len(pairs) < count:
         row = sample_questions(rng, min_statements=3, max_statements=8, per_story=1)[0]
-        pairs.append(("\n".join(row["context_sentences"]), row["question"]))
+        pairs.append(["\n".join(row["context_sentences"]), row["question"]])
     return pairs
