@@ -45,8 +45,9 @@ class SpeechRecognitionPipeline(Pipeline):
     ``{"array", "sampling_rate"}`` dict, a ``datasets`` Audio value, or a list of them (then a list
     of results). Other sampling rates are resampled. ``return_scores`` adds ``score`` (as for
     translation: log-probability over the length penalty); ``return_attention`` adds the attention
-    over the subsampled audio frames (T, frames). Settings (``batch_size``, ``num_beams``,
-    ``max_length``, ``bf16``, ...) as for every pipeline (``pipelines/base.py``).
+    over the subsampled audio frames (T, frames) and ``target_tokens``, the T tokens of its rows
+    (the output's, then eos). Settings (``batch_size``, ``num_beams``, ``max_length``, ``bf16``,
+    ...) as for every pipeline (``pipelines/base.py``).
     """
 
     task = NAME
@@ -77,6 +78,8 @@ class SpeechRecognitionPipeline(Pipeline):
                     result["score"] = float(output.scores[row, 0])
                 if return_attention:
                     result["attention"] = output.attention[row, 0, : generated.steps].float().cpu()
+                    result["target_tokens"] = self.tokenizer.target_pieces(
+                        output.tokens[row, 0, : generated.steps].tolist())  # the rows: tokens, then eos
                 results.append(result)
         return results[0] if single else results
 

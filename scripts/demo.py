@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines.demo import build_demo, launch  # noqa: E402
+from pipelines.demo.common import require_gradio  # noqa: E402
 from seq2seq import cli  # noqa: E402
 
 
@@ -37,6 +38,10 @@ def build_parser():
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    try:
+        require_gradio()
+    except ImportError as error:  # a missing extra is the user's to install: one line, status 2
+        raise ValueError(str(error)) from None
     logging.basicConfig(format="warning: %(message)s", level=logging.WARNING)
     options = {"device": args.device, **({"quantize": args.quantize} if args.quantize else {})}
     demo = build_demo(args.model, examples_dir=args.examples_dir, **options)

@@ -89,6 +89,9 @@ SPREAD_FILES = {"test_multiprocess.py"}
 LONGEST_FIRST = ("test_readme_commands.py", "test_action_recognition.py", "test_audio_visual.py",
                  "test_multiprocess.py", "test_question_answering.py", "test_speech_recognition.py",
                  "test_cross_validate.py", "test_translation.py", "test_text_generation.py")
+# Files that use the toy models the files above train: last, so they find them built rather than
+# wait, idle, for another worker to build them.
+LAST = ("test_demo_tabs.py", "test_demo_browser.py")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -96,9 +99,10 @@ def pytest_collection_modifyitems(config, items):
     """Under ``--dist loadgroup`` a file's tests run on one worker, so its module fixtures (a
     trained toy model, a generated corpus) are built once; ``SPREAD_FILES`` are shared out. The
     files that take longest go first (``LONGEST_FIRST``), so no worker starts one near the end
-    while the others sit idle."""
+    while the others sit idle; the files that only reuse their models go last (``LAST``)."""
     rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order is kept
+    rank.update({name: len(LONGEST_FIRST) + 1 + position for position, name in enumerate(LAST)})
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))  # stable: a file's own order is kept
     for item in items:
         if item.path.name not in SPREAD_FILES and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

@@ -20,11 +20,7 @@ def transcribe(pipe, path: str | None) -> tuple[str, Figure]:
     waveform, rate = load_audio(str(path), path.name, sampling_rate=processor.sampling_rate)
     # The samples decoded here are what the model hears: one decode, and the picture matches it.
     result = pipe({"array": waveform.numpy(), "sampling_rate": rate}, return_attention=True)
-    tokens = pipe.tokenizer.target_pieces(pipe.tokenizer.encode_target([result["text"]])[0]) + ["</s>"]
-    attention = result["attention"]
-    if len(tokens) != attention.size(0):  # a transcript that does not re-encode to its own tokens
-        tokens = [str(step + 1) for step in range(attention.size(0))]
-    return result["text"], audio_attention(waveform, rate, attention, tokens)
+    return result["text"], audio_attention(waveform, rate, result["attention"], result["target_tokens"])
 
 
 def build(gr, pipe, prefix: str, examples_dir: Path) -> None:

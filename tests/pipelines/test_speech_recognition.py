@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from pipelines import SpeechRecognitionPipeline, get_task, pipeline
 from seq2seq.media import MediaError
@@ -52,6 +53,17 @@ def test_the_pipeline_takes_a_path_an_array_or_a_list(speech_run):
         recognize({"array": np.zeros(800, np.float32)})
     with pytest.raises(ValueError, match="empty"):
         recognize([])
+
+
+def test_attention_comes_with_the_tokens_of_its_rows(speech_run):
+    recognize = pipeline("automatic-speech-recognition", model=speech_run / "run" / "model")
+    path = str(speech_run / "clips" / "validation" / "00001.wav")
+    result = recognize(path, return_attention=True)
+    assert result["text"] == recognize(path)["text"]
+    tokens, attention = result["target_tokens"], result["attention"]
+    assert tokens[-1] == "</s>" and attention.shape[0] == len(tokens)
+    assert "".join(tokens[:-1]).replace("\u2581", " ").strip() == result["text"]
+    torch.testing.assert_close(attention.sum(dim=1), torch.ones(len(tokens)))  # each row: a distribution
 
 
 def test_a_speech_pipeline_refuses_another_task_and_unknown_settings(speech_run, trained_reverse_model):

@@ -14,7 +14,11 @@ from pipelines.demo.text_generation import generate
 from pipelines.demo.translation import translate
 from seq2seq.media import MediaError, write_audio
 
-gradio = pytest.importorskip("gradio", reason='the demo needs gradio: pip install -e ".[demo]"')
+
+@pytest.fixture(scope="module")
+def gradio():
+    """gradio, imported by the tests that need it (not at collection: it takes seconds to import)."""
+    return pytest.importorskip("gradio", reason='the demo needs gradio: pip install -e ".[demo]"')
 
 
 def test_text_is_refused_when_empty_or_over_the_stated_size():
@@ -45,7 +49,7 @@ def test_uploads_are_refused_when_missing_corrupt_empty_or_too_long(tmp_path):
         check_upload(None, "audio", 30.0)
 
 
-def test_a_users_mistake_becomes_a_message_in_the_page_and_a_bug_stays_a_bug():
+def test_a_users_mistake_becomes_a_message_in_the_page_and_a_bug_stays_a_bug(gradio):
     def refuse(text):
         raise ValueError(f"the question is empty ({text})")
 
@@ -139,3 +143,21 @@ def test_the_forecasting_tab_lists_and_draws_the_pipelines_forecast(trained_fore
     expected = predict(parse_series(text), horizon=5)["forecast"]
     assert listed.splitlines() == [", ".join(f"{v:.4g}" for v in np.atleast_1d(row)) for row in expected]
     np.testing.assert_allclose(figure.axes[0].lines[1].get_ydata(), np.asarray(expected).reshape(5, -1)[:, 0])
+
+
+def test_a_tab_per_model_with_its_own_element_ids(gradio, trained_reverse_model, trained_counting_model, tmp_path):
+    from pipelines.demo import build_demo
+
+    demo = build_demo([trained_reverse_model / "model", trained_counting_model / "model",
+                       trained_reverse_model / "model"], examples_dir=tmp_path)
+    ids = [block.elem_id for block in demo.blocks.values() if getattr(block, "elem_id", None)]
+    assert len(ids) == len(set(ids))
+    assert {"translation-tab", "text-generation-tab", "translation-2-tab", "translation-input",
+            "translation-2-input"} <= set(ids)
+    labels = [block.label for block in demo.blocks.values() if type(block).__name__ == "Tab"]
+    assert labels == ["Translation (reverse_run)", "Text generation (counting_run)", "Translation (reverse_run)"]
+
+
+def test_the_demo_script_says_in_one_line_what_is_wrong(gradio, run_script, tmp_path):
+    status, _, err = run_script("demo", "--model", str(tmp_path / "missing"))
+    assert status == 2 and err.count("\n") == 1 and err.startswith("error: ") and "missing" in err
