@@ -38,13 +38,16 @@ def chromium_executable() -> str | None:
     return None
 
 
+CHROMIUM = chromium_executable()
+# A mark, not a skip inside a fixture: the tests' session-scoped models would be trained first.
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (apt-get install -y "
+                                "chromium): the browser tests did not run")
+
+
 @pytest.fixture(scope="module")
 def browser():
-    executable = chromium_executable()
-    if executable is None:
-        pytest.skip("no Chromium on this machine (apt-get install -y chromium): the browser tests did not run")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
 
