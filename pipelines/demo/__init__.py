@@ -42,13 +42,16 @@ def load_models(model_dirs: Sequence[str | Path], **options) -> list[tuple[str, 
         task = read_model_config(directory).get("task", "translation")
         if task not in TABS:
             raise ValueError(f"{directory}: the demo has no tab for task {task!r} (it has: {', '.join(TABS)})")
-        loaded.append((task, directory, pipeline(task, model=directory, **({} if task == "forecasting" else options))))
+        # The forecasting pipeline takes the device only (it has no search, bf16 or int8 settings).
+        taken = {key: value for key, value in options.items() if key == "device"} if task == "forecasting" else options
+        loaded.append((task, directory, pipeline(task, model=directory, **taken)))
     return loaded
 
 
 def build_demo(model_dirs: Sequence[str | Path], *, examples_dir: str | Path | None = None, **options):
     """The ``gradio.Blocks`` app: a tab per model. ``examples_dir`` holds the generated example
-    inputs (default: a new temporary folder); ``options`` go to every pipeline but forecasting's."""
+    inputs (default: a new temporary folder); ``options`` go to the pipelines (forecasting's takes
+    ``device`` alone)."""
     import importlib
 
     gr = require_gradio()

@@ -8,15 +8,13 @@ without a browser, and gradio is an optional extra (``pip install -e ".[demo]"``
 from __future__ import annotations
 
 import functools
-import logging
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from seq2seq.media import MediaError
-
-logger = logging.getLogger(__name__)
 
 # Refused above these sizes, with a message that says so, rather than run for minutes: this is a
 # demo on the user's own machine, not a batch service (scripts/predict.py takes any size).
@@ -43,12 +41,13 @@ def require_gradio():
 
 def shows_errors(handler: Callable[..., Any]) -> Callable[..., Any]:
     """``handler`` with a user's mistake (a bad upload, an empty question, too long an input) raised
-    as ``gradio.Error``, which the page shows as a message; anything else is a bug and is logged."""
+    as ``gradio.Error``, which the page shows as a message. Anything else is a bug: it propagates,
+    the page says "Error" and the server prints the traceback."""
 
     def message(error: Exception) -> str:
         return error.args[0] if isinstance(error, KeyError) and error.args else str(error)
 
-    if _is_generator(handler):
+    if inspect.isgeneratorfunction(handler):
         @functools.wraps(handler)
         def stream(*args: Any, **kwargs: Any):
             try:
@@ -64,12 +63,6 @@ def shows_errors(handler: Callable[..., Any]) -> Callable[..., Any]:
         except USER_ERRORS as error:
             raise require_gradio().Error(message(error), print_exception=False) from error
     return call
-
-
-def _is_generator(function: Callable[..., Any]) -> bool:
-    import inspect
-
-    return inspect.isgeneratorfunction(function)
 
 
 def check_text(text: str | None, what: str) -> str:
@@ -89,11 +82,16 @@ def check_upload(path: str | Path | None, kind: str, max_seconds: float) -> Path
     if not path:
         raise ValueError(f"no {kind}: upload a file{' or record one' if kind == 'audio' else ''} first")
     path = Path(path)
-    seconds = media_seconds(path, kind)
-    if seconds is not None and seconds > max_seconds:
-        raise MediaError(f"{path.name}: the {kind} lasts {seconds:.1f} s; this demo takes at most "
-                         f"{max_seconds:g} s (scripts/predict.py takes any length)")
+    check_duration(media_seconds(path, kind), kind, max_seconds, path.name)
     return path
+
+
+def check_duration(seconds: float | None, kind: str, max_seconds: float, name: str) -> None:
+    """A MediaError if ``seconds`` (None: unknown) is over ``max_seconds``. Checked from the header
+    before decoding, and again on what was decoded where a header does not say."""
+    if seconds is not None and seconds > max_seconds:
+        raise MediaError(f"{name}: the {kind} lasts {seconds:.1f} s; this demo takes at most "
+                         f"{max_seconds:g} s (scripts/predict.py takes any length)")
 
 
 def media_seconds(path: Path, kind: str) -> float | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from pipelines.demo.common import MAX_AUDIO_SECONDS, check_upload, shows_errors
+from pipelines.demo.common import MAX_AUDIO_SECONDS, check_duration, check_upload, shows_errors
 from pipelines.demo.examples import example_utterances
 from pipelines.demo.figures import audio_attention
 from seq2seq.media import load_audio
@@ -18,6 +18,7 @@ def transcribe(pipe, path: str | None) -> tuple[str, Figure]:
     path = check_upload(path, "audio", MAX_AUDIO_SECONDS)
     processor = pipe.processors["audio"]
     waveform, rate = load_audio(str(path), path.name, sampling_rate=processor.sampling_rate)
+    check_duration(waveform.numel() / rate, "audio", MAX_AUDIO_SECONDS, path.name)
     # The samples decoded here are what the model hears: one decode, and the picture matches it.
     result = pipe({"array": waveform.numpy(), "sampling_rate": rate}, return_attention=True)
     return result["text"], audio_attention(waveform, rate, result["attention"], result["target_tokens"])

@@ -161,3 +161,33 @@ def test_a_tab_per_model_with_its_own_element_ids(gradio, trained_reverse_model,
 def test_the_demo_script_says_in_one_line_what_is_wrong(gradio, run_script, tmp_path):
     status, _, err = run_script("demo", "--model", str(tmp_path / "missing"))
     assert status == 2 and err.count("\n") == 1 and err.startswith("error: ") and "missing" in err
+
+
+def test_an_action_model_of_audio_alone_takes_a_recording_and_shows_its_attention_over_time(tmp_path):
+    import json
+
+    from conftest import tiny_audio_classifier_config, write_tone_folder
+
+    from pipelines import get_task
+    from pipelines.demo.action_recognition import classify
+    from seq2seq.config import config_from_dict
+    from seq2seq.training import train
+
+    folder = write_tone_folder(tmp_path / "tones", {"train": 4, "validation": 1})
+    for split in ("train", "validation"):
+        with open(tmp_path / f"{split}.jsonl", "w") as handle:
+            for file in sorted((folder / split).rglob("*.wav")):
+                handle.write(json.dumps({"audio": str(file), "label": file.parent.name}) + "\n")
+    data = {"kind": "huggingface", "path": "json",
+            "data_files": {split: str(tmp_path / f"{split}.jsonl") for split in ("train", "validation")}}
+    torch.manual_seed(0)
+    train(config_from_dict(tiny_audio_classifier_config(str(tmp_path / "run"), data, max_steps=20)),
+          get_task("action_recognition"))
+    classify_pipe = pipeline("action-recognition", model=tmp_path / "run" / "model")
+    recording = str(folder / "validation" / "high" / "0.wav")
+    scores, figure = classify(classify_pipe, recording)
+    expected = classify_pipe(recording, top_k=None, return_attention=True)
+    assert scores == {result["label"]: result["score"] for result in expected}
+    shown = torch.as_tensor(figure.axes[1].images[0].get_array())
+    torch.testing.assert_close(shown, expected[0]["attention"])  # (the label's tokens and eos, audio frames)
+    assert [label.get_text() for label in figure.axes[1].get_yticklabels()][-1] == "</s>"
