@@ -48,19 +48,26 @@ def plot_learning_curve(metrics_path: str | Path, output_path: str | Path) -> Pa
     return Path(output_path)
 
 
-def plot_attention(weights, source_pieces: list[str], target_pieces: list[str],
-                   output_path: str | Path, title: str = "") -> Path:
-    """Heat map of attention weights (T, S): target pieces down, source pieces across."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(max(4, 0.4 * len(source_pieces)), max(3, 0.4 * len(target_pieces))))
+def attention_figure(weights, source_pieces: list[str], target_pieces: list[str], title: str = ""):
+    """Heat map of attention weights (T, S): target pieces down, source pieces across. A matplotlib
+    ``Figure`` of the object-oriented API (no pyplot state: safe in a server's worker threads)."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(max(4, 0.4 * len(source_pieces)), max(3, 0.4 * len(target_pieces))))
+    axes = figure.add_subplot()
     axes.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
     axes.set_xticks(range(len(source_pieces)), source_pieces, rotation=90)
     axes.set_yticks(range(len(target_pieces)), target_pieces)
     if title:  # wrapped: a long question must not run off a narrow picture
         figure.suptitle(textwrap.fill(title, 36), fontsize=9)
     figure.tight_layout()
-    figure.savefig(output_path, dpi=100)
-    plt.close(figure)
+    return figure
+
+
+def plot_attention(weights, source_pieces: list[str], target_pieces: list[str],
+                   output_path: str | Path, title: str = "") -> Path:
+    """``attention_figure`` saved to ``output_path``."""
+    attention_figure(weights, source_pieces, target_pieces, title).savefig(output_path, dpi=100)
     return Path(output_path)
 
 
@@ -86,16 +93,18 @@ def plot_confusion_matrix(labels: list[str], counts: list[list[int]], output_pat
     return Path(output_path)
 
 
-def plot_forecast(shown, origin: int, result: dict, output_path: str | Path, title: str = "") -> Path:
+def forecast_figure(shown, origin: int, result: dict, title: str = ""):
     """The series ``shown`` (its first feature), a forecast ``result`` (the forecasting pipeline's:
-    forecast and quantiles) drawn from position ``origin`` on, and its 0.1-0.9 band."""
+    forecast and quantiles) drawn from position ``origin`` on, and its 0.1-0.9 band; a ``Figure``
+    (object-oriented API, as ``attention_figure``)."""
     import numpy as np
+    from matplotlib.figure import Figure
 
-    plt = _pyplot()
     forecast = np.asarray(result["forecast"])
     forecast = forecast if forecast.ndim == 1 else forecast[:, 0]
     steps = np.arange(origin, origin + len(forecast))
-    figure, axes = plt.subplots(figsize=(8, 3.5))
+    figure = Figure(figsize=(8, 3.5))
+    axes = figure.add_subplot()
     axes.plot(np.arange(len(shown)), shown, color="black", linewidth=1, label="series")
     axes.plot(steps, forecast, color="tab:blue", linewidth=1.5, label="forecast")
     quantiles = result.get("quantiles", {})
@@ -108,6 +117,10 @@ def plot_forecast(shown, origin: int, result: dict, output_path: str | Path, tit
     if title:
         axes.set_title(title, fontsize=9)
     figure.tight_layout()
-    figure.savefig(output_path, dpi=100)
-    plt.close(figure)
+    return figure
+
+
+def plot_forecast(shown, origin: int, result: dict, output_path: str | Path, title: str = "") -> Path:
+    """``forecast_figure`` saved to ``output_path``."""
+    forecast_figure(shown, origin, result, title).savefig(output_path, dpi=100)
     return Path(output_path)

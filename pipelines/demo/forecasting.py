@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from pipelines.demo.common import MAX_SERIES_VALUES, shows_errors
-from pipelines.demo.figures import forecast_figure
+from seq2seq.plots import forecast_figure
 
 MAX_HORIZON_FACTOR = 10  # times the model's own horizon; beyond it forecasts read mostly their own output
 
@@ -49,7 +49,8 @@ def forecast(pipe, text: str | None, horizon: float) -> tuple[Figure, str]:
     result = pipe(series, horizon=int(horizon))
     values = np.asarray(result["forecast"])
     listed = "\n".join(", ".join(f"{v:.4g}" for v in np.atleast_1d(row)) for row in values)
-    return forecast_figure(series, result, title=f"forecast of {int(horizon)} steps"), listed
+    shown = series if series.ndim == 1 else series[:, 0]
+    return forecast_figure(shown, len(shown), result, title=f"forecast of {int(horizon)} steps"), listed
 
 
 def example_series(input_length: int, features: int) -> str:

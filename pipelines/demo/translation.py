@@ -9,7 +9,7 @@ import torch
 from matplotlib.figure import Figure
 
 from pipelines.demo.common import MAX_TEXT_CHARACTERS, check_text, shows_errors
-from pipelines.demo.figures import attention_heatmap
+from seq2seq.plots import attention_figure
 
 MAX_BEAMS = 10
 
@@ -28,7 +28,7 @@ def translate(pipe, text: str, num_beams: float) -> tuple[str, Figure, str]:
         notes.append("The translation stopped at the length limit before it finished.")
     if result.get("incomplete"):
         notes.append("The translation is far shorter than the input: part of it may be missing.")
-    return result["translation_text"], attention_heatmap(weights, source, target), " ".join(notes)
+    return result["translation_text"], attention_figure(weights.numpy(), source, target), " ".join(notes)
 
 
 def build(gr, pipe, prefix: str) -> None:
